@@ -17,22 +17,22 @@ KCRED_TEST_DEPS = [
     "//third_party:gtest_main",
 ]
 
-def kcred_unit_tests(name, srcs, deps = [], data = [], size = "small", **kwargs):
-    """One cc_test per *_test.cc in srcs, named after the file, plus a test_suite `name`.
+def kcred_unit_tests(prefix, srcs, helpers = [], deps = [], data = [], size = "small", tags = []):
+    """One cc_test per *_test.cc in srcs, named <prefix>_<file stem> like the CMake tests.
 
-    CMake builds one GoogleTest binary per test source; so does this.
+    CMake builds one GoogleTest binary per test source (kcred_unit_test in cmake/KcredTarget.cmake,
+    named after the directory below tests/unit/ and the file); so does this, and
+    `bazel test //tests/unit/...` runs them all. `helpers` (the directory's other .h/.cc files, such
+    as fakes) are compiled into each test.
     """
-    tests = []
     for src in srcs:
-        test_name = src.rsplit("/", 1)[-1][:-len(".cc")]
+        stem = src.rsplit("/", 1)[-1][:-len(".cc")]
         native.cc_test(
-            name = test_name,
-            srcs = [src],
+            name = prefix + "_" + stem if prefix else stem,
+            srcs = [src] + helpers,
             copts = KCRED_COPTS,
             deps = deps + KCRED_TEST_DEPS,
             data = data,
             size = size,
-            **kwargs
+            tags = tags,
         )
-        tests.append(":" + test_name)
-    native.test_suite(name = name, tests = tests, tags = kwargs.get("tags", []))
