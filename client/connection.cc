@@ -1,0 +1,81 @@
+#include "client/connection.h"
+
+#include <cstdlib>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/files.h"
+
+namespace kcred::client {
+
+std::string ResolveServer(const ConnectionOptions& options) {
+  if (!options.server.empty()) return options.server;
+  const char* env = std::getenv("KCRED_SERVER");
+  if (env != nullptr && *env != '\0') return env;
+  return kDefaultServer;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(const ConnectionOptions& options) {
+  const std::string server = ResolveServer(options);
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(16 << 20);
+  if (absl::StartsWith(server, "unix:")) {
+    if (server.size() <= 5) {
+      return absl::InvalidArgumentError("--server \"unix:\" needs a socket path, e.g. unix:/run/kcred/kcredd.sock");
+    }
+    return grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), args);
+  }
+  if (server.find(':') == std::string::npos || absl::StartsWith(server, "http")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--server \"", server, "\" is not unix:/path or host:port (e.g. kcred.example.com:7443)"));
+  }
+  if (options.insecure) {
+    return grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), args);
+  }
+  grpc::SslCredentialsOptions ssl;
+  struct FileFlag {
+    const char* flag;
+    const std::string& path;
+    std::string* out;
+  };
+  const FileFlag files[] = {{"--ca", options.ca_file, &ssl.pem_root_certs},
+                            {"--cert", options.cert_file, &ssl.pem_cert_chain},
+                            {"--key", options.key_file, &ssl.pem_private_key}};
+  for (const auto& f : files) {
+    if (f.path.empty()) continue;
+    auto data = ReadFileToString(f.path);
+    if (!data.ok()) return absl::InvalidArgumentError(absl::StrCat(f.flag, ": ", data.status().message()));
+    *f.out = *data;
+  }
+  if (options.cert_file.empty() != options.key_file.empty()) {
+    return absl::InvalidArgumentError("--cert and --key go together: give both or neither");
+  }
+  return grpc::CreateCustomChannel(server, grpc::SslCredentials(ssl), args);
+}
+
+void SetDeadline(grpc::ClientContext& context, const ConnectionOptions& options) {
+  context.set_deadline(absl::ToChronoTime(absl::Now() + options.timeout));
+}
+
+std::string DescribeRpcError(const grpc::Status& status, const ConnectionOptions& options) {
+  const std::string server = ResolveServer(options);
+  std::string hint;
+  switch (status.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+      hint = absl::StartsWith(server, "unix:")
+                 ? " (is kcredd running? start it, or point --server / KCRED_SERVER at its socket)"
+                 : " (is kcredd running and reachable? for TLS check --ca, --cert and --key)";
+      break;
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      hint = " (no answer in time; raise --timeout or check that kcredd is healthy)";
+      break;
+    case grpc::StatusCode::PERMISSION_DENIED:
+      hint = " (kcredd's policy does not allow this caller)";
+      break;
+    default:
+      break;
+  }
+  return absl::StrCat("kcredd at ", server, ": ", status.error_message(), hint);
+}
+
+}  // namespace kcred::client

@@ -1,0 +1,33 @@
+#pragma once
+// The Clock seam: the only way kcred code reads the time or waits. RealClock is the one place that
+// touches the system clock; tests use kcred::testing::SimulatedClock and advance it by hand.
+
+#include <memory>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+namespace kcred {
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  // The current wall-clock time. Thread-safe.
+  virtual absl::Time Now() const = 0;
+  // Blocks the calling thread until Now() >= deadline. Thread-safe.
+  virtual void SleepUntil(absl::Time deadline) = 0;
+  void SleepFor(absl::Duration d) { SleepUntil(Now() + d); }
+};
+
+using ClockPtr = std::unique_ptr<Clock>;
+
+class RealClock final : public Clock {
+ public:
+  absl::Time Now() const override { return absl::Now(); }
+  void SleepUntil(absl::Time deadline) override {
+    absl::Duration d = deadline - absl::Now();
+    if (d > absl::ZeroDuration()) absl::SleepFor(d);
+  }
+};
+
+}  // namespace kcred

@@ -1,0 +1,309 @@
+#include "daemon/config/config.h"
+
+#include <grp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <unistd.h>
+
+#include <set>
+#include <yaml-cpp/yaml.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/files.h"
+#include "common/status.h"
+
+namespace kcred::config {
+namespace {
+
+// Walks a YAML document, turning every problem into an error that names source:line:col and the
+// dotted key path.
+class Reader {
+ public:
+  explicit Reader(std::string source) : source_(std::move(source)) {}
+
+  absl::Status Error(const YAML::Node& at, const std::string& path, absl::string_view message) const {
+    const YAML::Mark mark = at.Mark();
+    std::string where = source_;
+    if (mark.line >= 0) absl::StrAppend(&where, ":", mark.line + 1, ":", mark.column + 1);
+    return absl::InvalidArgumentError(absl::StrCat(where, ": ", path.empty() ? "" : path + ": ", message));
+  }
+
+  // Requires `node` to be a mapping whose keys are all in `allowed`.
+  absl::Status ExpectMap(const YAML::Node& node, const std::string& path,
+                         const std::set<std::string>& allowed) const {
+    if (!node.IsMap()) {
+      return Error(node, path, absl::StrCat("expected a mapping with keys ", absl::StrJoin(allowed, ", ")));
+    }
+    for (const auto& kv : node) {
+      const std::string key = kv.first.Scalar();
+      if (allowed.count(key) == 0) {
+        return Error(kv.first, Join(path, key),
+                     absl::StrCat("unknown key; expected one of ", absl::StrJoin(allowed, ", ")));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::string> String(const YAML::Node& node, const std::string& path) const {
+    if (!node.IsScalar()) return Error(node, path, "expected a string");
+    return node.Scalar();
+  }
+
+  absl::StatusOr<std::string> NonEmptyString(const YAML::Node& node, const std::string& path) const {
+    auto s = String(node, path);
+    if (s.ok() && s->empty()) return Error(node, path, "must not be empty");
+    return s;
+  }
+
+  absl::StatusOr<bool> Bool(const YAML::Node& node, const std::string& path) const {
+    if (node.IsScalar()) {
+      const std::string& s = node.Scalar();
+      if (s == "true") return true;
+      if (s == "false") return false;
+    }
+    return Error(node, path, "expected true or false");
+  }
+
+  // A readable file that holds at least one PEM certificate.
+  absl::StatusOr<std::string> CertificateFile(const YAML::Node& node, const std::string& path) const {
+    auto file = NonEmptyString(node, path);
+    if (!file.ok()) return file;
+    auto data = ReadFileToString(*file);
+    if (!data.ok()) return FileError(node, path, *file, data.status());
+    BIO* bio = BIO_new_mem_buf(data->data(), static_cast<int>(data->size()));
+    X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+    BIO_free(bio);
+    if (cert == nullptr) {
+      return Error(node, path, absl::StrCat("file \"", *file, "\" holds no PEM certificate"));
+    }
+    X509_free(cert);
+    return file;
+  }
+
+  // A readable file that holds a PEM private key (its content is never echoed).
+  absl::StatusOr<std::string> PrivateKeyFile(const YAML::Node& node, const std::string& path) const {
+    auto file = NonEmptyString(node, path);
+    if (!file.ok()) return file;
+    auto data = ReadFileToString(*file);
+    if (!data.ok()) return FileError(node, path, *file, data.status());
+    BIO* bio = BIO_new_mem_buf(data->data(), static_cast<int>(data->size()));
+    EVP_PKEY* key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+    BIO_free(bio);
+    if (key == nullptr) {
+      return Error(node, path, absl::StrCat("file \"", *file, "\" holds no PEM private key"));
+    }
+    EVP_PKEY_free(key);
+    return file;
+  }
+
+  static std::string Join(const std::string& path, const std::string& key) {
+    return path.empty() ? key : path + "." + key;
+  }
+
+ private:
+  absl::Status FileError(const YAML::Node& node, const std::string& path, const std::string& file,
+                         const absl::Status& status) const {
+    if (absl::IsNotFound(status)) {
+      return Error(node, path, absl::StrCat("file \"", file, "\" does not exist"));
+    }
+    if (absl::IsPermissionDenied(status)) {
+      return Error(node, path, absl::StrCat("file \"", file, "\" is not readable by uid ", getuid()));
+    }
+    return Error(node, path, status.message());
+  }
+
+  std::string source_;
+};
+
+absl::StatusOr<int> ParseMode(const Reader& r, const YAML::Node& node, const std::string& path) {
+  if (!node.IsScalar()) return r.Error(node, path, "expected an octal mode such as \"0660\"");
+  std::string s = node.Scalar();
+  if (s.rfind("0o", 0) == 0) s = s.substr(2);
+  int mode = 0;
+  bool ok = !s.empty() && s.size() <= 4;
+  for (char c : s) {
+    if (c < '0' || c > '7') ok = false;
+    mode = mode * 8 + (c - '0');
+  }
+  if (!ok || mode > 0777) {
+    return r.Error(node, path, absl::StrCat("\"", node.Scalar(), "\" is not an octal mode such as \"0660\""));
+  }
+  if ((mode & 0600) != 0600) {
+    return r.Error(node, path, "the owner (kcredd) needs read and write access; use e.g. \"0660\"");
+  }
+  if ((mode & 0007) != 0) {
+    return r.Error(node, path, "must not grant access to others; use \"0660\" and a group instead");
+  }
+  return mode;
+}
+
+absl::Status ValidateAddress(const Reader& r, const YAML::Node& node, const std::string& path,
+                             const std::string& address) {
+  std::string host, port;
+  if (!address.empty() && address.front() == '[') {
+    auto close = address.find(']');
+    if (close == std::string::npos || close + 1 >= address.size() || address[close + 1] != ':') {
+      return r.Error(node, path, absl::StrCat("\"", address, "\" is not host:port (IPv6 as [::1]:7443)"));
+    }
+    host = address.substr(1, close - 1);
+    port = address.substr(close + 2);
+  } else {
+    auto colon = address.rfind(':');
+    if (colon == std::string::npos || address.find(':') != colon) {
+      return r.Error(node, path, absl::StrCat("\"", address, "\" is not host:port, e.g. 127.0.0.1:7443"));
+    }
+    host = address.substr(0, colon);
+    port = address.substr(colon + 1);
+  }
+  int port_number = -1;
+  if (host.empty() || !absl::SimpleAtoi(port, &port_number) || port_number < 0 || port_number > 65535) {
+    return r.Error(node, path, absl::StrCat("\"", address, "\" needs a host and a port from 0 to 65535"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TlsConfig> ParseTls(const Reader& r, const YAML::Node& node, const std::string& path) {
+  KCRED_RETURN_IF_ERROR(r.ExpectMap(node, path, {"cert_file", "key_file", "client_ca_file", "require_client_cert"}));
+  TlsConfig tls;
+  if (node["require_client_cert"]) {
+    KCRED_ASSIGN_OR_RETURN(tls.require_client_cert, r.Bool(node["require_client_cert"], path + ".require_client_cert"));
+  }
+  for (const char* key : {"cert_file", "key_file"}) {
+    if (!node[key]) return r.Error(node, path, absl::StrCat("missing required key \"", key, "\""));
+  }
+  KCRED_ASSIGN_OR_RETURN(tls.cert_file, r.CertificateFile(node["cert_file"], path + ".cert_file"));
+  KCRED_ASSIGN_OR_RETURN(tls.key_file, r.PrivateKeyFile(node["key_file"], path + ".key_file"));
+  if (node["client_ca_file"]) {
+    KCRED_ASSIGN_OR_RETURN(tls.client_ca_file, r.CertificateFile(node["client_ca_file"], path + ".client_ca_file"));
+  } else if (tls.require_client_cert) {
+    return r.Error(node, path,
+                   "missing \"client_ca_file\": client certificates are required by default; name the "
+                   "CA that signs them, or set require_client_cert: false to accept any client");
+  }
+  return tls;
+}
+
+absl::StatusOr<ListenConfig> ParseListen(const Reader& r, const YAML::Node& node) {
+  const std::string path = "listen";
+  KCRED_RETURN_IF_ERROR(r.ExpectMap(node, path, {"unix", "tcp"}));
+  ListenConfig listen;
+  if (node["unix"]) {
+    const YAML::Node u = node["unix"];
+    const std::string upath = "listen.unix";
+    if (u.IsNull() || (u.IsScalar() && u.Scalar() == "false")) {
+      // `unix: false` (or null) turns the unix socket off.
+    } else {
+      KCRED_RETURN_IF_ERROR(r.ExpectMap(u, upath, {"path", "mode", "group"}));
+      UnixListenerConfig unix_config;
+      if (u["path"]) {
+        KCRED_ASSIGN_OR_RETURN(unix_config.path, r.NonEmptyString(u["path"], upath + ".path"));
+        if (unix_config.path.front() != '/') {
+          return r.Error(u["path"], upath + ".path", "must be an absolute path");
+        }
+        if (unix_config.path.size() >= 108) {
+          return r.Error(u["path"], upath + ".path", "is longer than a unix socket path may be (107 bytes)");
+        }
+      }
+      if (u["mode"]) {
+        KCRED_ASSIGN_OR_RETURN(unix_config.mode, ParseMode(r, u["mode"], upath + ".mode"));
+      }
+      if (u["group"]) {
+        KCRED_ASSIGN_OR_RETURN(unix_config.group, r.NonEmptyString(u["group"], upath + ".group"));
+        if (getgrnam(unix_config.group.c_str()) == nullptr) {
+          return r.Error(u["group"], upath + ".group",
+                         absl::StrCat("group \"", unix_config.group, "\" does not exist on this host"));
+        }
+      }
+      listen.unix_socket = unix_config;
+    }
+  } else {
+    listen.unix_socket = UnixListenerConfig{};
+  }
+  if (node["tcp"]) {
+    const YAML::Node t = node["tcp"];
+    const std::string tpath = "listen.tcp";
+    KCRED_RETURN_IF_ERROR(r.ExpectMap(t, tpath, {"address", "tls"}));
+    TcpListenerConfig tcp;
+    if (!t["address"]) return r.Error(t, tpath, "missing required key \"address\" (e.g. 127.0.0.1:7443)");
+    KCRED_ASSIGN_OR_RETURN(tcp.address, r.NonEmptyString(t["address"], tpath + ".address"));
+    KCRED_RETURN_IF_ERROR(ValidateAddress(r, t["address"], tpath + ".address", tcp.address));
+    if (t["tls"]) {
+      KCRED_ASSIGN_OR_RETURN(tcp.tls, ParseTls(r, t["tls"], tpath + ".tls"));
+    }
+    listen.tcp = tcp;
+  }
+  if (!listen.unix_socket && !listen.tcp) {
+    return r.Error(node, path, "no listener left: enable listen.unix or configure listen.tcp");
+  }
+  return listen;
+}
+
+absl::StatusOr<LogOptions> ParseLog(const Reader& r, const YAML::Node& node) {
+  KCRED_RETURN_IF_ERROR(r.ExpectMap(node, "log", {"level", "format"}));
+  LogOptions log;
+  if (node["level"]) {
+    KCRED_ASSIGN_OR_RETURN(std::string level, r.String(node["level"], "log.level"));
+    auto parsed = ParseLogLevel(level);
+    if (!parsed.ok()) return r.Error(node["level"], "log.level", parsed.status().message());
+    log.level = *parsed;
+  }
+  if (node["format"]) {
+    KCRED_ASSIGN_OR_RETURN(std::string format, r.String(node["format"], "log.format"));
+    auto parsed = ParseLogFormat(format);
+    if (!parsed.ok()) return r.Error(node["format"], "log.format", parsed.status().message());
+    log.format = *parsed;
+  }
+  return log;
+}
+
+}  // namespace
+
+Config DefaultConfig() {
+  Config config;
+  config.listen.unix_socket = UnixListenerConfig{};
+  return config;
+}
+
+absl::StatusOr<Config> ParseConfig(const std::string& yaml, const std::string& source) {
+  Reader r(source);
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ":", e.mark.line + 1, ":", e.mark.column + 1,
+                                                   ": not valid YAML: ", e.msg));
+  }
+  Config config = DefaultConfig();
+  config.source = source;
+  if (root.IsNull()) return config;  // an empty file means all defaults
+  KCRED_RETURN_IF_ERROR(r.ExpectMap(root, "", {"listen", "log", "state_dir"}));
+  if (root["listen"]) {
+    KCRED_ASSIGN_OR_RETURN(config.listen, ParseListen(r, root["listen"]));
+  }
+  if (root["log"]) {
+    KCRED_ASSIGN_OR_RETURN(config.log, ParseLog(r, root["log"]));
+  }
+  if (root["state_dir"]) {
+    KCRED_ASSIGN_OR_RETURN(config.state_dir, r.NonEmptyString(root["state_dir"], "state_dir"));
+    if (config.state_dir.front() != '/') {
+      return r.Error(root["state_dir"], "state_dir", "must be an absolute path");
+    }
+  }
+  return config;
+}
+
+absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
+  auto data = ReadFileToString(path);
+  if (!data.ok()) {
+    if (absl::IsNotFound(data.status())) {
+      return absl::NotFoundError(absl::StrCat("config file \"", path,
+                                              "\" does not exist; create it or pass --config"));
+    }
+    return data.status();
+  }
+  return ParseConfig(*data, path);
+}
+
+}  // namespace kcred::config

@@ -1,0 +1,184 @@
+// kcredd: the kcred daemon. Wiring only: flags, config, logging, signals, the gRPC server.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/clock.h"
+#include "common/files.h"
+#include "common/logging.h"
+#include "daemon/config/config.h"
+#include "daemon/server/broker_service.h"
+#include "daemon/server/grpc_server.h"
+
+ABSL_FLAG(std::string, config, "",
+          "Path of the YAML configuration file (default /etc/kcred/kcredd.yaml when it exists, "
+          "else built-in defaults).");
+ABSL_FLAG(std::string, socket, "", "Serve on this unix socket path instead of listen.unix.path.");
+ABSL_FLAG(bool, insecure, false,
+          "Allow listen.tcp without TLS (plaintext). For local development only; kcredd warns.");
+ABSL_FLAG(std::string, log_level, "", "Override log.level: trace, debug, info, warn, error.");
+ABSL_FLAG(std::string, log_format, "", "Override log.format: auto, text, json, journal.");
+ABSL_FLAG(std::string, ready_file, "",
+          "Once serving, write the bound addresses as JSON to this file (for scripts and tests).");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
+          "How long in-flight calls may run after SIGTERM/SIGINT before they are cancelled.");
+
+namespace {
+
+constexpr char kUsage[] = R"(the kcred credential broker daemon.
+
+Usage:
+  kcredd [flags]                      serve (unix socket /run/kcred/kcredd.sock by default)
+  kcredd check-config --config FILE   validate a configuration file and exit 0 (valid) or 1
+
+kcredd provisions Kubernetes ServiceAccounts with RBAC, rotates their tokens and serves kubeconfigs
+over gRPC. Talk to it with the `kcred` client. SIGTERM/SIGINT stop it cleanly.)";
+
+kcred::config::Config ApplyFlagOverrides(kcred::config::Config config) {
+  if (const std::string socket = absl::GetFlag(FLAGS_socket); !socket.empty()) {
+    if (!config.listen.unix_socket) config.listen.unix_socket = kcred::config::UnixListenerConfig{};
+    config.listen.unix_socket->path = socket;
+  }
+  return config;
+}
+
+absl::StatusOr<kcred::config::Config> LoadConfig() {
+  std::string path = absl::GetFlag(FLAGS_config);
+  if (path.empty() && access(kcred::config::kDefaultConfigPath, F_OK) == 0) {
+    path = kcred::config::kDefaultConfigPath;
+  }
+  absl::StatusOr<kcred::config::Config> config =
+      path.empty() ? kcred::config::DefaultConfig() : kcred::config::LoadConfigFile(path);
+  if (!config.ok()) return config.status();
+  if (const std::string level = absl::GetFlag(FLAGS_log_level); !level.empty()) {
+    auto parsed = kcred::ParseLogLevel(level);
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--log_level: ", parsed.status().message()));
+    }
+    config->log.level = *parsed;
+  }
+  if (const std::string format = absl::GetFlag(FLAGS_log_format); !format.empty()) {
+    auto parsed = kcred::ParseLogFormat(format);
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--log_format: ", parsed.status().message()));
+    }
+    config->log.format = *parsed;
+  }
+  return ApplyFlagOverrides(*std::move(config));
+}
+
+int CheckConfig() {
+  if (absl::GetFlag(FLAGS_config).empty()) {
+    std::cerr << "kcredd check-config: --config FILE is required\n";
+    return 2;
+  }
+  auto config = LoadConfig();
+  if (!config.ok()) {
+    std::cerr << config.status().message() << "\n";
+    return 1;
+  }
+  if (config->listen.tcp && !config->listen.tcp->tls && !absl::GetFlag(FLAGS_insecure)) {
+    std::cerr << config->source
+              << ": listen.tcp: no tls section; kcredd refuses plaintext TCP (add listen.tcp.tls, "
+                 "or run with --insecure for local development only)\n";
+    return 1;
+  }
+  std::cout << config->source << ": OK\n";
+  return 0;
+}
+
+int Serve() {
+  auto config = LoadConfig();
+  if (!config.ok()) {
+    std::cerr << "kcredd: " << config.status().message() << "\n";
+    return 1;
+  }
+  kcred::SetupLogging(config->log);
+  auto log = kcred::Logger("kcredd");
+
+  // Signals are taken synchronously by this thread; every thread started later inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  kcred::RealClock clock;
+  kcred::server::PeerRegistry peers;
+  kcred::server::BrokerService broker(peers, KCRED_VERSION, clock.Now());
+  kcred::server::ServerOptions options;
+  options.listen = config->listen;
+  options.insecure = absl::GetFlag(FLAGS_insecure);
+  auto server = kcred::server::GrpcServer::Start(options, {&broker}, &peers);
+  if (!server.ok()) {
+    log->error("{}", server.status().message());
+    return 1;
+  }
+  log->info("kcredd {} serving (config: {})", KCRED_VERSION,
+            config->source.empty() ? "built-in defaults" : config->source);
+
+  if (const std::string ready = absl::GetFlag(FLAGS_ready_file); !ready.empty()) {
+    nlohmann::json addresses;
+    if (!(*server)->unix_path().empty()) addresses["unix"] = "unix:" + (*server)->unix_path();
+    if ((*server)->tcp_port() != 0) addresses["tcp_port"] = (*server)->tcp_port();
+    addresses["pid"] = getpid();
+    if (auto s = kcred::WriteFileAtomic(ready, addresses.dump() + "\n", 0644); !s.ok()) {
+      log->error("cannot write --ready_file: {}", s.message());
+      (*server)->Shutdown(absl::ZeroDuration());
+      return 1;
+    }
+  }
+
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      log->warn("SIGHUP received: this version does not reload its configuration; restart kcredd to "
+                "apply changes");
+      continue;
+    }
+    log->info("{} received: finishing in-flight calls (up to {}) and stopping", strsignal(sig),
+              absl::FormatDuration(absl::GetFlag(FLAGS_shutdown_grace)));
+    break;
+  }
+  (*server)->Shutdown(absl::GetFlag(FLAGS_shutdown_grace));
+  log->info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::StrContains(file, "daemon/main.cc");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  usage.version_string = [] { return std::string("kcredd ") + KCRED_VERSION + "\n"; };
+  absl::SetFlagsUsageConfig(usage);
+  absl::SetProgramUsageMessage(kUsage);
+  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+
+  if (args.size() > 1) {
+    const std::string command = args[1];
+    if (command == "check-config" && args.size() == 2) return CheckConfig();
+    std::cerr << "kcredd: unknown command \"" << command << "\"; try `kcredd --help`\n";
+    return 2;
+  }
+  return Serve();
+}

@@ -1,0 +1,258 @@
+#include "daemon/server/grpc_server.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_posix.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/files.h"
+#include "common/logging.h"
+
+namespace kcred::server {
+namespace {
+
+absl::Status Errno(absl::string_view what) {
+  return absl::FailedPreconditionError(absl::StrCat(what, ": ", std::strerror(errno)));
+}
+
+// Removes a socket file left by a kcredd that died; refuses when a live server answers on it or when
+// the path is something other than a socket.
+absl::Status ClearStaleSocket(const std::string& path) {
+  struct stat st {};
+  if (lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return absl::OkStatus();
+    return Errno(absl::StrCat("cannot inspect socket path ", path));
+  }
+  if (!S_ISSOCK(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "socket path ", path, " exists and is not a socket; remove it or choose another path"));
+  }
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  int rc = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  int err = errno;
+  close(fd);
+  if (rc == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "another server is already listening on ", path, "; stop it or choose another socket path"));
+  }
+  if (err != ECONNREFUSED && err != ENOENT) {
+    errno = err;
+    return Errno(absl::StrCat("cannot probe existing socket ", path));
+  }
+  if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return Errno(absl::StrCat("cannot remove stale socket ", path));
+  }
+  Logger("server")->info("removed stale socket {}", path);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> ListenUnix(const config::UnixListenerConfig& cfg) {
+  std::error_code ec;
+  std::filesystem::path dir = std::filesystem::path(cfg.path).parent_path();
+  if (!std::filesystem::exists(dir, ec)) {
+    std::filesystem::create_directories(dir, ec);
+    if (ec) {
+      return absl::FailedPreconditionError(absl::StrCat("cannot create socket directory ", dir.string(),
+                                                        ": ", ec.message()));
+    }
+  }
+  if (auto s = ClearStaleSocket(cfg.path); !s.ok()) return s;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return Errno("cannot create unix socket");
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, cfg.path.c_str(), sizeof(addr.sun_path) - 1);
+  // Bind with a umask that leaves nobody else a window on the socket before chmod.
+  mode_t old_mask = umask(0177);
+  int rc = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  umask(old_mask);
+  if (rc != 0) {
+    auto s = Errno(absl::StrCat("cannot bind unix socket ", cfg.path));
+    close(fd);
+    return s;
+  }
+  if (!cfg.group.empty()) {
+    struct group* g = getgrnam(cfg.group.c_str());
+    if (g == nullptr || chown(cfg.path.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0) {
+      auto s = Errno(absl::StrCat("cannot give socket ", cfg.path, " to group ", cfg.group));
+      close(fd);
+      unlink(cfg.path.c_str());
+      return s;
+    }
+  }
+  if (chmod(cfg.path.c_str(), static_cast<mode_t>(cfg.mode)) != 0 || listen(fd, 128) != 0) {
+    auto s = Errno(absl::StrCat("cannot set up unix socket ", cfg.path));
+    close(fd);
+    unlink(cfg.path.c_str());
+    return s;
+  }
+  return fd;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TlsCredentials(const config::TlsConfig& tls) {
+  auto cert = ReadFileToString(tls.cert_file);
+  if (!cert.ok()) return cert.status();
+  auto key = ReadFileToString(tls.key_file);
+  if (!key.ok()) return key.status();
+  grpc_ssl_client_certificate_request_type request = GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
+  std::string roots;
+  if (!tls.client_ca_file.empty()) {
+    auto ca = ReadFileToString(tls.client_ca_file);
+    if (!ca.ok()) return ca.status();
+    roots = *ca;
+    request = tls.require_client_cert ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                                      : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  grpc::SslServerCredentialsOptions options(request);
+  options.pem_root_certs = roots;
+  options.pem_key_cert_pairs.push_back({*key, *cert});
+  return grpc::SslServerCredentials(options);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
+    const ServerOptions& options, const std::vector<grpc::Service*>& services, PeerRegistry* peers) {
+  auto log = Logger("server");
+  std::unique_ptr<GrpcServer> self(new GrpcServer());
+  self->peers_ = peers;
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
+  for (grpc::Service* service : services) builder.RegisterService(service);
+
+  if (options.listen.tcp) {
+    const auto& tcp = *options.listen.tcp;
+    std::shared_ptr<grpc::ServerCredentials> creds;
+    if (tcp.tls) {
+      auto tls = TlsCredentials(*tcp.tls);
+      if (!tls.ok()) return tls.status();
+      creds = *tls;
+    } else if (options.insecure) {
+      log->warn("serving PLAINTEXT gRPC on {} because of --insecure: anyone who can reach this port "
+                "can call kcredd and read tokens. Use this for local development only.",
+                tcp.address);
+      creds = grpc::InsecureServerCredentials();
+    } else {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "listen.tcp ", tcp.address, " has no tls section: kcredd refuses plaintext TCP. Add "
+          "listen.tcp.tls (cert_file, key_file, client_ca_file), or pass --insecure for local "
+          "development only"));
+    }
+    builder.AddListeningPort(tcp.address, creds, &self->tcp_port_);
+  }
+
+  if (options.listen.unix_socket) {
+    auto fd = ListenUnix(*options.listen.unix_socket);
+    if (!fd.ok()) return fd.status();
+    self->listen_fd_ = *fd;
+    self->unix_path_ = options.listen.unix_socket->path;
+  }
+
+  self->server_ = builder.BuildAndStart();
+  if (self->server_ == nullptr) {
+    if (self->listen_fd_ >= 0) {
+      close(self->listen_fd_);
+      unlink(self->unix_path_.c_str());
+    }
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot start the gRPC server",
+                     options.listen.tcp ? absl::StrCat(" on ", options.listen.tcp->address,
+                                                       " (is the address in use or not local?)")
+                                        : ""));
+  }
+  if (options.listen.tcp && self->tcp_port_ == 0) {
+    self->Shutdown(absl::ZeroDuration());
+    return absl::FailedPreconditionError(absl::StrCat("cannot listen on ", options.listen.tcp->address,
+                                                      ": address in use or not available"));
+  }
+  if (self->listen_fd_ >= 0) {
+    self->wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    self->accept_thread_ = std::thread([s = self.get()] { s->AcceptLoop(); });
+    log->info("listening on unix:{}", self->unix_path_);
+  }
+  if (self->tcp_port_ != 0) {
+    log->info("listening on tcp port {} ({})", self->tcp_port_,
+              options.listen.tcp->tls ? (options.listen.tcp->tls->client_ca_file.empty() ? "TLS" : "mTLS")
+                                      : "plaintext");
+  }
+  return self;
+}
+
+void GrpcServer::AcceptLoop() {
+  auto log = Logger("server");
+  pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+  while (!shut_down_.load()) {
+    int n = poll(fds, 2, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      log->error("poll on unix socket failed: {}", std::strerror(errno));
+      return;
+    }
+    if (fds[1].revents != 0) return;
+    if ((fds[0].revents & POLLIN) == 0) continue;
+    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) {
+      if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+        log->warn("accept on unix socket failed: {}", std::strerror(errno));
+      }
+      continue;
+    }
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+      log->warn("dropping a unix connection whose peer credentials cannot be read: {}",
+                std::strerror(errno));
+      close(fd);
+      continue;
+    }
+    // Record before gRPC owns the fd: fd numbers are reused, so the entry must be fresh.
+    peers_->Record(fd, PeerCredentials{cred.pid, cred.uid, cred.gid});
+    grpc::AddInsecureChannelFromFd(server_.get(), fd);
+  }
+}
+
+void GrpcServer::Shutdown(absl::Duration grace) {
+  if (shut_down_.exchange(true)) return;
+  if (wake_fd_ >= 0) {
+    uint64_t one = 1;
+    (void)!write(wake_fd_, &one, sizeof one);
+  }
+  if (accept_thread_.joinable()) accept_thread_.join();
+  if (listen_fd_ >= 0) {
+    close(listen_fd_);
+    listen_fd_ = -1;
+    unlink(unix_path_.c_str());
+  }
+  if (server_) {
+    server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+    server_->Wait();
+  }
+  if (wake_fd_ >= 0) {
+    close(wake_fd_);
+    wake_fd_ = -1;
+  }
+}
+
+GrpcServer::~GrpcServer() { Shutdown(absl::ZeroDuration()); }
+
+}  // namespace kcred::server
