@@ -272,7 +272,8 @@ Decision Authorize(const ObjectReader& objects, const UserInfo& user,
   std::vector<std::string> errors;
   for (const Json& binding : objects.List("clusterrolebindings", "")) {
     if (!binding.is_object()) continue;
-    const Subject* subject = MatchingSubject(user, SubjectsOf(binding), "");
+    const std::vector<Subject> subjects = SubjectsOf(binding);
+    const Subject* subject = MatchingSubject(user, subjects, "");
     if (subject == nullptr) continue;
     auto ref = binding.find("roleRef");
     if (ref == binding.end()) continue;
@@ -300,7 +301,8 @@ Decision Authorize(const ObjectReader& objects, const UserInfo& user,
       std::string binding_namespace = StringAt(metadata, "namespace");
       if (binding_namespace.empty()) binding_namespace = attrs.namespace_name;
       if (binding_namespace != attrs.namespace_name) continue;
-      const Subject* subject = MatchingSubject(user, SubjectsOf(binding), binding_namespace);
+      const std::vector<Subject> subjects = SubjectsOf(binding);
+      const Subject* subject = MatchingSubject(user, subjects, binding_namespace);
       if (subject == nullptr) continue;
       auto ref = binding.find("roleRef");
       if (ref == binding.end()) continue;
