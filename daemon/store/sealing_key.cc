@@ -89,6 +89,37 @@ absl::StatusOr<SecretString> ReadKeyFile(const std::string& path, absl::string_v
   return SecretString(std::move(buffer));
 }
 
+// Parses key file contents (format in the header). Errors name `what` and `path` and never echo
+// the contents.
+absl::StatusOr<SealingKey> ParseSealingKey(const SecretString& contents, absl::string_view what,
+                                           absl::string_view path) {
+  const std::string source = absl::StrCat(what, " ", path);
+  absl::string_view text = contents.Reveal();
+  // One trailing newline (with an optional carriage return) is what editors and `echo` add.
+  if (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+  if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
+  if (text.size() != kHexKeySize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": expected ", kHexKeySize, " hex digits (a ", kSealingKeySize,
+                     "-byte AES-256 key) and an optional newline, found ", contents.Reveal().size(),
+                     " bytes; ", HowToCreate(path)));
+  }
+  std::string material(kSealingKeySize, '\0');
+  for (size_t i = 0; i < kSealingKeySize; ++i) {
+    const int high = HexValue(text[2 * i]);
+    const int low = HexValue(text[2 * i + 1]);
+    if (high < 0 || low < 0) {
+      OPENSSL_cleanse(material.data(), material.size());
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ": byte ", high < 0 ? 2 * i : 2 * i + 1,
+                       " is not a hex digit; the file must hold exactly ", kHexKeySize,
+                       " hex digits; ", HowToCreate(path)));
+    }
+    material[i] = static_cast<char>(high << 4 | low);
+  }
+  return MakeSealingKey(SecretString(std::move(material)));
+}
+
 }  // namespace
 
 std::string SealingKeyId(absl::string_view material) {
@@ -123,37 +154,10 @@ absl::StatusOr<SealingKey> MakeSealingKey(SecretString material) {
   return key;
 }
 
-absl::StatusOr<SealingKey> ParseSealingKey(const SecretString& contents, absl::string_view source) {
-  absl::string_view text = contents.Reveal();
-  // One trailing newline (with an optional carriage return) is what editors and `echo` add.
-  if (!text.empty() && text.back() == '\n') text.remove_suffix(1);
-  if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
-  if (text.size() != kHexKeySize) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source, ": expected ", kHexKeySize, " hex digits (a ", kSealingKeySize,
-                     "-byte AES-256 key) and an optional newline, found ", contents.Reveal().size(),
-                     " bytes; ", HowToCreate(source)));
-  }
-  std::string material(kSealingKeySize, '\0');
-  for (size_t i = 0; i < kSealingKeySize; ++i) {
-    const int high = HexValue(text[2 * i]);
-    const int low = HexValue(text[2 * i + 1]);
-    if (high < 0 || low < 0) {
-      OPENSSL_cleanse(material.data(), material.size());
-      return absl::InvalidArgumentError(
-          absl::StrCat(source, ": byte ", high < 0 ? 2 * i : 2 * i + 1,
-                       " is not a hex digit; the file must hold exactly ", kHexKeySize,
-                       " hex digits; ", HowToCreate(source)));
-    }
-    material[i] = static_cast<char>(high << 4 | low);
-  }
-  return MakeSealingKey(SecretString(std::move(material)));
-}
-
 absl::StatusOr<SealingKey> LoadSealingKeyFile(const std::string& path) {
   absl::StatusOr<SecretString> contents = ReadKeyFile(path, "sealing key file");
   if (!contents.ok()) return contents.status();
-  return ParseSealingKey(*contents, absl::StrCat("sealing key file ", path));
+  return ParseSealingKey(*contents, "sealing key file", path);
 }
 
 absl::StatusOr<SealingKey> LoadSealingKeyCredential(const std::string& name,
@@ -181,7 +185,7 @@ absl::StatusOr<SealingKey> LoadSealingKeyCredential(const std::string& name,
     }
     return contents.status();
   }
-  return ParseSealingKey(*contents, absl::StrCat("sealing key credential file ", path));
+  return ParseSealingKey(*contents, "sealing key credential file", path);
 }
 
 absl::StatusOr<SealingKey> GenerateSealingKeyFile(const std::string& path) {

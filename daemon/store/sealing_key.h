@@ -31,10 +31,6 @@ std::string SealingKeyId(absl::string_view material);
 // A key from raw bytes; INVALID_ARGUMENT unless there are exactly kSealingKeySize of them.
 absl::StatusOr<SealingKey> MakeSealingKey(SecretString material);
 
-// Parses key file contents (see the format above). `source` names the file in errors. Errors
-// never echo the contents.
-absl::StatusOr<SealingKey> ParseSealingKey(const SecretString& contents, absl::string_view source);
-
 // Loads a key file: NOT_FOUND when missing, PERMISSION_DENIED when it is accessible by group or
 // others (the message says `chmod 600`) or unreadable, INVALID_ARGUMENT when malformed.
 absl::StatusOr<SealingKey> LoadSealingKeyFile(const std::string& path);

@@ -1,0 +1,57 @@
+// The shared request checks: prefix bounds, precondition wording, and Txn validation.
+
+#include "daemon/store/store_checks.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace kcred::store {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(StoreChecksTest, PrefixEndIsTheSmallestKeyAfterThePrefix) {
+  // The upper bound increments the last byte that is not 0xff; none exists for "" or all-0xff.
+  EXPECT_EQ(PrefixEnd("accounts/"), "accounts0");
+  EXPECT_EQ(PrefixEnd("a"), "b");
+  EXPECT_EQ(PrefixEnd("a\xff"), "b");
+  EXPECT_EQ(PrefixEnd("a\xfe"), "a\xff");
+  EXPECT_EQ(PrefixEnd("\xff\xff"), "");
+  EXPECT_EQ(PrefixEnd(""), "");
+}
+
+TEST(StoreChecksTest, PreconditionFailuresNameKeyExpectationAndState) {
+  // ABORTED messages say which key, what was expected and what was found.
+  EXPECT_TRUE(CheckPrecondition("k", Precondition::None(), 5).ok());
+  EXPECT_TRUE(CheckPrecondition("k", Precondition::Absent(), 0).ok());
+  EXPECT_TRUE(CheckPrecondition("k", Precondition::ModRevision(5), 5).ok());
+  absl::Status exists = CheckPrecondition("k", Precondition::Absent(), 5);
+  EXPECT_EQ(exists.code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(exists.message(),
+            "store key \"k\" was expected to be absent but it is at mod revision 5; re-read it "
+            "and retry");
+  absl::Status gone = CheckPrecondition("k", Precondition::ModRevision(5), 0);
+  EXPECT_EQ(gone.message(),
+            "store key \"k\" was expected at mod revision 5 but it does not exist; re-read it and "
+            "retry");
+}
+
+TEST(StoreChecksTest, KeysAreQuotedWithNonPrintableBytesEscaped) {
+  // Binary keys cannot garble a log line.
+  EXPECT_EQ(QuoteKey(std::string("a\0\xff\n", 4)), "\"a\\x00\\xff\\n\"");
+}
+
+TEST(StoreChecksTest, TxnValidationCatchesEveryMalformedPart) {
+  // Bad compare keys, bad revisions and oversize values are refused before any work.
+  EXPECT_TRUE(ValidateTxn({{{"a", Precondition::ModRevision(1)}}, {TxnOp::Put("a", "v")}}).ok());
+  EXPECT_EQ(ValidateTxn({{{"", Precondition::Absent()}}, {}}).code(),
+            absl::StatusCode::kInvalidArgument);
+  absl::Status zero = ValidateTxn({{{"a", Precondition::ModRevision(0)}}, {}});
+  EXPECT_EQ(zero.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(zero.message(), HasSubstr("use Precondition::Absent()"));
+  EXPECT_EQ(ValidateTxn({{}, {TxnOp::Put("a", std::string(kMaxValueSize + 1, 'v'))}}).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace kcred::store
