@@ -1,0 +1,169 @@
+// Shows the shared helpers' contracts: Kubernetes name rules, atomic 0600 writes, fingerprints,
+// kubeconfig rendering and merging.
+#include <sys/stat.h>
+#include <yaml-cpp/yaml.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "common/files.h"
+#include "common/kubeconfig.h"
+#include "common/names.h"
+#include "common/secret.h"
+#include "tests/support/process.h"
+
+namespace kcred {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(NamesTest, Dns1123Label) {
+  EXPECT_TRUE(ValidateDns1123Label("automation", "namespace").ok());
+  EXPECT_TRUE(ValidateDns1123Label("a-1", "namespace").ok());
+  EXPECT_TRUE(ValidateDns1123Label(std::string(63, 'a'), "namespace").ok());
+  EXPECT_FALSE(ValidateDns1123Label(std::string(64, 'a'), "namespace").ok());
+  EXPECT_FALSE(ValidateDns1123Label("", "namespace").ok());
+  EXPECT_FALSE(ValidateDns1123Label("-a", "namespace").ok());
+  EXPECT_FALSE(ValidateDns1123Label("a.b", "namespace").ok());
+  auto s = ValidateDns1123Label("Bad_Name", "namespace");
+  EXPECT_EQ(s.message(),
+            "namespace \"Bad_Name\" is not a valid DNS-1123 label: it must consist of lower case "
+            "alphanumeric characters or '-' (e.g. \"my-name\" or \"123-abc\")");
+}
+
+TEST(NamesTest, Dns1123Subdomain) {
+  EXPECT_TRUE(ValidateDns1123Subdomain("ci-bot", "name").ok());
+  EXPECT_TRUE(ValidateDns1123Subdomain("a.b-c.d", "name").ok());
+  EXPECT_FALSE(ValidateDns1123Subdomain("a..b", "name").ok());
+  EXPECT_FALSE(ValidateDns1123Subdomain("a.", "name").ok());
+  EXPECT_FALSE(ValidateDns1123Subdomain(std::string(254, 'a'), "name").ok());
+  EXPECT_THAT(ValidateDns1123Subdomain("CI", "ServiceAccount name").message(),
+              HasSubstr("ServiceAccount name \"CI\" is not a valid DNS-1123 subdomain"));
+}
+
+TEST(NamesTest, PathSegmentName) {
+  EXPECT_TRUE(ValidatePathSegmentName("system:kcred:ci", "role").ok());
+  EXPECT_FALSE(ValidatePathSegmentName("..", "role").ok());
+  EXPECT_FALSE(ValidatePathSegmentName("a/b", "role").ok());
+  EXPECT_FALSE(ValidatePathSegmentName("a%b", "role").ok());
+  EXPECT_FALSE(ValidatePathSegmentName("", "role").ok());
+}
+
+TEST(FilesTest, AtomicWriteSetsModeAndReplaces) {
+  testing::TempDir dir;
+  const std::string path = dir.File("config");
+  ASSERT_TRUE(WriteFileAtomic(path, "one", 0600).ok());
+  ASSERT_TRUE(WriteFileAtomic(path, "two", 0600).ok());
+  struct stat st {};
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(*ReadFileToString(path), "two");
+}
+
+TEST(FilesTest, ErrorsNameThePath) {
+  auto missing = ReadFileToString("/nonexistent/kcred/file");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_TRUE(absl::IsNotFound(missing.status()));
+  EXPECT_THAT(missing.status().message(), HasSubstr("/nonexistent/kcred/file"));
+  EXPECT_FALSE(WriteFileAtomic("/nonexistent/kcred/file", "x", 0600).ok());
+}
+
+TEST(SecretTest, FingerprintIsStableAndShort) {
+  EXPECT_EQ(Fingerprint("abc"), "sha256:ba7816bf8f01cfea");
+  SecretString s("token-value");
+  EXPECT_EQ(s.fingerprint(), Fingerprint("token-value"));
+  EXPECT_EQ(s.fingerprint().find("token-value"), std::string::npos);
+}
+
+KubeconfigEntry Entry(const std::string& suffix, const std::string& token) {
+  KubeconfigEntry e;
+  e.cluster_name = "kcred-dev" + suffix;
+  e.server = "https://127.0.0.1:6443";
+  e.ca_pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+  e.user_name = "kcred-dev-automation-ci-bot" + suffix;
+  e.token = token;
+  e.context_name = "kcred-dev-automation-ci-bot" + suffix;
+  e.namespace_name = "automation";
+  return e;
+}
+
+TEST(KubeconfigTest, RenderHasEveryPart) {
+  YAML::Node doc = YAML::Load(RenderKubeconfig(Entry("", "t0k3n")));
+  EXPECT_EQ(doc["kind"].as<std::string>(), "Config");
+  EXPECT_EQ(doc["current-context"].as<std::string>(), "kcred-dev-automation-ci-bot");
+  EXPECT_EQ(doc["clusters"][0]["cluster"]["server"].as<std::string>(), "https://127.0.0.1:6443");
+  EXPECT_EQ(doc["clusters"][0]["cluster"]["certificate-authority-data"].as<std::string>(),
+            "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUIKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo=");
+  EXPECT_EQ(doc["users"][0]["user"]["token"].as<std::string>(), "t0k3n");
+  EXPECT_EQ(doc["contexts"][0]["context"]["namespace"].as<std::string>(), "automation");
+  EXPECT_EQ(doc["contexts"][0]["context"]["user"].as<std::string>(), "kcred-dev-automation-ci-bot");
+}
+
+TEST(KubeconfigTest, ExecUserHasNoToken) {
+  KubeconfigEntry e = Entry("", "");
+  e.use_exec = true;
+  e.exec.command = "/usr/bin/kcred";
+  e.exec.args = {"token", "dev/automation/ci-bot"};
+  e.exec.env = {{"KCRED_SERVER", "unix:/run/kcred/kcredd.sock"}};
+  YAML::Node doc = YAML::Load(RenderKubeconfig(e));
+  YAML::Node exec = doc["users"][0]["user"]["exec"];
+  EXPECT_FALSE(doc["users"][0]["user"]["token"]);
+  EXPECT_EQ(exec["apiVersion"].as<std::string>(), "client.authentication.k8s.io/v1");
+  EXPECT_EQ(exec["interactiveMode"].as<std::string>(), "Never");
+  EXPECT_EQ(exec["args"][1].as<std::string>(), "dev/automation/ci-bot");
+  EXPECT_EQ(exec["env"][0]["name"].as<std::string>(), "KCRED_SERVER");
+}
+
+TEST(KubeconfigTest, MergeKeepsOtherEntriesAndReplacesSameNames) {
+  const std::string existing = R"(apiVersion: v1
+kind: Config
+clusters:
+- name: other
+  cluster: {server: "https://other:443"}
+users:
+- name: other-user
+  user: {token: keep-me}
+contexts:
+- name: other
+  context: {cluster: other, user: other-user}
+current-context: other
+)";
+  auto once = MergeKubeconfig(existing, "config", Entry("", "old"), false);
+  ASSERT_TRUE(once.ok()) << once.status();
+  auto twice = MergeKubeconfig(*once, "config", Entry("", "new"), false);
+  ASSERT_TRUE(twice.ok()) << twice.status();
+  YAML::Node doc = YAML::Load(*twice);
+  ASSERT_EQ(doc["clusters"].size(), 2u);
+  ASSERT_EQ(doc["users"].size(), 2u);
+  ASSERT_EQ(doc["contexts"].size(), 2u);
+  EXPECT_EQ(doc["users"][0]["user"]["token"].as<std::string>(), "keep-me");
+  EXPECT_EQ(doc["users"][1]["user"]["token"].as<std::string>(), "new");
+  EXPECT_EQ(doc["current-context"].as<std::string>(), "other");
+
+  auto current = MergeKubeconfig(*twice, "config", Entry("", "new"), true);
+  ASSERT_TRUE(current.ok());
+  EXPECT_EQ(YAML::Load(*current)["current-context"].as<std::string>(), "kcred-dev-automation-ci-bot");
+}
+
+TEST(KubeconfigTest, MergeIntoEmptyFileCreatesAConfig) {
+  auto merged = MergeKubeconfig("", "config", Entry("", "t"), false);
+  ASSERT_TRUE(merged.ok());
+  YAML::Node doc = YAML::Load(*merged);
+  EXPECT_EQ(doc["kind"].as<std::string>(), "Config");
+  EXPECT_EQ(doc["current-context"].as<std::string>(), "kcred-dev-automation-ci-bot");
+}
+
+TEST(KubeconfigTest, MergeRefusesNonKubeconfig) {
+  auto bad_yaml = MergeKubeconfig("a: [", "/home/u/.kube/config", Entry("", "t"), false);
+  ASSERT_FALSE(bad_yaml.ok());
+  EXPECT_THAT(bad_yaml.status().message(), HasSubstr("/home/u/.kube/config:1:"));
+  auto wrong_kind = MergeKubeconfig("kind: Pod\n", "f", Entry("", "t"), false);
+  ASSERT_FALSE(wrong_kind.ok());
+  EXPECT_THAT(wrong_kind.status().message(), HasSubstr("kind is \"Pod\""));
+  auto not_list = MergeKubeconfig("clusters: 3\n", "f", Entry("", "t"), false);
+  ASSERT_FALSE(not_list.ok());
+  EXPECT_THAT(not_list.status().message(), HasSubstr("\"clusters\" is not a list"));
+}
+
+}  // namespace
+}  // namespace kcred

@@ -1,0 +1,189 @@
+// Shows that kcredd's config loader accepts good files and names file:line:col and the key path for
+// every kind of bad input.
+#include "daemon/config/config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/pki.h"
+#include "tests/support/process.h"
+
+namespace kcred::config {
+namespace {
+
+using ::testing::HasSubstr;
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto ca = CreateCertificateAuthority("test-ca", absl::Now() - absl::Hours(1), absl::Hours(24));
+    ASSERT_TRUE(ca.ok());
+    CertificateRequest req;
+    req.common_name = "kcredd";
+    req.ip_addresses = {"127.0.0.1"};
+    req.not_before = absl::Now() - absl::Hours(1);
+    auto server = IssueCertificate(*ca, req);
+    ASSERT_TRUE(server.ok());
+    ASSERT_TRUE(testing::WriteFile(dir_.File("ca.crt"), ca->cert_pem).ok());
+    ASSERT_TRUE(testing::WriteFile(dir_.File("tls.crt"), server->cert_pem).ok());
+    ASSERT_TRUE(testing::WriteFile(dir_.File("tls.key"), server->key_pem, 0600).ok());
+    ASSERT_TRUE(testing::WriteFile(dir_.File("garbage.pem"), "not a certificate\n").ok());
+  }
+
+  // Parses `yaml` after replacing DIR with the temp directory.
+  absl::StatusOr<Config> Parse(std::string yaml) {
+    for (std::size_t pos; (pos = yaml.find("DIR")) != std::string::npos;) yaml.replace(pos, 3, dir_.path());
+    return ParseConfig(yaml, "kcredd.yaml");
+  }
+
+  std::string Error(const std::string& yaml) {
+    auto config = Parse(yaml);
+    EXPECT_FALSE(config.ok()) << yaml;
+    return config.ok() ? "" : std::string(config.status().message());
+  }
+
+  testing::TempDir dir_;
+};
+
+TEST_F(ConfigTest, EmptyFileMeansDefaults) {
+  auto config = Parse("");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_TRUE(config->listen.unix_socket.has_value());
+  EXPECT_EQ(config->listen.unix_socket->path, "/run/kcred/kcredd.sock");
+  EXPECT_EQ(config->listen.unix_socket->mode, 0660);
+  EXPECT_FALSE(config->listen.tcp.has_value());
+  EXPECT_EQ(config->state_dir, "/var/lib/kcred");
+  EXPECT_EQ(config->log.level, spdlog::level::info);
+}
+
+TEST_F(ConfigTest, FullGoodFileIsRead) {
+  auto config = Parse(R"(
+listen:
+  unix:
+    path: /tmp/kcred-test/kcredd.sock
+    mode: "0600"
+  tcp:
+    address: 127.0.0.1:7443
+    tls:
+      cert_file: DIR/tls.crt
+      key_file: DIR/tls.key
+      client_ca_file: DIR/ca.crt
+log:
+  level: debug
+  format: json
+state_dir: /var/lib/kcred-test
+)");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->listen.unix_socket->path, "/tmp/kcred-test/kcredd.sock");
+  EXPECT_EQ(config->listen.unix_socket->mode, 0600);
+  ASSERT_TRUE(config->listen.tcp.has_value());
+  EXPECT_EQ(config->listen.tcp->address, "127.0.0.1:7443");
+  ASSERT_TRUE(config->listen.tcp->tls.has_value());
+  EXPECT_EQ(config->listen.tcp->tls->client_ca_file, dir_.File("ca.crt"));
+  EXPECT_TRUE(config->listen.tcp->tls->require_client_cert);
+  EXPECT_EQ(config->log.level, spdlog::level::debug);
+  EXPECT_EQ(config->log.format, LogFormat::kJson);
+  EXPECT_EQ(config->state_dir, "/var/lib/kcred-test");
+}
+
+TEST_F(ConfigTest, UnixSocketCanBeTurnedOff) {
+  auto config = Parse("listen:\n  unix: false\n  tcp:\n    address: 127.0.0.1:0\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_FALSE(config->listen.unix_socket.has_value());
+  EXPECT_TRUE(config->listen.tcp.has_value());
+}
+
+TEST_F(ConfigTest, UnknownTopLevelKeyNamesLineColumnAndChoices) {
+  EXPECT_EQ(Error("log:\n  level: info\nlisten_on: x\n"),
+            "kcredd.yaml:3:1: listen_on: unknown key; expected one of listen, log, state_dir");
+}
+
+TEST_F(ConfigTest, UnknownNestedKeyNamesItsPath) {
+  EXPECT_EQ(Error("listen:\n  tcp:\n    address: 127.0.0.1:1\n    tls:\n      certfile: x\n"),
+            "kcredd.yaml:5:7: listen.tcp.tls.certfile: unknown key; expected one of cert_file, "
+            "client_ca_file, key_file, require_client_cert");
+}
+
+TEST_F(ConfigTest, WrongTypeIsNamed) {
+  EXPECT_EQ(Error("log:\n  level: [debug]\n"), "kcredd.yaml:2:10: log.level: expected a string");
+  EXPECT_EQ(Error("listen: 7\n"),
+            "kcredd.yaml:1:9: listen: expected a mapping with keys tcp, unix");
+  EXPECT_THAT(Error("listen:\n  tcp:\n    address: 127.0.0.1:1\n    tls:\n      cert_file: DIR/tls.crt\n"
+                    "      key_file: DIR/tls.key\n      require_client_cert: maybe\n"),
+              HasSubstr("kcredd.yaml:7:28: listen.tcp.tls.require_client_cert: expected true or false"));
+}
+
+TEST_F(ConfigTest, BadValuesSayWhatIsAllowed) {
+  EXPECT_EQ(Error("log:\n  level: loud\n"),
+            "kcredd.yaml:2:10: log.level: unknown log level \"loud\"; use one of trace, debug, info, "
+            "warn, error, critical, off");
+  EXPECT_THAT(Error("log:\n  format: xml\n"), HasSubstr("kcredd.yaml:2:11: log.format: unknown log format"));
+  EXPECT_THAT(Error("listen:\n  unix:\n    mode: \"0666\"\n"),
+              HasSubstr("kcredd.yaml:3:11: listen.unix.mode: must not grant access to others"));
+  EXPECT_THAT(Error("listen:\n  unix:\n    mode: rw\n"),
+              HasSubstr("listen.unix.mode: \"rw\" is not an octal mode"));
+  EXPECT_THAT(Error("listen:\n  unix:\n    path: relative.sock\n"),
+              HasSubstr("kcredd.yaml:3:11: listen.unix.path: must be an absolute path"));
+  EXPECT_THAT(Error("listen:\n  tcp:\n    address: localhost\n"),
+              HasSubstr("kcredd.yaml:3:14: listen.tcp.address: \"localhost\" is not host:port"));
+  EXPECT_THAT(Error("listen:\n  tcp:\n    address: 127.0.0.1:99999\n"),
+              HasSubstr("needs a host and a port from 0 to 65535"));
+  EXPECT_THAT(Error("state_dir: var/lib\n"), HasSubstr("kcredd.yaml:1:12: state_dir: must be an absolute path"));
+  EXPECT_THAT(Error("listen:\n  unix:\n    group: no-such-group-kcred\n"),
+              HasSubstr("group \"no-such-group-kcred\" does not exist"));
+}
+
+TEST_F(ConfigTest, MissingCertificateFileIsNamed) {
+  EXPECT_EQ(Error("listen:\n  tcp:\n    address: 127.0.0.1:1\n    tls:\n      cert_file: /x.pem\n"
+                  "      key_file: DIR/tls.key\n      client_ca_file: DIR/ca.crt\n"),
+            "kcredd.yaml:5:18: listen.tcp.tls.cert_file: file \"/x.pem\" does not exist");
+}
+
+TEST_F(ConfigTest, FilesWithoutPemContentAreRefused) {
+  EXPECT_THAT(Error("listen:\n  tcp:\n    address: 127.0.0.1:1\n    tls:\n      cert_file: DIR/garbage.pem\n"
+                    "      key_file: DIR/tls.key\n      client_ca_file: DIR/ca.crt\n"),
+              HasSubstr("listen.tcp.tls.cert_file: file \"" + dir_.File("garbage.pem") +
+                        "\" holds no PEM certificate"));
+  EXPECT_THAT(Error("listen:\n  tcp:\n    address: 127.0.0.1:1\n    tls:\n      cert_file: DIR/tls.crt\n"
+                    "      key_file: DIR/tls.crt\n      client_ca_file: DIR/ca.crt\n"),
+              HasSubstr("listen.tcp.tls.key_file: file \"" + dir_.File("tls.crt") +
+                        "\" holds no PEM private key"));
+}
+
+TEST_F(ConfigTest, ClientCaIsRequiredUnlessClientCertsAreOptional) {
+  EXPECT_THAT(Error("listen:\n  tcp:\n    address: 127.0.0.1:1\n    tls:\n      cert_file: DIR/tls.crt\n"
+                    "      key_file: DIR/tls.key\n"),
+              HasSubstr("kcredd.yaml:5:7: listen.tcp.tls: missing \"client_ca_file\""));
+  auto config = Parse("listen:\n  tcp:\n    address: 127.0.0.1:1\n    tls:\n      cert_file: DIR/tls.crt\n"
+                      "      key_file: DIR/tls.key\n      require_client_cert: false\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_FALSE(config->listen.tcp->tls->require_client_cert);
+}
+
+TEST_F(ConfigTest, InvalidYamlNamesPosition) {
+  EXPECT_THAT(Error("listen:\n  unix: [\n"), HasSubstr("kcredd.yaml:3:1: not valid YAML"));
+}
+
+TEST_F(ConfigTest, NoListenerLeftIsRefused) {
+  EXPECT_THAT(Error("listen:\n  unix: false\n"), HasSubstr("listen: no listener left"));
+}
+
+TEST_F(ConfigTest, MissingFileSaysHowToFix) {
+  auto config = LoadConfigFile(dir_.File("absent.yaml"));
+  ASSERT_FALSE(config.ok());
+  EXPECT_TRUE(absl::IsNotFound(config.status()));
+  EXPECT_THAT(config.status().message(), HasSubstr("does not exist; create it or pass --config"));
+}
+
+TEST_F(ConfigTest, LoadsFromFile) {
+  ASSERT_TRUE(testing::WriteFile(dir_.File("k.yaml"), "log:\n  level: warn\n").ok());
+  auto config = LoadConfigFile(dir_.File("k.yaml"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->source, dir_.File("k.yaml"));
+  EXPECT_EQ(config->log.level, spdlog::level::warn);
+}
+
+}  // namespace
+}  // namespace kcred::config
