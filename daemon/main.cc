@@ -124,6 +124,7 @@ int Serve() {
   kcred::server::ServerOptions options;
   options.listen = config->listen;
   options.insecure = absl::GetFlag(FLAGS_insecure);
+  options.health_service_names = {kcred::v1::CredentialBroker::service_full_name()};
   auto server = kcred::server::GrpcServer::Start(options, {&broker}, &peers);
   if (!server.ok()) {
     log->error("{}", server.status().message());

@@ -185,6 +185,9 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
     return absl::FailedPreconditionError(absl::StrCat("cannot listen on ", options.listen.tcp->address,
                                                       ": address in use or not available"));
   }
+  for (const auto& name : options.health_service_names) {
+    self->server_->GetHealthCheckService()->SetServingStatus(name, true);
+  }
   if (self->listen_fd_ >= 0) {
     self->wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     self->accept_thread_ = std::thread([s = self.get()] { s->AcceptLoop(); });
@@ -238,6 +241,7 @@ void GrpcServer::Shutdown(absl::Duration grace) {
     (void)!write(wake_fd_, &one, sizeof one);
   }
   if (accept_thread_.joinable()) accept_thread_.join();
+  if (server_) server_->GetHealthCheckService()->Shutdown();  // report NOT_SERVING while draining
   if (listen_fd_ >= 0) {
     close(listen_fd_);
     listen_fd_ = -1;

@@ -24,6 +24,8 @@ struct ServerOptions {
   bool insecure = false;
   // Largest request message accepted (bytes).
   int max_receive_message_bytes = 4 << 20;
+  // Services reported SERVING by grpc.health.v1 once started (the empty name always is).
+  std::vector<std::string> health_service_names;
 };
 
 class GrpcServer {

@@ -1,0 +1,226 @@
+// Shows kcredd serving health over its unix socket and over mTLS, refusing plaintext TCP and bad
+// configs, and stopping cleanly, all driven through the real `kcred` binary.
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/pki.h"
+#include "tests/support/process.h"
+
+namespace kcred {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::BinaryPath;
+using testing::Process;
+using testing::ProcessOptions;
+using testing::RunResult;
+using testing::TempDir;
+
+class KcreddServingTest : public ::testing::Test {
+ protected:
+  // Starts kcredd with `args` and waits until it has written its ready file.
+  std::unique_ptr<Process> StartKcredd(std::vector<std::string> args, nlohmann::json* ready = nullptr) {
+    const std::string ready_file = dir_.File(absl::StrCat("ready-", starts_++));
+    std::vector<std::string> argv = {BinaryPath("kcredd"), "--ready_file", ready_file};
+    argv.insert(argv.end(), args.begin(), args.end());
+    ProcessOptions options;
+    options.argv = argv;
+    options.stdout_file = dir_.File("kcredd.log");
+    auto process = Process::Start(options);
+    EXPECT_TRUE(process.ok());
+    auto content = testing::WaitForFile(ready_file, std::chrono::seconds(20));
+    EXPECT_TRUE(content.ok()) << "kcredd did not become ready; log:\n" << Log();
+    if (ready != nullptr && content.ok()) *ready = nlohmann::json::parse(*content);
+    return process.ok() ? std::move(*process) : nullptr;
+  }
+
+  RunResult Kcred(std::vector<std::string> args) {
+    args.insert(args.begin(), BinaryPath("kcred"));
+    return testing::Run(args, {{"KCRED_SERVER", ""}}, std::chrono::seconds(30));
+  }
+
+  std::string Log() { return testing::ReadFile(dir_.File("kcredd.log")).value_or(""); }
+
+  void WritePki() {
+    const absl::Time now = absl::Now() - absl::Minutes(5);
+    auto ca = CreateCertificateAuthority("kcred test CA", now, absl::Hours(2));
+    auto other_ca = CreateCertificateAuthority("another CA", now, absl::Hours(2));
+    ASSERT_TRUE(ca.ok() && other_ca.ok());
+    CertificateRequest server_req;
+    server_req.common_name = "kcredd";
+    server_req.ip_addresses = {"127.0.0.1"};
+    server_req.dns_names = {"localhost"};
+    server_req.not_before = now;
+    auto server = IssueCertificate(*ca, server_req);
+    CertificateRequest client_req;
+    client_req.common_name = "ci-runner";
+    client_req.server = false;
+    client_req.client = true;
+    client_req.not_before = now;
+    auto client = IssueCertificate(*ca, client_req);
+    auto stranger = IssueCertificate(*other_ca, client_req);
+    ASSERT_TRUE(server.ok() && client.ok() && stranger.ok());
+    for (const auto& [name, data] : std::vector<std::pair<std::string, std::string>>{
+             {"ca.crt", ca->cert_pem},
+             {"tls.crt", server->cert_pem},
+             {"tls.key", server->key_pem},
+             {"client.crt", client->cert_pem},
+             {"client.key", client->key_pem},
+             {"stranger.crt", stranger->cert_pem},
+             {"stranger.key", stranger->key_pem}}) {
+      ASSERT_TRUE(testing::WriteFile(dir_.File(name), data, 0600).ok());
+    }
+  }
+
+  TempDir dir_;
+  int starts_ = 0;
+};
+
+TEST_F(KcreddServingTest, UnixSocketServesHealthAndStopsCleanly) {
+  const std::string socket = dir_.File("kcredd.sock");
+  auto kcredd = StartKcredd({"--socket", socket});
+  ASSERT_NE(kcredd, nullptr);
+  struct stat st {};
+  ASSERT_EQ(stat(socket.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0660u);
+
+  RunResult health = Kcred({"health", "--server", "unix:" + socket});
+  EXPECT_EQ(health.exit_code, 0) << health.err;
+  EXPECT_EQ(health.out, "SERVING\n");
+
+  RunResult broker = Kcred({"health", "--service", "kcred.v1.CredentialBroker", "--server", "unix:" + socket});
+  EXPECT_EQ(broker.exit_code, 0) << broker.err;
+
+  RunResult version = Kcred({"version", "--server", "unix:" + socket});
+  EXPECT_EQ(version.exit_code, 0);
+  EXPECT_THAT(version.out, HasSubstr("kcred 0.1.0\nkcredd 0.1.0 at unix:" + socket));
+  EXPECT_THAT(version.out, HasSubstr(absl::StrCat("you are unix:uid:", getuid())));
+
+  EXPECT_EQ(kcredd->Stop(), 0) << Log();
+  EXPECT_NE(access(socket.c_str(), F_OK), 0) << "socket file left behind";
+  EXPECT_THAT(Log(), HasSubstr("stopped"));
+}
+
+TEST_F(KcreddServingTest, StaleSocketIsReplacedButALiveOneIsNot) {
+  const std::string socket = dir_.File("kcredd.sock");
+  // A socket file whose server is gone, as after kill -9.
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, socket.c_str(), sizeof(addr.sun_path) - 1);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  close(fd);
+
+  auto kcredd = StartKcredd({"--socket", socket});
+  ASSERT_NE(kcredd, nullptr);
+  EXPECT_THAT(Log(), HasSubstr("removed stale socket"));
+  EXPECT_EQ(Kcred({"health", "--server", "unix:" + socket}).exit_code, 0);
+
+  RunResult second = testing::Run({BinaryPath("kcredd"), "--socket", socket}, {}, std::chrono::seconds(20));
+  EXPECT_EQ(second.exit_code, 1);
+  EXPECT_THAT(second.err, HasSubstr("another server is already listening on " + socket));
+  EXPECT_EQ(Kcred({"health", "--server", "unix:" + socket}).exit_code, 0) << "first kcredd disturbed";
+}
+
+TEST_F(KcreddServingTest, MutualTlsAcceptsOnlyClientsOfItsCa) {
+  WritePki();
+  const std::string config = dir_.File("kcredd.yaml");
+  ASSERT_TRUE(testing::WriteFile(config, absl::StrCat(
+      "listen:\n  unix: false\n  tcp:\n    address: 127.0.0.1:0\n    tls:\n",
+      "      cert_file: ", dir_.File("tls.crt"), "\n      key_file: ", dir_.File("tls.key"),
+      "\n      client_ca_file: ", dir_.File("ca.crt"), "\n")).ok());
+  nlohmann::json ready;
+  auto kcredd = StartKcredd({"--config", config}, &ready);
+  ASSERT_NE(kcredd, nullptr);
+  const std::string server = absl::StrCat("127.0.0.1:", ready["tcp_port"].get<int>());
+
+  RunResult ok = Kcred({"health", "--server", server, "--ca", dir_.File("ca.crt"), "--cert",
+                        dir_.File("client.crt"), "--key", dir_.File("client.key")});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_EQ(ok.out, "SERVING\n");
+
+  RunResult who = Kcred({"version", "--server", server, "--ca", dir_.File("ca.crt"), "--cert",
+                         dir_.File("client.crt"), "--key", dir_.File("client.key")});
+  EXPECT_THAT(who.out, HasSubstr("you are x509:CN=ci-runner"));
+
+  RunResult no_cert = Kcred({"health", "--timeout", "5s", "--server", server, "--ca", dir_.File("ca.crt")});
+  EXPECT_EQ(no_cert.exit_code, 1);
+  EXPECT_EQ(no_cert.out, "");
+
+  RunResult other_ca = Kcred({"health", "--timeout", "5s", "--server", server, "--ca", dir_.File("ca.crt"),
+                              "--cert", dir_.File("stranger.crt"), "--key", dir_.File("stranger.key")});
+  EXPECT_EQ(other_ca.exit_code, 1);
+  EXPECT_EQ(other_ca.out, "");
+
+  RunResult wrong_server_ca = Kcred({"health", "--timeout", "5s", "--server", server, "--cert",
+                                     dir_.File("client.crt"), "--key", dir_.File("client.key")});
+  EXPECT_EQ(wrong_server_ca.exit_code, 1) << "a server cert from an unknown CA must be refused";
+
+  EXPECT_EQ(kcredd->Stop(), 0);
+}
+
+TEST_F(KcreddServingTest, PlaintextTcpNeedsInsecureFlag) {
+  const std::string config = dir_.File("kcredd.yaml");
+  ASSERT_TRUE(testing::WriteFile(config, "listen:\n  unix: false\n  tcp:\n    address: 127.0.0.1:0\n").ok());
+  RunResult refused = testing::Run({BinaryPath("kcredd"), "--config", config}, {}, std::chrono::seconds(20));
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.err, HasSubstr("kcredd refuses plaintext TCP"));
+
+  nlohmann::json ready;
+  auto kcredd = StartKcredd({"--config", config, "--insecure"}, &ready);
+  ASSERT_NE(kcredd, nullptr);
+  EXPECT_THAT(Log(), HasSubstr("serving PLAINTEXT gRPC"));
+  const std::string server = absl::StrCat("127.0.0.1:", ready["tcp_port"].get<int>());
+  RunResult health = Kcred({"health", "--insecure", "--server", server});
+  EXPECT_EQ(health.exit_code, 0) << health.err;
+  EXPECT_EQ(kcredd->Stop(), 0);
+}
+
+TEST_F(KcreddServingTest, CheckConfigNamesFileLineAndColumn) {
+  const std::string bad = dir_.File("bad.yaml");
+  ASSERT_TRUE(testing::WriteFile(bad, "log:\n  level: info\nlisten:\n  tcp:\n    address: 127.0.0.1:1\n"
+                                      "    tls:\n      cert_file: /x.pem\n      key_file: /y.pem\n").ok());
+  RunResult result = testing::Run({BinaryPath("kcredd"), "check-config", "--config", bad});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.err, bad + ":7:18: listen.tcp.tls.cert_file: file \"/x.pem\" does not exist\n");
+
+  RunResult serve = testing::Run({BinaryPath("kcredd"), "--config", bad});
+  EXPECT_EQ(serve.exit_code, 1);
+  EXPECT_THAT(serve.err, HasSubstr(":7:18: listen.tcp.tls.cert_file"));
+
+  const std::string good = dir_.File("good.yaml");
+  ASSERT_TRUE(testing::WriteFile(good, "log:\n  level: debug\n").ok());
+  RunResult ok = testing::Run({BinaryPath("kcredd"), "check-config", "--config", good});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_EQ(ok.out, good + ": OK\n");
+
+  RunResult usage = testing::Run({BinaryPath("kcredd"), "frobnicate"});
+  EXPECT_EQ(usage.exit_code, 2);
+  EXPECT_THAT(usage.err, HasSubstr("unknown command \"frobnicate\""));
+}
+
+TEST_F(KcreddServingTest, SigintAlsoStopsCleanly) {
+  const std::string socket = dir_.File("kcredd.sock");
+  auto kcredd = StartKcredd({"--socket", socket});
+  ASSERT_NE(kcredd, nullptr);
+  kcredd->Signal(SIGINT);
+  auto code = kcredd->Wait(std::chrono::seconds(15));
+  ASSERT_TRUE(code.ok());
+  EXPECT_EQ(*code, 0);
+  EXPECT_NE(access(socket.c_str(), F_OK), 0);
+}
+
+}  // namespace
+}  // namespace kcred
