@@ -152,10 +152,17 @@ std::vector<std::string> AudienceClaim(const nlohmann::json& claims) {
   return out;
 }
 
-bool BeingDeleted(const nlohmann::json& object) {
+// Whether the object is being deleted. Bound tokens tolerate a deletion younger than the leeway
+// (`cutoff` = now - leeway), as kube-apiserver does; legacy tokens pass InfiniteFuture.
+bool DeletedBefore(const nlohmann::json& object, absl::Time cutoff) {
   const nlohmann::json* metadata = ObjectAt(object, "metadata");
-  return metadata != nullptr && metadata->contains("deletionTimestamp") &&
-         !(*metadata)["deletionTimestamp"].is_null();
+  std::string deleted_at = metadata == nullptr ? "" : StringAt(*metadata, "deletionTimestamp");
+  if (deleted_at.empty()) return false;
+  absl::Time t;
+  std::string error;
+  // An unreadable timestamp still marks the object as going away.
+  if (!absl::ParseTime(absl::RFC3339_full, deleted_at, &t, &error)) return true;
+  return t < cutoff;
 }
 
 std::string Uid(const nlohmann::json& object) {
@@ -409,14 +416,15 @@ absl::StatusOr<UserInfo> ServiceAccountTokens::AuthenticateBound(
   absl::StatusOr<std::optional<absl::Time>> iat = TimeClaim(claims, "iat");
   if (!iat.ok()) return iat.status();
   if (nbf->has_value() && now + kTokenTimeLeeway < **nbf) {
-    return Unauthenticated("service account token could not be validated");
+    return Unauthenticated("service account token is not valid yet");
   }
   if (exp->has_value() && now - kTokenTimeLeeway > **exp) {
     return Unauthenticated("service account token has expired");
   }
   if (iat->has_value() && now + kTokenTimeLeeway < **iat) {
-    return Unauthenticated("service account token could not be validated");
+    return Unauthenticated("service account token is issued in the future");
   }
+  const absl::Time invalid_if_deleted_before = now - kTokenTimeLeeway;
 
   const nlohmann::json* kube = ObjectAt(claims, "kubernetes.io");
   const nlohmann::json* sa_ref = kube == nullptr ? nullptr : ObjectAt(*kube, "serviceaccount");
@@ -432,17 +440,19 @@ absl::StatusOr<UserInfo> ServiceAccountTokens::AuthenticateBound(
   if (!sa.has_value()) {
     return Unauthenticated(absl::StrCat("serviceaccounts \"", sa_name, "\" not found"));
   }
-  if (BeingDeleted(*sa)) return Unauthenticated("service account token has been invalidated");
   std::string current_uid = Uid(*sa);
   if (current_uid != sa_uid) {
     return Unauthenticated(absl::StrCat("service account UID (", current_uid,
                                         ") does not match claim (", sa_uid, ")"));
   }
+  if (DeletedBefore(*sa, invalid_if_deleted_before)) {
+    return Unauthenticated(absl::StrCat("service account ", ns, "/", sa_name, " has been deleted"));
+  }
 
   if (const nlohmann::json* secret_ref = ObjectAt(*kube, "secret")) {
     std::optional<nlohmann::json> secret =
         objects.Get("secrets", ns, StringAt(*secret_ref, "name"));
-    if (!secret.has_value() || BeingDeleted(*secret)) {
+    if (!secret.has_value()) {
       return Unauthenticated("service account token has been invalidated");
     }
     std::string secret_uid = Uid(*secret);
@@ -451,6 +461,9 @@ absl::StatusOr<UserInfo> ServiceAccountTokens::AuthenticateBound(
       return Unauthenticated(absl::StrCat("secret UID (", secret_uid,
                                           ") does not match service account secret ref claim (",
                                           claimed_uid, ")"));
+    }
+    if (DeletedBefore(*secret, invalid_if_deleted_before)) {
+      return Unauthenticated("service account token has been invalidated");
     }
   }
 
@@ -477,7 +490,7 @@ absl::StatusOr<UserInfo> ServiceAccountTokens::AuthenticateLegacy(
   }
 
   std::optional<nlohmann::json> secret = objects.Get("secrets", ns, secret_name);
-  if (!secret.has_value() || BeingDeleted(*secret)) {
+  if (!secret.has_value() || DeletedBefore(*secret, absl::InfiniteFuture())) {
     return Unauthenticated("Token has been invalidated");
   }
   if (StringAt(*secret, "type") != kServiceAccountTokenSecretType) {
@@ -497,7 +510,7 @@ absl::StatusOr<UserInfo> ServiceAccountTokens::AuthenticateLegacy(
   if (!sa.has_value()) {
     return Unauthenticated(absl::StrCat("serviceaccounts \"", sa_name, "\" not found"));
   }
-  if (BeingDeleted(*sa)) {
+  if (DeletedBefore(*sa, absl::InfiniteFuture())) {
     return Unauthenticated(absl::StrCat("ServiceAccount ", ns, "/", sa_name, " has been deleted"));
   }
   std::string current_uid = Uid(*sa);

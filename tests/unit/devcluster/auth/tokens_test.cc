@@ -16,39 +16,32 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "tests/unit/devcluster/auth/fake_object_reader.h"
+#include "tests/unit/devcluster/auth/test_keys.h"
 
 namespace kcred::devcluster {
 namespace {
 
 using ::kcred::devcluster::testing::FakeObjectReader;
+using ::kcred::devcluster::testing::kOtherTestKeyPem;
+using ::kcred::devcluster::testing::kTestKeyPem;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using Json = nlohmann::json;
 
 constexpr char kIssuer[] = "https://kubernetes.default.svc.cluster.local";
 
-// Key generation takes tens of milliseconds, so the suite shares two keys.
 class TokensTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    auto pem = TokenSigner::GenerateKeyPem();
-    ASSERT_TRUE(pem.ok()) << pem.status();
-    pem_ = new std::string(*pem);
-    auto other = TokenSigner::GenerateKeyPem();
-    ASSERT_TRUE(other.ok()) << other.status();
-    other_pem_ = new std::string(*other);
-  }
-  static void TearDownTestSuite() {
-    delete pem_;
-    delete other_pem_;
-  }
-
   TokenSigner Signer() const {
-    auto signer = TokenSigner::FromPem(*pem_);
+    auto signer = TokenSigner::FromPem(pem_);
     EXPECT_TRUE(signer.ok()) << signer.status();
     return *signer;
   }
-  TokenSigner OtherSigner() const { return *TokenSigner::FromPem(*other_pem_); }
+  TokenSigner OtherSigner() const {
+    auto signer = TokenSigner::FromPem(other_pem_);
+    EXPECT_TRUE(signer.ok()) << signer.status();
+    return *signer;
+  }
 
   static std::string B64(absl::string_view s) { return absl::WebSafeBase64Escape(s); }
   static Json DecodePart(const std::string& token, int index) {
@@ -73,17 +66,14 @@ class TokensTest : public ::testing::Test {
     }
   }
 
-  static std::string* pem_;
-  static std::string* other_pem_;
+  const std::string pem_ = kTestKeyPem;
+  const std::string other_pem_ = kOtherTestKeyPem;
 };
-
-std::string* TokensTest::pem_ = nullptr;
-std::string* TokensTest::other_pem_ = nullptr;
 
 // The key id is base64url(SHA-256(DER SubjectPublicKeyInfo)), computed here independently.
 TEST_F(TokensTest, KeyIdIsBase64UrlSha256OfPublicKeyDer) {
   TokenSigner signer = Signer();
-  BIO* bio = BIO_new_mem_buf(pem_->data(), static_cast<int>(pem_->size()));
+  BIO* bio = BIO_new_mem_buf(pem_.data(), static_cast<int>(pem_.size()));
   EVP_PKEY* pkey = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
   BIO_free(bio);
   ASSERT_NE(pkey, nullptr);
@@ -102,12 +92,23 @@ TEST_F(TokensTest, KeyIdIsBase64UrlSha256OfPublicKeyDer) {
   EXPECT_EQ(signer.key_id().size(), 43u);
 }
 
-// GenerateKeyPem yields PKCS#8 PEM of a 2048-bit RSA key, and each call a new key.
+// GenerateKeyPem yields PKCS#8 PEM of a new 2048-bit RSA key that signs and verifies.
 TEST_F(TokensTest, GeneratesPkcs8RsaKeys) {
-  EXPECT_THAT(*pem_, HasSubstr("-----BEGIN PRIVATE KEY-----"));
-  EXPECT_NE(*pem_, *other_pem_);
-  EXPECT_NE(Signer().key_id(), OtherSigner().key_id());
-  EXPECT_THAT(Signer().PublicKeyPem(), HasSubstr("-----BEGIN PUBLIC KEY-----"));
+  auto pem = TokenSigner::GenerateKeyPem();
+  ASSERT_TRUE(pem.ok()) << pem.status();
+  EXPECT_THAT(*pem, HasSubstr("-----BEGIN PRIVATE KEY-----"));
+  BIO* bio = BIO_new_mem_buf(pem->data(), static_cast<int>(pem->size()));
+  EVP_PKEY* pkey = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  ASSERT_NE(pkey, nullptr);
+  EXPECT_EQ(EVP_PKEY_get_base_id(pkey), EVP_PKEY_RSA);
+  EXPECT_EQ(EVP_PKEY_get_bits(pkey), 2048);
+  EVP_PKEY_free(pkey);
+  auto signer = TokenSigner::FromPem(*pem);
+  ASSERT_TRUE(signer.ok()) << signer.status();
+  EXPECT_NE(signer->key_id(), Signer().key_id());
+  EXPECT_TRUE(signer->Verify(signer->Sign({{"a", 1}})).ok());
+  EXPECT_THAT(signer->PublicKeyPem(), HasSubstr("-----BEGIN PUBLIC KEY-----"));
 }
 
 // Loading the same PEM twice gives the same key id (keys survive restarts).
@@ -116,6 +117,43 @@ TEST_F(TokensTest, ReloadedKeyHasSameKeyIdAndVerifiesOldTokens) {
   TokenSigner reloaded = Signer();
   EXPECT_EQ(reloaded.key_id(), Signer().key_id());
   EXPECT_TRUE(reloaded.Verify(token).ok());
+}
+
+// FromPem accepts PKCS#1 ("RSA PRIVATE KEY") PEM too, with the same key id.
+TEST_F(TokensTest, FromPemAcceptsPkcs1) {
+  BIO* in = BIO_new_mem_buf(pem_.data(), static_cast<int>(pem_.size()));
+  EVP_PKEY* pkey = PEM_read_bio_PrivateKey(in, nullptr, nullptr, nullptr);
+  BIO_free(in);
+  ASSERT_NE(pkey, nullptr);
+  BIO* out = BIO_new(BIO_s_mem());
+  ASSERT_EQ(PEM_write_bio_PrivateKey_traditional(out, pkey, nullptr, nullptr, 0, nullptr, nullptr),
+            1);
+  char* data = nullptr;
+  long len = BIO_get_mem_data(out, &data);
+  std::string pkcs1(data, static_cast<size_t>(len));
+  BIO_free(out);
+  EVP_PKEY_free(pkey);
+  ASSERT_THAT(pkcs1, HasSubstr("BEGIN RSA PRIVATE KEY"));
+  auto signer = TokenSigner::FromPem(pkcs1);
+  ASSERT_TRUE(signer.ok()) << signer.status();
+  EXPECT_EQ(signer->key_id(), Signer().key_id());
+}
+
+// FromPem refuses RSA keys shorter than 2048 bits.
+TEST_F(TokensTest, FromPemRejectsShortRsaKeys) {
+  EVP_PKEY* small = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(1024));
+  ASSERT_NE(small, nullptr);
+  BIO* bio = BIO_new(BIO_s_mem());
+  ASSERT_EQ(PEM_write_bio_PrivateKey(bio, small, nullptr, nullptr, 0, nullptr, nullptr), 1);
+  char* data = nullptr;
+  long len = BIO_get_mem_data(bio, &data);
+  std::string small_pem(data, static_cast<size_t>(len));
+  BIO_free(bio);
+  EVP_PKEY_free(small);
+  auto signer = TokenSigner::FromPem(small_pem);
+  ASSERT_FALSE(signer.ok());
+  EXPECT_EQ(signer.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(signer.status().message()), HasSubstr("1024 bits"));
 }
 
 // FromPem rejects text that is not a PEM private key, and keys that are not RSA.
@@ -392,8 +430,8 @@ TEST_F(ServiceAccountTokensTest, ExpiredTokenIsRejected) {
 TEST_F(ServiceAccountTokensTest, NotYetValidTokenIsRejected) {
   std::string token = tokens_->IssueBound(Request());
   EXPECT_TRUE(Auth(token, now_ - absl::Seconds(30)).ok());
-  ExpectRejected(Auth(token, now_ - absl::Minutes(2)),
-                 "service account token could not be validated", token);
+  ExpectRejected(Auth(token, now_ - absl::Minutes(2)), "service account token is not valid yet",
+                 token);
 }
 
 // A deleted ServiceAccount invalidates its tokens.
@@ -420,15 +458,45 @@ TEST_F(ServiceAccountTokensTest, DeletedBoundSecretIsRejected) {
   ExpectRejected(Auth(token, now_), "service account token has been invalidated", token);
 }
 
-// A Secret being deleted (deletionTimestamp set) already invalidates the token.
-TEST_F(ServiceAccountTokensTest, TerminatingBoundSecretIsRejected) {
+// A bound Secret or ServiceAccount being deleted invalidates the token once the deletion is
+// older than the leeway.
+TEST_F(ServiceAccountTokensTest, TerminatingObjectsInvalidateBoundToken) {
   std::string token = tokens_->IssueBound(Request(/*bind_secret=*/true));
   objects_.Put("secrets", {{"metadata",
                             {{"name", "anchor"},
                              {"namespace", "team"},
                              {"uid", "secret-uid-1"},
                              {"deletionTimestamp", "2026-01-01T00:00:00Z"}}}});
-  ExpectRejected(Auth(token, now_), "service account token has been invalidated", token);
+  EXPECT_TRUE(Auth(token, now_ + absl::Seconds(30)).ok());
+  ExpectRejected(Auth(token, now_ + absl::Seconds(61)),
+                 "service account token has been invalidated", token);
+
+  std::string unbound = tokens_->IssueBound(Request());
+  objects_.Put("serviceaccounts", {{"metadata",
+                                    {{"name", "robot"},
+                                     {"namespace", "team"},
+                                     {"uid", "sa-uid-1"},
+                                     {"deletionTimestamp", "2026-01-01T00:00:00Z"}}}});
+  EXPECT_TRUE(Auth(unbound, now_ + absl::Seconds(30)).ok());
+  ExpectRejected(Auth(unbound, now_ + absl::Seconds(61)),
+                 "service account team/robot has been deleted", unbound);
+}
+
+// A token issued in the future (iat beyond the leeway) is rejected.
+TEST_F(ServiceAccountTokensTest, TokenIssuedInTheFutureIsRejected) {
+  Json claims = DecodePart(tokens_->IssueBound(Request()), 1);
+  claims["iat"] = absl::ToUnixSeconds(now_ + absl::Minutes(5));
+  std::string token = Signer().Sign(claims);
+  ExpectRejected(Auth(token, now_), "service account token is issued in the future", token);
+  EXPECT_TRUE(Auth(token, now_ + absl::Minutes(5)).ok());
+}
+
+// A bound token without the kubernetes.io claims is rejected.
+TEST_F(ServiceAccountTokensTest, BoundTokenWithoutKubernetesClaimsIsRejected) {
+  Json claims = DecodePart(tokens_->IssueBound(Request()), 1);
+  claims.erase("kubernetes.io");
+  std::string token = Signer().Sign(claims);
+  ExpectRejected(Auth(token, now_), "lacks the kubernetes.io", token);
 }
 
 // A bound Secret recreated under the same name (new uid) does not accept old tokens.
