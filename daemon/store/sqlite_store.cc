@@ -188,9 +188,11 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
   }
   if (absl::Status s = PrepareFiles(path); !s.ok()) return s;
   sqlite3* db = nullptr;
+  // Not SQLITE_OPEN_NOFOLLOW: it also refuses symlinked directories, and systemd's
+  // StateDirectory= with DynamicUser= is one (/var/lib/kcred -> private/kcred). PrepareFiles
+  // already refused a symlink as the database file itself.
   const int rc =
-      sqlite3_open_v2(path.c_str(), &db,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW, nullptr);
+      sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     absl::Status status =
         SqliteStatus(path, rc, "open", db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));

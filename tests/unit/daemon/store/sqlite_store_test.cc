@@ -177,6 +177,27 @@ TEST_F(SqliteStoreTest, UnwritableStateDirectoryIsNamed) {
               HasSubstr(absl::StrCat("state directory ", dir, " not writable")));
 }
 
+TEST_F(SqliteStoreTest, StateDirectoryMayBeASymlink) {
+  // systemd's StateDirectory= with DynamicUser= is a symlink (/var/lib/kcred -> private/kcred).
+  ASSERT_EQ(::mkdir(dir_.File("private").c_str(), 0700), 0);
+  ASSERT_EQ(::symlink("private", dir_.File("state").c_str()), 0);
+  std::unique_ptr<SqliteStore> store = MustOpen(dir_.File("state/kcred.db"));
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Put("a", "v").ok());
+  EXPECT_EQ(ModeOf(dir_.File("private/kcred.db")), 0600);
+}
+
+TEST_F(SqliteStoreTest, DatabaseFileThatIsASymlinkIsRefused) {
+  // A symlink planted as the database file is not followed.
+  MustOpen(path_).reset();
+  ASSERT_EQ(::symlink(path_.c_str(), dir_.File("link.db").c_str()), 0);
+  absl::StatusOr<std::unique_ptr<SqliteStore>> store = SqliteStore::Open(dir_.File("link.db"));
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store.status().message(),
+            absl::StrCat("state database ", dir_.File("link.db"),
+                         " is a symbolic link; point the store at the real file"));
+}
+
 TEST_F(SqliteStoreTest, AFileThatIsNotADatabaseIsDataLoss) {
   // Garbage at the database path is reported as such, with the path and the way out.
   {
