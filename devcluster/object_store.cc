@@ -1,0 +1,374 @@
+#include "devcluster/object_store.h"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "devcluster/api_error.h"
+
+namespace kcred::devcluster {
+namespace {
+
+// The alphabet Kubernetes uses for generateName suffixes (no vowels, no confusable digits).
+constexpr absl::string_view kNameAlphabet = "bcdfghjklmnpqrstvwxz2456789";
+
+std::string RandomSuffix() {
+  unsigned char bytes[5];
+  RAND_bytes(bytes, sizeof(bytes));
+  std::string out;
+  for (unsigned char b : bytes) out.push_back(kNameAlphabet[b % kNameAlphabet.size()]);
+  return out;
+}
+
+std::string MetaString(const nlohmann::json& object, const char* field) {
+  auto meta = object.find("metadata");
+  if (meta == object.end() || !meta->is_object()) return "";
+  auto it = meta->find(field);
+  if (it == meta->end() || !it->is_string()) return "";
+  return it->get<std::string>();
+}
+
+}  // namespace
+
+std::string NewUuid() {
+  unsigned char b[16];
+  RAND_bytes(b, sizeof(b));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  std::string hex = absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(b), 16));
+  return absl::StrCat(hex.substr(0, 8), "-", hex.substr(8, 4), "-", hex.substr(12, 4), "-",
+                      hex.substr(16, 4), "-", hex.substr(20));
+}
+
+std::string FormatTimestamp(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
+}
+
+ObjectStore::ObjectStore(const Clock& clock, size_t history) : clock_(clock), history_(history) {}
+
+void ObjectStore::SetOnChange(std::function<void()> on_change) {
+  on_change_ = std::move(on_change);
+}
+
+std::string ObjectStore::Key(absl::string_view ns, absl::string_view name) {
+  return absl::StrCat(ns, "/", name);
+}
+
+void ObjectStore::NotifyChange() {
+  if (on_change_) on_change_();
+}
+
+void ObjectStore::RecordLocked(std::string type, const ResourceInfo& info, absl::string_view ns,
+                               const nlohmann::json& object) {
+  WatchEvent event;
+  event.resource_version = resource_version_;
+  event.type = std::move(type);
+  event.resource = info.resource;
+  event.namespace_name = std::string(ns);
+  event.object = object;
+  events_.push_back(std::move(event));
+  while (events_.size() > history_) {
+    oldest_watchable_ = events_.front().resource_version;
+    events_.pop_front();
+  }
+}
+
+absl::StatusOr<nlohmann::json> ObjectStore::Create(const ResourceInfo& info, absl::string_view ns,
+                                                   nlohmann::json object) {
+  if (!object.is_object()) return BadRequestError("the request body must be a JSON object");
+  nlohmann::json& meta = object["metadata"];
+  if (!meta.is_object()) meta = nlohmann::json::object();
+  std::string name = MetaString(object, "name");
+  std::string generate_name = MetaString(object, "generateName");
+  if (name.empty() && generate_name.empty()) {
+    return InvalidError(
+        info, "", {{"metadata.name", "", "Required value: name or generateName is required"}});
+  }
+  const std::string body_ns = MetaString(object, "namespace");
+  if (info.namespaced) {
+    if (!body_ns.empty() && body_ns != ns) {
+      return BadRequestError(absl::StrCat(
+          "the namespace of the provided object does not match the namespace sent on the "
+          "request (\"",
+          body_ns, "\" in the body, \"", ns, "\" in the URL)"));
+    }
+    meta["namespace"] = std::string(ns);
+  } else {
+    meta.erase("namespace");
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    if (info.namespaced && !objects_["namespaces"].count(Key("", ns))) {
+      return NotFoundError(*FindResource("", "namespaces"), ns);
+    }
+    Objects& objects = objects_[info.resource];
+    if (name.empty()) {
+      for (int attempt = 0; attempt < 8; ++attempt) {
+        name = absl::StrCat(generate_name, RandomSuffix());
+        if (!objects.count(Key(ns, name))) break;
+      }
+    }
+    if (absl::Status valid = info.ValidateName(name); !valid.ok()) {
+      return InvalidError(info, name,
+                          {{"metadata.name", GoQuote(name), std::string(valid.message())}});
+    }
+    if (objects.count(Key(ns, name))) return AlreadyExistsError(info, name);
+    ++resource_version_;
+    meta["name"] = name;
+    meta["uid"] = NewUuid();
+    meta["resourceVersion"] = absl::StrCat(resource_version_);
+    meta["creationTimestamp"] = FormatTimestamp(clock_.Now());
+    object["apiVersion"] = info.GroupVersion();
+    object["kind"] = info.kind;
+    objects[Key(ns, name)] = object;
+    RecordLocked("ADDED", info, ns, object);
+  }
+  NotifyChange();
+  return object;
+}
+
+absl::StatusOr<nlohmann::json> ObjectStore::Get(const ResourceInfo& info, absl::string_view ns,
+                                                absl::string_view name) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto by_resource = objects_.find(info.resource);
+  if (by_resource != objects_.end()) {
+    auto it = by_resource->second.find(Key(ns, name));
+    if (it != by_resource->second.end()) return it->second;
+  }
+  return NotFoundError(info, name);
+}
+
+absl::StatusOr<ListResult> ObjectStore::List(const ResourceInfo& info, absl::string_view ns,
+                                             const ListOptions& options) const {
+  std::string start_after;
+  if (!options.continue_token.empty()) {
+    if (!absl::WebSafeBase64Unescape(options.continue_token, &start_after)) {
+      return BadRequestError("the provided continue parameter is not valid");
+    }
+  }
+  ListResult result;
+  absl::ReaderMutexLock lock(&mu_);
+  result.resource_version = resource_version_;
+  auto by_resource = objects_.find(info.resource);
+  if (by_resource == objects_.end()) return result;
+  const Objects& objects = by_resource->second;
+  auto it = start_after.empty() ? objects.begin() : objects.upper_bound(start_after);
+  for (; it != objects.end(); ++it) {
+    const nlohmann::json& object = it->second;
+    if (!ns.empty() && MetaString(object, "namespace") != ns) continue;
+    const nlohmann::json& meta = object["metadata"];
+    if (!options.labels.Matches(meta.contains("labels") ? meta["labels"] : nlohmann::json()) ||
+        !options.fields.Matches(object)) {
+      continue;
+    }
+    if (options.limit > 0 && static_cast<int64_t>(result.items.size()) == options.limit) {
+      result.continue_token = absl::WebSafeBase64Escape(std::prev(it)->first);
+      break;
+    }
+    result.items.push_back(object);
+  }
+  return result;
+}
+
+absl::StatusOr<nlohmann::json> ObjectStore::Update(const ResourceInfo& info, absl::string_view ns,
+                                                   nlohmann::json object,
+                                                   bool require_resource_version) {
+  if (!object.is_object()) return BadRequestError("the request body must be a JSON object");
+  nlohmann::json& meta = object["metadata"];
+  if (!meta.is_object()) meta = nlohmann::json::object();
+  const std::string name = MetaString(object, "name");
+  const std::string rv = MetaString(object, "resourceVersion");
+  const std::string uid = MetaString(object, "uid");
+  if (info.namespaced) meta["namespace"] = std::string(ns);
+  {
+    absl::MutexLock lock(&mu_);
+    Objects& objects = objects_[info.resource];
+    auto it = objects.find(Key(ns, name));
+    if (it == objects.end()) return NotFoundError(info, name);
+    const nlohmann::json& current = it->second;
+    if (rv.empty() && require_resource_version) {
+      return InvalidError(info, name,
+                          {{"metadata.resourceVersion", "0x0", "must be specified for an update"}});
+    }
+    if (!rv.empty() && rv != MetaString(current, "resourceVersion")) {
+      return ConflictError(info, name,
+                           "the object has been modified; please apply your changes to the "
+                           "latest version and try again");
+    }
+    if (!uid.empty() && uid != MetaString(current, "uid")) {
+      return ConflictError(info, name,
+                           absl::StrCat("Precondition failed: UID in precondition: ", uid,
+                                        ", UID in object meta: ", MetaString(current, "uid")));
+    }
+    ++resource_version_;
+    meta["uid"] = current["metadata"]["uid"];
+    meta["creationTimestamp"] = current["metadata"]["creationTimestamp"];
+    meta["resourceVersion"] = absl::StrCat(resource_version_);
+    meta.erase("generateName");
+    if (current["metadata"].contains("generateName")) {
+      meta["generateName"] = current["metadata"]["generateName"];
+    }
+    object["apiVersion"] = info.GroupVersion();
+    object["kind"] = info.kind;
+    it->second = object;
+    RecordLocked("MODIFIED", info, ns, object);
+  }
+  NotifyChange();
+  return object;
+}
+
+absl::StatusOr<nlohmann::json> ObjectStore::Delete(const ResourceInfo& info, absl::string_view ns,
+                                                   absl::string_view name,
+                                                   absl::string_view expected_uid) {
+  nlohmann::json deleted;
+  {
+    absl::MutexLock lock(&mu_);
+    Objects& objects = objects_[info.resource];
+    auto it = objects.find(Key(ns, name));
+    if (it == objects.end()) return NotFoundError(info, name);
+    if (!expected_uid.empty() && MetaString(it->second, "uid") != expected_uid) {
+      return ConflictError(info, name,
+                           absl::StrCat("Precondition failed: UID in precondition: ", expected_uid,
+                                        ", UID in object meta: ", MetaString(it->second, "uid")));
+    }
+    deleted = std::move(it->second);
+    objects.erase(it);
+    ++resource_version_;
+    deleted["metadata"]["resourceVersion"] = absl::StrCat(resource_version_);
+    RecordLocked("DELETED", info, ns, deleted);
+  }
+  NotifyChange();
+  return deleted;
+}
+
+void ObjectStore::DeleteNamespaceContents(absl::string_view ns) {
+  bool changed = false;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const ResourceInfo& info : AllResources()) {
+      if (!info.namespaced || !info.stored) continue;
+      Objects& objects = objects_[info.resource];
+      const std::string prefix = Key(ns, "");
+      for (auto it = objects.lower_bound(prefix);
+           it != objects.end() && it->first.compare(0, prefix.size(), prefix) == 0;) {
+        nlohmann::json deleted = std::move(it->second);
+        it = objects.erase(it);
+        ++resource_version_;
+        deleted["metadata"]["resourceVersion"] = absl::StrCat(resource_version_);
+        RecordLocked("DELETED", info, ns, deleted);
+        changed = true;
+      }
+    }
+  }
+  if (changed) NotifyChange();
+}
+
+int64_t ObjectStore::CurrentResourceVersion() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return resource_version_;
+}
+
+absl::StatusOr<std::vector<WatchEvent>> ObjectStore::WaitForEvents(const ResourceInfo& info,
+                                                                   absl::string_view ns,
+                                                                   int64_t after,
+                                                                   absl::Time deadline) const {
+  std::vector<WatchEvent> out;
+  absl::MutexLock lock(&mu_);
+  if (after < oldest_watchable_) {
+    return GoneError(
+        absl::StrCat("too old resource version: ", after, " (", oldest_watchable_, ")"));
+  }
+  int64_t seen = after;
+  while (true) {
+    auto ready = [this, &seen]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return closed_ || resource_version_ > seen;
+    };
+    mu_.AwaitWithDeadline(absl::Condition(&ready), deadline);
+    if (closed_ || resource_version_ <= seen) return out;
+    for (auto it = events_.rbegin(); it != events_.rend() && it->resource_version > seen; ++it) {
+      if (it->resource == info.resource && (ns.empty() || it->namespace_name == ns)) {
+        out.push_back(*it);
+      }
+    }
+    seen = resource_version_;
+    if (!out.empty()) {
+      std::reverse(out.begin(), out.end());
+      return out;
+    }
+  }
+}
+
+void ObjectStore::Close() {
+  absl::MutexLock lock(&mu_);
+  closed_ = true;
+}
+
+bool ObjectStore::closed() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return closed_;
+}
+
+nlohmann::json ObjectStore::Snapshot() const {
+  absl::ReaderMutexLock lock(&mu_);
+  nlohmann::json objects = nlohmann::json::object();
+  for (const auto& [resource, by_key] : objects_) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& [key, object] : by_key) list.push_back(object);
+    objects[resource] = std::move(list);
+  }
+  return {{"resourceVersion", resource_version_}, {"objects", std::move(objects)}};
+}
+
+absl::Status ObjectStore::Restore(const nlohmann::json& snapshot) {
+  if (!snapshot.is_object() || !snapshot.contains("objects") || !snapshot["objects"].is_object() ||
+      !snapshot.contains("resourceVersion") || !snapshot["resourceVersion"].is_number_integer()) {
+    return absl::InvalidArgumentError(
+        "state snapshot is not an object with \"resourceVersion\" and \"objects\"");
+  }
+  std::map<std::string, Objects, std::less<>> restored;
+  for (const auto& [resource, list] : snapshot["objects"].items()) {
+    if (!list.is_array()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("state snapshot: objects of \"", resource, "\" are not a list"));
+    }
+    Objects& objects = restored[resource];
+    for (const nlohmann::json& object : list) {
+      objects[Key(MetaString(object, "namespace"), MetaString(object, "name"))] = object;
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  objects_ = std::move(restored);
+  resource_version_ = snapshot["resourceVersion"].get<int64_t>();
+  events_.clear();
+  oldest_watchable_ = resource_version_;
+  return absl::OkStatus();
+}
+
+std::optional<nlohmann::json> ObjectStore::Get(std::string_view resource, std::string_view ns,
+                                               std::string_view name) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto by_resource = objects_.find(std::string(resource));
+  if (by_resource == objects_.end()) return std::nullopt;
+  auto it = by_resource->second.find(
+      Key(absl::string_view(ns.data(), ns.size()), absl::string_view(name.data(), name.size())));
+  if (it == by_resource->second.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<nlohmann::json> ObjectStore::List(std::string_view resource,
+                                              std::string_view ns) const {
+  std::vector<nlohmann::json> out;
+  absl::ReaderMutexLock lock(&mu_);
+  auto by_resource = objects_.find(std::string(resource));
+  if (by_resource == objects_.end()) return out;
+  for (const auto& [key, object] : by_resource->second) {
+    if (ns.empty() || MetaString(object, "namespace") == std::string(ns)) out.push_back(object);
+  }
+  return out;
+}
+
+}  // namespace kcred::devcluster

@@ -1,0 +1,125 @@
+#pragma once
+// The dev cluster's objects: an in-memory, versioned store with Kubernetes semantics (uid,
+// resourceVersion, creationTimestamp, generateName, optimistic concurrency) and a bounded event
+// history that watch streams read from. It is the ObjectReader authentication and RBAC read.
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "devcluster/auth/object_reader.h"
+#include "devcluster/resources.h"
+#include "devcluster/selectors.h"
+
+namespace kcred::devcluster {
+
+struct WatchEvent {
+  int64_t resource_version = 0;
+  std::string type;  // ADDED, MODIFIED, DELETED
+  std::string resource;
+  std::string namespace_name;
+  nlohmann::json object;
+};
+
+struct ListOptions {
+  LabelSelector labels;
+  FieldSelector fields;
+  int64_t limit = 0;           // 0: no limit
+  std::string continue_token;  // from a previous page
+};
+
+struct ListResult {
+  std::vector<nlohmann::json> items;
+  int64_t resource_version = 0;
+  std::string continue_token;  // empty on the last page
+};
+
+class ObjectStore final : public ObjectReader {
+ public:
+  // `history` is how many events watches can resume from.
+  explicit ObjectStore(const Clock& clock, size_t history = 10000);
+
+  // Called after every change, outside the store's lock (e.g. to persist a snapshot).
+  void SetOnChange(std::function<void()> on_change);
+
+  // Creates `object` (its kind and apiVersion are set from `info`). Resolves generateName,
+  // validates the name, requires the namespace to exist for namespaced kinds, and sets uid,
+  // resourceVersion and creationTimestamp. Errors are Kubernetes errors (api_error.h).
+  absl::StatusOr<nlohmann::json> Create(const ResourceInfo& info, absl::string_view ns,
+                                        nlohmann::json object);
+  absl::StatusOr<nlohmann::json> Get(const ResourceInfo& info, absl::string_view ns,
+                                     absl::string_view name) const;
+  // Objects sorted by namespace and name, filtered, paged. `ns` empty lists all namespaces.
+  absl::StatusOr<ListResult> List(const ResourceInfo& info, absl::string_view ns,
+                                  const ListOptions& options) const;
+  // Replaces an object. With metadata.resourceVersion set it must be current (else Conflict);
+  // without it the update is unconditional unless `require_resource_version` (then Invalid).
+  // uid and creationTimestamp are kept; a different uid in the body is a Conflict.
+  absl::StatusOr<nlohmann::json> Update(const ResourceInfo& info, absl::string_view ns,
+                                        nlohmann::json object, bool require_resource_version);
+  // Deletes and returns the object (with a new resourceVersion, as the DELETED event carries it).
+  // `expected_uid`, when non-empty, is a precondition (Conflict when it differs).
+  absl::StatusOr<nlohmann::json> Delete(const ResourceInfo& info, absl::string_view ns,
+                                        absl::string_view name,
+                                        absl::string_view expected_uid = "");
+  // Deletes every namespaced object in `ns` (not the namespace itself).
+  void DeleteNamespaceContents(absl::string_view ns);
+
+  int64_t CurrentResourceVersion() const;
+  // Events of `info` in `ns` (all namespaces when empty) with resourceVersion > `after`, waiting
+  // until there is at least one, `deadline` passes, or Close() is called (empty result then).
+  // Gone (410) when `after` is older than the retained history.
+  absl::StatusOr<std::vector<WatchEvent>> WaitForEvents(const ResourceInfo& info,
+                                                        absl::string_view ns, int64_t after,
+                                                        absl::Time deadline) const;
+  // Wakes every waiting watch; later waits return at once.
+  void Close();
+  bool closed() const;
+
+  // The whole state as JSON, and its inverse (replaces everything; events are not kept).
+  nlohmann::json Snapshot() const;
+  absl::Status Restore(const nlohmann::json& snapshot);
+
+  // ObjectReader.
+  std::optional<nlohmann::json> Get(std::string_view resource, std::string_view ns,
+                                    std::string_view name) const override;
+  std::vector<nlohmann::json> List(std::string_view resource, std::string_view ns) const override;
+
+ private:
+  using Objects = std::map<std::string, nlohmann::json>;  // "ns/name" -> object
+
+  static std::string Key(absl::string_view ns, absl::string_view name);
+  void RecordLocked(std::string type, const ResourceInfo& info, absl::string_view ns,
+                    const nlohmann::json& object) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void NotifyChange();
+
+  const Clock& clock_;
+  const size_t history_;
+  std::function<void()> on_change_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, Objects, std::less<>> objects_ ABSL_GUARDED_BY(mu_);
+  int64_t resource_version_ ABSL_GUARDED_BY(mu_) = 1;
+  std::deque<WatchEvent> events_ ABSL_GUARDED_BY(mu_);
+  // The smallest resourceVersion a watch may resume after.
+  int64_t oldest_watchable_ ABSL_GUARDED_BY(mu_) = 0;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// A random UUID (version 4), as Kubernetes uses for metadata.uid.
+std::string NewUuid();
+// RFC 3339 in UTC with whole seconds, as creationTimestamp is written.
+std::string FormatTimestamp(absl::Time t);
+
+}  // namespace kcred::devcluster
