@@ -36,3 +36,6 @@ def kcred_unit_tests(prefix, srcs, helpers = [], deps = [], data = [], size = "s
             size = size,
             tags = tags,
         )
+
+# -DKCRED_VERSION="x.y.z", as CMake defines it for the binaries that report their version.
+KCRED_VERSION_DEFINE = "KCRED_VERSION=\\\"%s\\\"" % KCRED_VERSION
