@@ -4,14 +4,16 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <unistd.h>
+#include <yaml-cpp/yaml.h>
 
 #include <set>
-#include <yaml-cpp/yaml.h>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/files.h"
+#include "common/names.h"
 #include "common/status.h"
 
 namespace kcred::config {
@@ -23,18 +25,21 @@ class Reader {
  public:
   explicit Reader(std::string source) : source_(std::move(source)) {}
 
-  absl::Status Error(const YAML::Node& at, const std::string& path, absl::string_view message) const {
+  absl::Status Error(const YAML::Node& at, const std::string& path,
+                     absl::string_view message) const {
     const YAML::Mark mark = at.Mark();
     std::string where = source_;
     if (mark.line >= 0) absl::StrAppend(&where, ":", mark.line + 1, ":", mark.column + 1);
-    return absl::InvalidArgumentError(absl::StrCat(where, ": ", path.empty() ? "" : path + ": ", message));
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": ", path.empty() ? "" : path + ": ", message));
   }
 
   // Requires `node` to be a mapping whose keys are all in `allowed`.
   absl::Status ExpectMap(const YAML::Node& node, const std::string& path,
                          const std::set<std::string>& allowed) const {
     if (!node.IsMap()) {
-      return Error(node, path, absl::StrCat("expected a mapping with keys ", absl::StrJoin(allowed, ", ")));
+      return Error(node, path,
+                   absl::StrCat("expected a mapping with keys ", absl::StrJoin(allowed, ", ")));
     }
     for (const auto& kv : node) {
       const std::string key = kv.first.Scalar();
@@ -51,7 +56,8 @@ class Reader {
     return node.Scalar();
   }
 
-  absl::StatusOr<std::string> NonEmptyString(const YAML::Node& node, const std::string& path) const {
+  absl::StatusOr<std::string> NonEmptyString(const YAML::Node& node,
+                                             const std::string& path) const {
     auto s = String(node, path);
     if (s.ok() && s->empty()) return Error(node, path, "must not be empty");
     return s;
@@ -66,8 +72,67 @@ class Reader {
     return Error(node, path, "expected true or false");
   }
 
+  absl::StatusOr<absl::Duration> Duration(const YAML::Node& node, const std::string& path) const {
+    absl::Duration d;
+    if (!node.IsScalar() || !absl::ParseDuration(node.Scalar(), &d) || d < absl::ZeroDuration()) {
+      return Error(node, path, "expected a duration such as 90s, 10m or 1h");
+    }
+    return d;
+  }
+
+  absl::StatusOr<double> Double(const YAML::Node& node, const std::string& path) const {
+    double v = 0;
+    if (!node.IsScalar() || !absl::SimpleAtod(node.Scalar(), &v)) {
+      return Error(node, path, "expected a number");
+    }
+    return v;
+  }
+
+  absl::StatusOr<int> Int(const YAML::Node& node, const std::string& path) const {
+    int v = 0;
+    if (!node.IsScalar() || !absl::SimpleAtoi(node.Scalar(), &v)) {
+      return Error(node, path, "expected an integer");
+    }
+    return v;
+  }
+
+  absl::StatusOr<std::vector<std::string>> StringList(const YAML::Node& node,
+                                                      const std::string& path) const {
+    if (!node.IsSequence()) return Error(node, path, "expected a list of strings");
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < node.size(); ++i) {
+      auto s = NonEmptyString(node[i], absl::StrCat(path, "[", i, "]"));
+      if (!s.ok()) return s.status();
+      out.push_back(*s);
+    }
+    return out;
+  }
+
+  // A readable file (its content is not checked here).
+  absl::StatusOr<std::string> ReadableFile(const YAML::Node& node, const std::string& path) const {
+    auto file = NonEmptyString(node, path);
+    if (!file.ok()) return file;
+    if (access(file->c_str(), F_OK) != 0) {
+      return Error(node, path, absl::StrCat("file \"", *file, "\" does not exist"));
+    }
+    if (access(file->c_str(), R_OK) != 0) {
+      return Error(node, path,
+                   absl::StrCat("file \"", *file, "\" is not readable by uid ", getuid()));
+    }
+    return file;
+  }
+
+  // The PEM text of a certificate file (checked to hold a certificate).
+  absl::StatusOr<std::string> CertificatePem(const YAML::Node& node,
+                                             const std::string& path) const {
+    auto file = CertificateFile(node, path);
+    if (!file.ok()) return file;
+    return ReadFileToString(*file);
+  }
+
   // A readable file that holds at least one PEM certificate.
-  absl::StatusOr<std::string> CertificateFile(const YAML::Node& node, const std::string& path) const {
+  absl::StatusOr<std::string> CertificateFile(const YAML::Node& node,
+                                              const std::string& path) const {
     auto file = NonEmptyString(node, path);
     if (!file.ok()) return file;
     auto data = ReadFileToString(*file);
@@ -83,7 +148,8 @@ class Reader {
   }
 
   // A readable file that holds a PEM private key (its content is never echoed).
-  absl::StatusOr<std::string> PrivateKeyFile(const YAML::Node& node, const std::string& path) const {
+  absl::StatusOr<std::string> PrivateKeyFile(const YAML::Node& node,
+                                             const std::string& path) const {
     auto file = NonEmptyString(node, path);
     if (!file.ok()) return file;
     auto data = ReadFileToString(*file);
@@ -109,7 +175,8 @@ class Reader {
       return Error(node, path, absl::StrCat("file \"", file, "\" does not exist"));
     }
     if (absl::IsPermissionDenied(status)) {
-      return Error(node, path, absl::StrCat("file \"", file, "\" is not readable by uid ", getuid()));
+      return Error(node, path,
+                   absl::StrCat("file \"", file, "\" is not readable by uid ", getuid()));
     }
     return Error(node, path, status.message());
   }
@@ -128,7 +195,8 @@ absl::StatusOr<int> ParseMode(const Reader& r, const YAML::Node& node, const std
     mode = mode * 8 + (c - '0');
   }
   if (!ok || mode > 0777) {
-    return r.Error(node, path, absl::StrCat("\"", node.Scalar(), "\" is not an octal mode such as \"0660\""));
+    return r.Error(node, path,
+                   absl::StrCat("\"", node.Scalar(), "\" is not an octal mode such as \"0660\""));
   }
   if ((mode & 0600) != 0600) {
     return r.Error(node, path, "the owner (kcredd) needs read and write access; use e.g. \"0660\"");
@@ -145,30 +213,37 @@ absl::Status ValidateAddress(const Reader& r, const YAML::Node& node, const std:
   if (!address.empty() && address.front() == '[') {
     auto close = address.find(']');
     if (close == std::string::npos || close + 1 >= address.size() || address[close + 1] != ':') {
-      return r.Error(node, path, absl::StrCat("\"", address, "\" is not host:port (IPv6 as [::1]:7443)"));
+      return r.Error(node, path,
+                     absl::StrCat("\"", address, "\" is not host:port (IPv6 as [::1]:7443)"));
     }
     host = address.substr(1, close - 1);
     port = address.substr(close + 2);
   } else {
     auto colon = address.rfind(':');
     if (colon == std::string::npos || address.find(':') != colon) {
-      return r.Error(node, path, absl::StrCat("\"", address, "\" is not host:port, e.g. 127.0.0.1:7443"));
+      return r.Error(node, path,
+                     absl::StrCat("\"", address, "\" is not host:port, e.g. 127.0.0.1:7443"));
     }
     host = address.substr(0, colon);
     port = address.substr(colon + 1);
   }
   int port_number = -1;
-  if (host.empty() || !absl::SimpleAtoi(port, &port_number) || port_number < 0 || port_number > 65535) {
-    return r.Error(node, path, absl::StrCat("\"", address, "\" needs a host and a port from 0 to 65535"));
+  if (host.empty() || !absl::SimpleAtoi(port, &port_number) || port_number < 0 ||
+      port_number > 65535) {
+    return r.Error(node, path,
+                   absl::StrCat("\"", address, "\" needs a host and a port from 0 to 65535"));
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<TlsConfig> ParseTls(const Reader& r, const YAML::Node& node, const std::string& path) {
-  KCRED_RETURN_IF_ERROR(r.ExpectMap(node, path, {"cert_file", "key_file", "client_ca_file", "require_client_cert"}));
+absl::StatusOr<TlsConfig> ParseTls(const Reader& r, const YAML::Node& node,
+                                   const std::string& path) {
+  KCRED_RETURN_IF_ERROR(
+      r.ExpectMap(node, path, {"cert_file", "key_file", "client_ca_file", "require_client_cert"}));
   TlsConfig tls;
   if (node["require_client_cert"]) {
-    KCRED_ASSIGN_OR_RETURN(tls.require_client_cert, r.Bool(node["require_client_cert"], path + ".require_client_cert"));
+    KCRED_ASSIGN_OR_RETURN(tls.require_client_cert,
+                           r.Bool(node["require_client_cert"], path + ".require_client_cert"));
   }
   for (const char* key : {"cert_file", "key_file"}) {
     if (!node[key]) return r.Error(node, path, absl::StrCat("missing required key \"", key, "\""));
@@ -176,11 +251,13 @@ absl::StatusOr<TlsConfig> ParseTls(const Reader& r, const YAML::Node& node, cons
   KCRED_ASSIGN_OR_RETURN(tls.cert_file, r.CertificateFile(node["cert_file"], path + ".cert_file"));
   KCRED_ASSIGN_OR_RETURN(tls.key_file, r.PrivateKeyFile(node["key_file"], path + ".key_file"));
   if (node["client_ca_file"]) {
-    KCRED_ASSIGN_OR_RETURN(tls.client_ca_file, r.CertificateFile(node["client_ca_file"], path + ".client_ca_file"));
+    KCRED_ASSIGN_OR_RETURN(tls.client_ca_file,
+                           r.CertificateFile(node["client_ca_file"], path + ".client_ca_file"));
   } else if (tls.require_client_cert) {
-    return r.Error(node, path,
-                   "missing \"client_ca_file\": client certificates are required by default; name the "
-                   "CA that signs them, or set require_client_cert: false to accept any client");
+    return r.Error(
+        node, path,
+        "missing \"client_ca_file\": client certificates are required by default; name the "
+        "CA that signs them, or set require_client_cert: false to accept any client");
   }
   return tls;
 }
@@ -203,7 +280,8 @@ absl::StatusOr<ListenConfig> ParseListen(const Reader& r, const YAML::Node& node
           return r.Error(u["path"], upath + ".path", "must be an absolute path");
         }
         if (unix_config.path.size() >= 108) {
-          return r.Error(u["path"], upath + ".path", "is longer than a unix socket path may be (107 bytes)");
+          return r.Error(u["path"], upath + ".path",
+                         "is longer than a unix socket path may be (107 bytes)");
         }
       }
       if (u["mode"]) {
@@ -212,8 +290,9 @@ absl::StatusOr<ListenConfig> ParseListen(const Reader& r, const YAML::Node& node
       if (u["group"]) {
         KCRED_ASSIGN_OR_RETURN(unix_config.group, r.NonEmptyString(u["group"], upath + ".group"));
         if (getgrnam(unix_config.group.c_str()) == nullptr) {
-          return r.Error(u["group"], upath + ".group",
-                         absl::StrCat("group \"", unix_config.group, "\" does not exist on this host"));
+          return r.Error(
+              u["group"], upath + ".group",
+              absl::StrCat("group \"", unix_config.group, "\" does not exist on this host"));
         }
       }
       listen.unix_socket = unix_config;
@@ -226,7 +305,8 @@ absl::StatusOr<ListenConfig> ParseListen(const Reader& r, const YAML::Node& node
     const std::string tpath = "listen.tcp";
     KCRED_RETURN_IF_ERROR(r.ExpectMap(t, tpath, {"address", "tls"}));
     TcpListenerConfig tcp;
-    if (!t["address"]) return r.Error(t, tpath, "missing required key \"address\" (e.g. 127.0.0.1:7443)");
+    if (!t["address"])
+      return r.Error(t, tpath, "missing required key \"address\" (e.g. 127.0.0.1:7443)");
     KCRED_ASSIGN_OR_RETURN(tcp.address, r.NonEmptyString(t["address"], tpath + ".address"));
     KCRED_RETURN_IF_ERROR(ValidateAddress(r, t["address"], tpath + ".address", tcp.address));
     if (t["tls"]) {
@@ -258,6 +338,163 @@ absl::StatusOr<LogOptions> ParseLog(const Reader& r, const YAML::Node& node) {
   return log;
 }
 
+bool HoldsPemCertificate(const std::string& pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (cert == nullptr) return false;
+  X509_free(cert);
+  return true;
+}
+
+absl::Status ValidateTemplate(const Reader& r, const YAML::Node& node, const std::string& path,
+                              const std::string& value) {
+  std::string rest = value;
+  for (const char* placeholder : {"{cluster}", "{namespace}", "{name}"}) {
+    for (std::size_t pos; (pos = rest.find(placeholder)) != std::string::npos;) {
+      rest.replace(pos, std::string(placeholder).size(), "x");
+    }
+  }
+  if (rest.find('{') != std::string::npos || rest.find('}') != std::string::npos) {
+    return r.Error(
+        node, path,
+        absl::StrCat("\"", value,
+                     "\" has an unknown placeholder; use {cluster}, {namespace} and {name}"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TokenDefaults> ParseTokenDefaults(const Reader& r, const YAML::Node& node,
+                                                 const std::string& path) {
+  KCRED_RETURN_IF_ERROR(
+      r.ExpectMap(node, path, {"ttl", "rotate_fraction", "grace", "legacy_token_wait"}));
+  TokenDefaults d;
+  if (node["ttl"]) {
+    KCRED_ASSIGN_OR_RETURN(d.ttl, r.Duration(node["ttl"], path + ".ttl"));
+    if (d.ttl <= absl::ZeroDuration())
+      return r.Error(node["ttl"], path + ".ttl", "must be positive");
+  }
+  if (node["rotate_fraction"]) {
+    KCRED_ASSIGN_OR_RETURN(d.rotate_fraction,
+                           r.Double(node["rotate_fraction"], path + ".rotate_fraction"));
+    if (!(d.rotate_fraction > 0 && d.rotate_fraction < 1)) {
+      return r.Error(node["rotate_fraction"], path + ".rotate_fraction",
+                     "must lie strictly between 0 and 1 (e.g. 0.8: rotate at 80% of the lifetime)");
+    }
+  }
+  if (node["grace"]) {
+    KCRED_ASSIGN_OR_RETURN(d.grace, r.Duration(node["grace"], path + ".grace"));
+  }
+  if (node["legacy_token_wait"]) {
+    KCRED_ASSIGN_OR_RETURN(d.legacy_token_wait,
+                           r.Duration(node["legacy_token_wait"], path + ".legacy_token_wait"));
+  }
+  return d;
+}
+
+absl::StatusOr<ClusterConfig> ParseCluster(const Reader& r, const YAML::Node& node,
+                                           const std::string& path) {
+  KCRED_RETURN_IF_ERROR(r.ExpectMap(
+      node, path,
+      {"name", "server", "ca_file", "ca_pem", "credential", "qps", "burst", "cluster_name_template",
+       "context_name_template", "min_token_ttl", "max_token_ttl", "audiences"}));
+  ClusterConfig c;
+  for (const char* key : {"name", "server", "credential"}) {
+    if (!node[key]) return r.Error(node, path, absl::StrCat("missing required key \"", key, "\""));
+  }
+  KCRED_ASSIGN_OR_RETURN(c.name, r.NonEmptyString(node["name"], path + ".name"));
+  if (auto s = ValidateDns1123Label(c.name, "cluster name"); !s.ok()) {
+    return r.Error(node["name"], path + ".name", s.message());
+  }
+  KCRED_ASSIGN_OR_RETURN(c.server, r.NonEmptyString(node["server"], path + ".server"));
+  if (c.server.rfind("https://", 0) != 0 || c.server.size() <= 8) {
+    return r.Error(node["server"], path + ".server",
+                   absl::StrCat("\"", c.server, "\" must be an https:// URL of the API server"));
+  }
+  while (!c.server.empty() && c.server.back() == '/') c.server.pop_back();
+  if (node["ca_file"] && node["ca_pem"]) {
+    return r.Error(node, path, "give either ca_file or ca_pem, not both");
+  }
+  if (node["ca_file"]) {
+    KCRED_ASSIGN_OR_RETURN(c.ca_file, r.CertificateFile(node["ca_file"], path + ".ca_file"));
+    KCRED_ASSIGN_OR_RETURN(c.ca_pem, ReadFileToString(c.ca_file));
+  } else if (node["ca_pem"]) {
+    KCRED_ASSIGN_OR_RETURN(c.ca_pem, r.NonEmptyString(node["ca_pem"], path + ".ca_pem"));
+    if (!HoldsPemCertificate(c.ca_pem)) {
+      return r.Error(node["ca_pem"], path + ".ca_pem", "holds no PEM certificate");
+    }
+  } else {
+    return r.Error(node, path,
+                   "missing \"ca_file\" (or \"ca_pem\"): kcred always verifies the API server's "
+                   "certificate");
+  }
+  const YAML::Node cred = node["credential"];
+  const std::string cpath = path + ".credential";
+  KCRED_RETURN_IF_ERROR(r.ExpectMap(cred, cpath, {"token_file", "kubeconfig_file", "context"}));
+  if (cred["token_file"].IsDefined() == cred["kubeconfig_file"].IsDefined()) {
+    return r.Error(cred, cpath, "give exactly one of token_file or kubeconfig_file");
+  }
+  if (cred["token_file"]) {
+    KCRED_ASSIGN_OR_RETURN(c.credential.token_file,
+                           r.ReadableFile(cred["token_file"], cpath + ".token_file"));
+    if (cred["context"])
+      return r.Error(cred["context"], cpath + ".context", "only with kubeconfig_file");
+  } else {
+    KCRED_ASSIGN_OR_RETURN(c.credential.kubeconfig_file,
+                           r.ReadableFile(cred["kubeconfig_file"], cpath + ".kubeconfig_file"));
+    if (cred["context"]) {
+      KCRED_ASSIGN_OR_RETURN(c.credential.kubeconfig_context,
+                             r.NonEmptyString(cred["context"], cpath + ".context"));
+    }
+  }
+  if (node["qps"]) {
+    KCRED_ASSIGN_OR_RETURN(c.qps, r.Double(node["qps"], path + ".qps"));
+    if (!(c.qps > 0)) return r.Error(node["qps"], path + ".qps", "must be positive");
+  }
+  if (node["burst"]) {
+    KCRED_ASSIGN_OR_RETURN(c.burst, r.Int(node["burst"], path + ".burst"));
+    if (c.burst < 1) return r.Error(node["burst"], path + ".burst", "must be at least 1");
+  }
+  for (auto [key, field] :
+       {std::pair<const char*, std::string*>{"cluster_name_template", &c.cluster_name_template},
+        {"context_name_template", &c.context_name_template}}) {
+    if (!node[key]) continue;
+    KCRED_ASSIGN_OR_RETURN(*field, r.NonEmptyString(node[key], path + "." + key));
+    KCRED_RETURN_IF_ERROR(ValidateTemplate(r, node[key], path + "." + key, *field));
+  }
+  if (node["min_token_ttl"]) {
+    KCRED_ASSIGN_OR_RETURN(c.min_token_ttl,
+                           r.Duration(node["min_token_ttl"], path + ".min_token_ttl"));
+  }
+  if (node["max_token_ttl"]) {
+    KCRED_ASSIGN_OR_RETURN(c.max_token_ttl,
+                           r.Duration(node["max_token_ttl"], path + ".max_token_ttl"));
+    if (c.max_token_ttl < c.min_token_ttl) {
+      return r.Error(node["max_token_ttl"], path + ".max_token_ttl",
+                     "must not be below min_token_ttl");
+    }
+  }
+  if (node["audiences"]) {
+    KCRED_ASSIGN_OR_RETURN(c.audiences, r.StringList(node["audiences"], path + ".audiences"));
+  }
+  return c;
+}
+
+absl::StatusOr<StoreConfig> ParseStore(const Reader& r, const YAML::Node& node) {
+  KCRED_RETURN_IF_ERROR(r.ExpectMap(node, "store", {"sealing_key_file", "sealing_key_credential"}));
+  StoreConfig store;
+  if (node["sealing_key_file"]) {
+    KCRED_ASSIGN_OR_RETURN(store.sealing_key_file,
+                           r.ReadableFile(node["sealing_key_file"], "store.sealing_key_file"));
+  }
+  if (node["sealing_key_credential"]) {
+    KCRED_ASSIGN_OR_RETURN(
+        store.sealing_key_credential,
+        r.NonEmptyString(node["sealing_key_credential"], "store.sealing_key_credential"));
+  }
+  return store;
+}
+
 }  // namespace
 
 Config DefaultConfig() {
@@ -272,13 +509,14 @@ absl::StatusOr<Config> ParseConfig(const std::string& yaml, const std::string& s
   try {
     root = YAML::Load(yaml);
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(source, ":", e.mark.line + 1, ":", e.mark.column + 1,
-                                                   ": not valid YAML: ", e.msg));
+    return absl::InvalidArgumentError(absl::StrCat(source, ":", e.mark.line + 1, ":",
+                                                   e.mark.column + 1, ": not valid YAML: ", e.msg));
   }
   Config config = DefaultConfig();
   config.source = source;
   if (root.IsNull()) return config;  // an empty file means all defaults
-  KCRED_RETURN_IF_ERROR(r.ExpectMap(root, "", {"listen", "log", "state_dir"}));
+  KCRED_RETURN_IF_ERROR(
+      r.ExpectMap(root, "", {"listen", "log", "state_dir", "store", "defaults", "clusters"}));
   if (root["listen"]) {
     KCRED_ASSIGN_OR_RETURN(config.listen, ParseListen(r, root["listen"]));
   }
@@ -291,6 +529,31 @@ absl::StatusOr<Config> ParseConfig(const std::string& yaml, const std::string& s
       return r.Error(root["state_dir"], "state_dir", "must be an absolute path");
     }
   }
+  if (root["store"]) {
+    KCRED_ASSIGN_OR_RETURN(config.store, ParseStore(r, root["store"]));
+  }
+  if (root["defaults"]) {
+    KCRED_RETURN_IF_ERROR(r.ExpectMap(root["defaults"], "defaults", {"token"}));
+    if (root["defaults"]["token"]) {
+      KCRED_ASSIGN_OR_RETURN(config.token_defaults,
+                             ParseTokenDefaults(r, root["defaults"]["token"], "defaults.token"));
+    }
+  }
+  if (root["clusters"]) {
+    const YAML::Node clusters = root["clusters"];
+    if (!clusters.IsSequence()) return r.Error(clusters, "clusters", "expected a list of clusters");
+    for (std::size_t i = 0; i < clusters.size(); ++i) {
+      const std::string path = absl::StrCat("clusters[", i, "]");
+      KCRED_ASSIGN_OR_RETURN(ClusterConfig cluster, ParseCluster(r, clusters[i], path));
+      for (const auto& other : config.clusters) {
+        if (other.name == cluster.name) {
+          return r.Error(clusters[i]["name"], path + ".name",
+                         absl::StrCat("cluster \"", cluster.name, "\" is defined twice"));
+        }
+      }
+      config.clusters.push_back(std::move(cluster));
+    }
+  }
   return config;
 }
 
@@ -298,8 +561,8 @@ absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
   auto data = ReadFileToString(path);
   if (!data.ok()) {
     if (absl::IsNotFound(data.status())) {
-      return absl::NotFoundError(absl::StrCat("config file \"", path,
-                                              "\" does not exist; create it or pass --config"));
+      return absl::NotFoundError(
+          absl::StrCat("config file \"", path, "\" does not exist; create it or pass --config"));
     }
     return data.status();
   }

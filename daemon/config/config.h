@@ -1,12 +1,16 @@
 #pragma once
 // kcredd's configuration: YAML (default /etc/kcred/kcredd.yaml) read into typed structs. Loading
 // validates everything once; afterwards the rest of kcredd trusts the types. Errors name the file,
-// line, column and key path: `kcredd.yaml:7:3: listen.tcp.tls.cert_file: file "/x.pem" does not exist`.
+// line, column and key path: `kcredd.yaml:7:3: listen.tcp.tls.cert_file: file "/x.pem" does not
+// exist`.
 
+#include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "common/logging.h"
 
 namespace kcred::config {
@@ -39,11 +43,57 @@ struct ListenConfig {
   std::optional<TcpListenerConfig> tcp;           // off by default
 };
 
+// kcredd's own credential towards a cluster's API server: exactly one of a token file (re-read when
+// it changes) or a kubeconfig file (with an optional context; default: its current-context).
+struct ClusterCredentialConfig {
+  std::string token_file;
+  std::string kubeconfig_file;
+  std::string kubeconfig_context;
+};
+
+// Token policy defaults; an account's spec may override each.
+struct TokenDefaults {
+  absl::Duration ttl = absl::Hours(1);
+  double rotate_fraction = 0.8;             // rotate at 80% of the lifetime (the kubelet's habit)
+  absl::Duration grace = absl::Minutes(5);  // the previous token stays valid this long
+  // How long to wait for the token controller to fill a legacy token Secret.
+  absl::Duration legacy_token_wait = absl::Seconds(30);
+};
+
+struct ClusterConfig {
+  std::string name;     // the cluster ID users type (a DNS-1123 label)
+  std::string server;   // https://host:port
+  std::string ca_pem;   // the cluster CA, read from ca_file or given inline as ca_pem
+  std::string ca_file;  // where ca_pem came from ("" when inline)
+  ClusterCredentialConfig credential;
+  double qps = 20;  // requests per second towards this API server
+  int burst = 30;
+  // Names of the kubeconfig entries kcred renders. Placeholders: {cluster}, {namespace}, {name}.
+  // Cluster entries are shared by the accounts of a cluster; context and user names should be
+  // unique per account so that several accounts merge into one file.
+  std::string cluster_name_template = "kcred-{cluster}";
+  std::string context_name_template = "kcred-{cluster}-{namespace}-{name}";
+  // Token lifetimes the cluster accepts (kube-apiserver: at least 10 minutes; a cap when
+  // --service-account-max-token-expiration is set).
+  absl::Duration min_token_ttl = absl::Minutes(10);
+  absl::Duration max_token_ttl = absl::InfiniteDuration();
+  std::vector<std::string> audiences;  // the API audiences; empty: the server's default
+};
+
+struct StoreConfig {
+  // The sealing key: a file, or the name of a systemd credential ($CREDENTIALS_DIRECTORY/<name>).
+  std::string sealing_key_file;
+  std::string sealing_key_credential = "kcred-sealing-key";
+};
+
 struct Config {
   std::string source;  // the file it was read from ("" for defaults)
   ListenConfig listen;
   LogOptions log;
   std::string state_dir = kDefaultStateDir;
+  StoreConfig store;
+  TokenDefaults token_defaults;
+  std::vector<ClusterConfig> clusters;  // in file order; names unique
 };
 
 // The configuration kcredd runs with when no file is given: the unix socket only.

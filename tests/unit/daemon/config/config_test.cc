@@ -30,11 +30,14 @@ class ConfigTest : public ::testing::Test {
     ASSERT_TRUE(testing::WriteFile(dir_.File("tls.crt"), server->cert_pem).ok());
     ASSERT_TRUE(testing::WriteFile(dir_.File("tls.key"), server->key_pem, 0600).ok());
     ASSERT_TRUE(testing::WriteFile(dir_.File("garbage.pem"), "not a certificate\n").ok());
+    ASSERT_TRUE(testing::WriteFile(dir_.File("token"), "dummy-token\n", 0600).ok());
+    ca_pem_ = ca->cert_pem;
   }
 
   // Parses `yaml` after replacing DIR with the temp directory.
   absl::StatusOr<Config> Parse(std::string yaml) {
-    for (std::size_t pos; (pos = yaml.find("DIR")) != std::string::npos;) yaml.replace(pos, 3, dir_.path());
+    for (std::size_t pos; (pos = yaml.find("DIR")) != std::string::npos;)
+      yaml.replace(pos, 3, dir_.path());
     return ParseConfig(yaml, "kcredd.yaml");
   }
 
@@ -45,6 +48,7 @@ class ConfigTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
+  std::string ca_pem_;
 };
 
 TEST_F(ConfigTest, EmptyFileMeansDefaults) {
@@ -96,8 +100,10 @@ TEST_F(ConfigTest, UnixSocketCanBeTurnedOff) {
 }
 
 TEST_F(ConfigTest, UnknownTopLevelKeyNamesLineColumnAndChoices) {
-  EXPECT_EQ(Error("log:\n  level: info\nlisten_on: x\n"),
-            "kcredd.yaml:3:1: listen_on: unknown key; expected one of listen, log, state_dir");
+  EXPECT_EQ(
+      Error("log:\n  level: info\nlisten_on: x\n"),
+      "kcredd.yaml:3:1: listen_on: unknown key; expected one of clusters, defaults, listen, log, "
+      "state_dir, store");
 }
 
 TEST_F(ConfigTest, UnknownNestedKeyNamesItsPath) {
@@ -110,16 +116,19 @@ TEST_F(ConfigTest, WrongTypeIsNamed) {
   EXPECT_EQ(Error("log:\n  level: [debug]\n"), "kcredd.yaml:2:10: log.level: expected a string");
   EXPECT_EQ(Error("listen: 7\n"),
             "kcredd.yaml:1:9: listen: expected a mapping with keys tcp, unix");
-  EXPECT_THAT(Error("listen:\n  tcp:\n    address: 127.0.0.1:1\n    tls:\n      cert_file: DIR/tls.crt\n"
-                    "      key_file: DIR/tls.key\n      require_client_cert: maybe\n"),
-              HasSubstr("kcredd.yaml:7:28: listen.tcp.tls.require_client_cert: expected true or false"));
+  EXPECT_THAT(
+      Error("listen:\n  tcp:\n    address: 127.0.0.1:1\n    tls:\n      cert_file: DIR/tls.crt\n"
+            "      key_file: DIR/tls.key\n      require_client_cert: maybe\n"),
+      HasSubstr("kcredd.yaml:7:28: listen.tcp.tls.require_client_cert: expected true or false"));
 }
 
 TEST_F(ConfigTest, BadValuesSayWhatIsAllowed) {
-  EXPECT_EQ(Error("log:\n  level: loud\n"),
-            "kcredd.yaml:2:10: log.level: unknown log level \"loud\"; use one of trace, debug, info, "
-            "warn, error, critical, off");
-  EXPECT_THAT(Error("log:\n  format: xml\n"), HasSubstr("kcredd.yaml:2:11: log.format: unknown log format"));
+  EXPECT_EQ(
+      Error("log:\n  level: loud\n"),
+      "kcredd.yaml:2:10: log.level: unknown log level \"loud\"; use one of trace, debug, info, "
+      "warn, error, critical, off");
+  EXPECT_THAT(Error("log:\n  format: xml\n"),
+              HasSubstr("kcredd.yaml:2:11: log.format: unknown log format"));
   EXPECT_THAT(Error("listen:\n  unix:\n    mode: \"0666\"\n"),
               HasSubstr("kcredd.yaml:3:11: listen.unix.mode: must not grant access to others"));
   EXPECT_THAT(Error("listen:\n  unix:\n    mode: rw\n"),
@@ -130,7 +139,8 @@ TEST_F(ConfigTest, BadValuesSayWhatIsAllowed) {
               HasSubstr("kcredd.yaml:3:14: listen.tcp.address: \"localhost\" is not host:port"));
   EXPECT_THAT(Error("listen:\n  tcp:\n    address: 127.0.0.1:99999\n"),
               HasSubstr("needs a host and a port from 0 to 65535"));
-  EXPECT_THAT(Error("state_dir: var/lib\n"), HasSubstr("kcredd.yaml:1:12: state_dir: must be an absolute path"));
+  EXPECT_THAT(Error("state_dir: var/lib\n"),
+              HasSubstr("kcredd.yaml:1:12: state_dir: must be an absolute path"));
   EXPECT_THAT(Error("listen:\n  unix:\n    group: no-such-group-kcred\n"),
               HasSubstr("group \"no-such-group-kcred\" does not exist"));
 }
@@ -142,22 +152,27 @@ TEST_F(ConfigTest, MissingCertificateFileIsNamed) {
 }
 
 TEST_F(ConfigTest, FilesWithoutPemContentAreRefused) {
-  EXPECT_THAT(Error("listen:\n  tcp:\n    address: 127.0.0.1:1\n    tls:\n      cert_file: DIR/garbage.pem\n"
-                    "      key_file: DIR/tls.key\n      client_ca_file: DIR/ca.crt\n"),
-              HasSubstr("listen.tcp.tls.cert_file: file \"" + dir_.File("garbage.pem") +
-                        "\" holds no PEM certificate"));
-  EXPECT_THAT(Error("listen:\n  tcp:\n    address: 127.0.0.1:1\n    tls:\n      cert_file: DIR/tls.crt\n"
-                    "      key_file: DIR/tls.crt\n      client_ca_file: DIR/ca.crt\n"),
-              HasSubstr("listen.tcp.tls.key_file: file \"" + dir_.File("tls.crt") +
-                        "\" holds no PEM private key"));
+  EXPECT_THAT(
+      Error(
+          "listen:\n  tcp:\n    address: 127.0.0.1:1\n    tls:\n      cert_file: DIR/garbage.pem\n"
+          "      key_file: DIR/tls.key\n      client_ca_file: DIR/ca.crt\n"),
+      HasSubstr("listen.tcp.tls.cert_file: file \"" + dir_.File("garbage.pem") +
+                "\" holds no PEM certificate"));
+  EXPECT_THAT(
+      Error("listen:\n  tcp:\n    address: 127.0.0.1:1\n    tls:\n      cert_file: DIR/tls.crt\n"
+            "      key_file: DIR/tls.crt\n      client_ca_file: DIR/ca.crt\n"),
+      HasSubstr("listen.tcp.tls.key_file: file \"" + dir_.File("tls.crt") +
+                "\" holds no PEM private key"));
 }
 
 TEST_F(ConfigTest, ClientCaIsRequiredUnlessClientCertsAreOptional) {
-  EXPECT_THAT(Error("listen:\n  tcp:\n    address: 127.0.0.1:1\n    tls:\n      cert_file: DIR/tls.crt\n"
-                    "      key_file: DIR/tls.key\n"),
-              HasSubstr("kcredd.yaml:5:7: listen.tcp.tls: missing \"client_ca_file\""));
-  auto config = Parse("listen:\n  tcp:\n    address: 127.0.0.1:1\n    tls:\n      cert_file: DIR/tls.crt\n"
-                      "      key_file: DIR/tls.key\n      require_client_cert: false\n");
+  EXPECT_THAT(
+      Error("listen:\n  tcp:\n    address: 127.0.0.1:1\n    tls:\n      cert_file: DIR/tls.crt\n"
+            "      key_file: DIR/tls.key\n"),
+      HasSubstr("kcredd.yaml:5:7: listen.tcp.tls: missing \"client_ca_file\""));
+  auto config = Parse(
+      "listen:\n  tcp:\n    address: 127.0.0.1:1\n    tls:\n      cert_file: DIR/tls.crt\n"
+      "      key_file: DIR/tls.key\n      require_client_cert: false\n");
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_FALSE(config->listen.tcp->tls->require_client_cert);
 }
@@ -183,6 +198,92 @@ TEST_F(ConfigTest, LoadsFromFile) {
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->source, dir_.File("k.yaml"));
   EXPECT_EQ(config->log.level, spdlog::level::warn);
+}
+
+TEST_F(ConfigTest, ClustersAndDefaultsAreRead) {
+  auto config = Parse(R"(
+defaults:
+  token:
+    ttl: 2h
+    rotate_fraction: 0.75
+    grace: 0s
+clusters:
+- name: prod-eu
+  server: https://10.0.0.1:6443/
+  ca_file: DIR/ca.crt
+  credential:
+    token_file: DIR/token
+  qps: 10
+  burst: 20
+  context_name_template: gs-{cluster}
+  min_token_ttl: 1m
+  audiences: [https://kubernetes.default.svc]
+- name: dev
+  server: https://127.0.0.1:6443
+  ca_file: DIR/ca.crt
+  credential:
+    kubeconfig_file: DIR/token
+    context: admin
+store:
+  sealing_key_file: DIR/token
+)");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->token_defaults.ttl, absl::Hours(2));
+  EXPECT_EQ(config->token_defaults.rotate_fraction, 0.75);
+  EXPECT_EQ(config->token_defaults.grace, absl::ZeroDuration());
+  ASSERT_EQ(config->clusters.size(), 2u);
+  const ClusterConfig& prod = config->clusters[0];
+  EXPECT_EQ(prod.name, "prod-eu");
+  EXPECT_EQ(prod.server, "https://10.0.0.1:6443");
+  EXPECT_EQ(prod.ca_pem, ca_pem_);
+  EXPECT_EQ(prod.credential.token_file, dir_.File("token"));
+  EXPECT_EQ(prod.qps, 10);
+  EXPECT_EQ(prod.burst, 20);
+  EXPECT_EQ(prod.context_name_template, "gs-{cluster}");
+  EXPECT_EQ(prod.cluster_name_template, "kcred-{cluster}");
+  EXPECT_EQ(prod.min_token_ttl, absl::Minutes(1));
+  EXPECT_EQ(prod.max_token_ttl, absl::InfiniteDuration());
+  EXPECT_EQ(prod.audiences, std::vector<std::string>{"https://kubernetes.default.svc"});
+  EXPECT_EQ(config->clusters[1].credential.kubeconfig_file, dir_.File("token"));
+  EXPECT_EQ(config->clusters[1].credential.kubeconfig_context, "admin");
+  EXPECT_EQ(config->store.sealing_key_file, dir_.File("token"));
+}
+
+TEST_F(ConfigTest, ClusterMistakesAreNamed) {
+  const std::string head =
+      "clusters:\n- name: dev\n  server: https://h:6443\n  ca_file: DIR/ca.crt\n";
+  EXPECT_THAT(Error(head),
+              HasSubstr("kcredd.yaml:2:3: clusters[0]: missing required key \"credential\""));
+  EXPECT_THAT(
+      Error(head + "  credential: {}\n"),
+      HasSubstr("clusters[0].credential: give exactly one of token_file or kubeconfig_file"));
+  EXPECT_THAT(Error(head + "  credential: {token_file: /no/such}\n"),
+              HasSubstr("clusters[0].credential.token_file: file \"/no/such\" does not exist"));
+  EXPECT_THAT(Error("clusters:\n- name: Dev_1\n  server: https://h\n  ca_file: DIR/ca.crt\n"
+                    "  credential: {token_file: DIR/token}\n"),
+              HasSubstr("kcredd.yaml:2:9: clusters[0].name: cluster name \"Dev_1\" is not a valid "
+                        "DNS-1123 label"));
+  EXPECT_THAT(Error("clusters:\n- name: dev\n  server: http://h\n  ca_file: DIR/ca.crt\n"
+                    "  credential: {token_file: DIR/token}\n"),
+              HasSubstr("clusters[0].server: \"http://h\" must be an https:// URL"));
+  EXPECT_THAT(
+      Error("clusters:\n- name: dev\n  server: https://h\n  credential: {token_file: DIR/token}\n"),
+      HasSubstr("missing \"ca_file\" (or \"ca_pem\")"));
+  EXPECT_THAT(
+      Error(head + "  credential: {token_file: DIR/token}\n  context_name_template: x-{user}\n"),
+      HasSubstr("clusters[0].context_name_template: \"x-{user}\" has an unknown placeholder"));
+  EXPECT_THAT(Error(head + "  credential: {token_file: DIR/token}\n  qps: 0\n"),
+              HasSubstr("clusters[0].qps: must be positive"));
+  EXPECT_THAT(Error(head + "  credential: {token_file: DIR/token}\n" +
+                    "- name: dev\n  server: https://h:6443\n  ca_file: DIR/ca.crt\n  credential: "
+                    "{token_file: DIR/token}\n"),
+              HasSubstr("clusters[1].name: cluster \"dev\" is defined twice"));
+  EXPECT_THAT(
+      Error("defaults:\n  token:\n    rotate_fraction: 1.5\n"),
+      HasSubstr(
+          "kcredd.yaml:3:22: defaults.token.rotate_fraction: must lie strictly between 0 and 1"));
+  EXPECT_THAT(Error("defaults:\n  token:\n    ttl: soon\n"),
+              HasSubstr("defaults.token.ttl: expected a duration such as 90s, 10m or 1h"));
 }
 
 }  // namespace
