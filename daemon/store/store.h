@@ -15,9 +15,11 @@
 // key in one Txn). UNAVAILABLE, PERMISSION_DENIED, RESOURCE_EXHAUSTED and DATA_LOSS come from the
 // backend and name it.
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -31,6 +33,8 @@ using Revision = int64_t;
 // paths ("accounts/dev/automation/ci-bot"). Values are arbitrary bytes up to kMaxValueSize.
 inline constexpr size_t kMaxKeySize = 1024;
 inline constexpr size_t kMaxValueSize = 1024 * 1024;
+// A Txn holds at most this many compares and at most this many ops (etcd's default --max-txn-ops).
+inline constexpr size_t kMaxTxnOps = 128;
 
 struct KeyValue {
   std::string key;

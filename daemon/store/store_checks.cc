@@ -63,6 +63,11 @@ absl::Status ValidateListOptions(const ListOptions& options) {
 }
 
 absl::Status ValidateTxn(const TxnRequest& request) {
+  if (request.compares.size() > kMaxTxnOps || request.ops.size() > kMaxTxnOps) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "transaction has ", request.compares.size(), " compares and ", request.ops.size(),
+        " ops; at most ", kMaxTxnOps, " of each are allowed, so split it"));
+  }
   for (const TxnCompare& compare : request.compares) {
     if (absl::Status s = ValidateKey(compare.key); !s.ok()) return s;
     if (absl::Status s = ValidatePrecondition(compare.key, compare.expect); !s.ok()) return s;

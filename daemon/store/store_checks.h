@@ -18,7 +18,8 @@ absl::Status ValidatePrecondition(const std::string& key, const Precondition& ex
 absl::Status ValidateDelete(const std::string& key, const Precondition& expect);
 // INVALID_ARGUMENT when start_after is set and does not begin with the prefix.
 absl::Status ValidateListOptions(const ListOptions& options);
-// INVALID_ARGUMENT for bad keys, values or revisions, or a key written twice.
+// INVALID_ARGUMENT for bad keys, values or revisions, a key written twice, or more than
+// kMaxTxnOps compares or ops.
 absl::Status ValidateTxn(const TxnRequest& request);
 
 // Checks `expect` against a key's current mod_revision (0 = absent); ABORTED naming the key, what

@@ -2,6 +2,7 @@
 
 #include "daemon/store/store_checks.h"
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -51,6 +52,22 @@ TEST(StoreChecksTest, TxnValidationCatchesEveryMalformedPart) {
   EXPECT_THAT(zero.message(), HasSubstr("use Precondition::Absent()"));
   EXPECT_EQ(ValidateTxn({{}, {TxnOp::Put("a", std::string(kMaxValueSize + 1, 'v'))}}).code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST(StoreChecksTest, TxnSizeIsBoundedLikeEtcd) {
+  // kMaxTxnOps compares and ops pass; one more of either is refused with the fix.
+  TxnRequest txn;
+  for (size_t i = 0; i < kMaxTxnOps; ++i) {
+    txn.compares.push_back({absl::StrCat("c", i), Precondition::Absent()});
+    txn.ops.push_back(TxnOp::Put(absl::StrCat("k", i), "v"));
+  }
+  EXPECT_TRUE(ValidateTxn(txn).ok());
+  txn.ops.push_back(TxnOp::Delete("one-more"));
+  absl::Status too_many = ValidateTxn(txn);
+  EXPECT_EQ(too_many.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(too_many.message(),
+            "transaction has 128 compares and 129 ops; at most 128 of each are allowed, so split "
+            "it");
 }
 
 }  // namespace
