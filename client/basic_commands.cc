@@ -29,8 +29,8 @@ int Version(const ParsedArgs& args, CommandContext& ctx) {
     ctx.out << "kcredd: unreachable: " << DescribeRpcError(status, ctx.connection) << "\n";
     return kExitOk;
   }
-  ctx.out << "kcredd " << info.version() << " at " << ResolveServer(ctx.connection)
-          << " (you are " << info.caller_identity() << ")\n";
+  ctx.out << "kcredd " << info.version() << " at " << ResolveServer(ctx.connection) << " (you are "
+          << info.caller_identity() << ")\n";
   return kExitOk;
 }
 
@@ -59,25 +59,31 @@ int Health(const ParsedArgs& args, CommandContext& ctx) {
     }
     return kExitFailed;
   }
-  const std::string name = grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status());
+  const std::string name =
+      grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status());
   ctx.out << name << "\n";
-  return response.status() == grpc::health::v1::HealthCheckResponse::SERVING ? kExitOk : kExitFailed;
+  return response.status() == grpc::health::v1::HealthCheckResponse::SERVING ? kExitOk
+                                                                             : kExitFailed;
 }
 
 }  // namespace
 
 void AddBasicCommands(std::vector<Command>& commands) {
   commands.push_back(Command{
-      "version", "print kcred's version and, when reachable, kcredd's", "kcred version",
+      "version",
+      "print kcred's version and, when reachable, kcredd's",
+      "kcred version",
       "Prints the client version, then asks kcredd for its version and for how it identifies you.\n"
       "An unreachable kcredd is reported but is not an error.",
-      {}, Version});
-  commands.push_back(Command{
-      "health", "check that kcredd is serving (exit 0 only when SERVING)",
-      "kcred health [--service NAME]",
-      "Calls the standard grpc.health.v1 Health service. Prints SERVING or NOT_SERVING.",
-      {{"service", 0, true, "NAME", "check one service, e.g. kcred.v1.CredentialBroker"}},
-      Health});
+      {},
+      Version});
+  commands.push_back(
+      Command{"health",
+              "check that kcredd is serving (exit 0 only when SERVING)",
+              "kcred health [--service NAME]",
+              "Calls the standard grpc.health.v1 Health service. Prints SERVING or NOT_SERVING.",
+              {{"service", 0, true, "NAME", "check one service, e.g. kcred.v1.CredentialBroker"}},
+              Health});
 }
 
 }  // namespace kcred::client

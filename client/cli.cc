@@ -12,9 +12,11 @@
 namespace kcred::client {
 namespace {
 
-const FlagDef* FindFlag(const std::vector<FlagDef>& defs, const std::string& name, char short_name) {
+const FlagDef* FindFlag(const std::vector<FlagDef>& defs, const std::string& name,
+                        char short_name) {
   for (const auto& d : defs) {
-    if ((!name.empty() && d.name == name) || (short_name != 0 && d.short_name == short_name)) return &d;
+    if ((!name.empty() && d.name == name) || (short_name != 0 && d.short_name == short_name))
+      return &d;
   }
   return nullptr;
 }
@@ -40,10 +42,11 @@ std::string GlobalHelp(const std::vector<Command>& commands) {
   out << "kcred: the client of kcredd, the Kubernetes credential broker.\n\n"
          "Usage:\n  kcred [global flags] COMMAND [flags] [args]\n\nCommands:\n";
   for (const auto& c : commands) {
-    out << "  " << c.name << std::string(c.name.size() < 14 ? 14 - c.name.size() : 1, ' ') << c.summary
-        << "\n";
+    out << "  " << c.name << std::string(c.name.size() < 14 ? 14 - c.name.size() : 1, ' ')
+        << c.summary << "\n";
   }
-  out << "\nGlobal flags (also from the environment: KCRED_SERVER, KCRED_CA, KCRED_CERT, KCRED_KEY):\n";
+  out << "\nGlobal flags (also from the environment: KCRED_SERVER, KCRED_CA, KCRED_CERT, "
+         "KCRED_KEY):\n";
   PrintFlags(out, GlobalFlags());
   out << "\nRun `kcred COMMAND --help` for a command's flags. Exit codes: 0 ok, 1 failed, 2 usage "
          "error.\n";
@@ -83,8 +86,8 @@ const std::vector<std::string>& ParsedArgs::All(const std::string& name) const {
 
 const std::vector<FlagDef>& GlobalFlags() {
   static const std::vector<FlagDef> kFlags = {
-      {"server", 0, true, "ADDR", "kcredd address: unix:/path or host:port (default " +
-                                      std::string(kDefaultServer) + ")"},
+      {"server", 0, true, "ADDR",
+       "kcredd address: unix:/path or host:port (default " + std::string(kDefaultServer) + ")"},
       {"ca", 0, true, "FILE", "CA certificate that signs kcredd's TLS certificate"},
       {"cert", 0, true, "FILE", "client certificate for mTLS"},
       {"key", 0, true, "FILE", "private key of the client certificate"},
@@ -157,8 +160,15 @@ bool ParseFlags(const std::vector<std::string>& args, const std::vector<FlagDef>
 }
 
 int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  const RealClock clock;
+  return RunCli(args, std::cin, out, err, clock);
+}
+
+int RunCli(const std::vector<std::string>& args, std::istream& in, std::ostream& out,
+           std::ostream& err, const Clock& clock) {
   std::vector<Command> commands;
   AddBasicCommands(commands);
+  AddAccountCommands(commands);
   std::sort(commands.begin(), commands.end(),
             [](const Command& a, const Command& b) { return a.name < b.name; });
 
@@ -214,7 +224,7 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream
     return kExitOk;
   }
 
-  CommandContext ctx{ConnectionOptions{}, out, err};
+  CommandContext ctx{ConnectionOptions{}, out, err, in, clock};
   ctx.connection.server = parsed.Get("server");
   ctx.connection.ca_file = EnvOr("KCRED_CA", parsed.Get("ca"));
   ctx.connection.cert_file = EnvOr("KCRED_CERT", parsed.Get("cert"));

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "client/connection.h"
+#include "common/clock.h"
 
 namespace kcred::client {
 
@@ -17,12 +18,12 @@ inline constexpr int kExitFailed = 1;
 inline constexpr int kExitUsage = 2;
 
 struct FlagDef {
-  std::string name;        // long name without dashes, e.g. "output"
-  char short_name = 0;     // e.g. 'o'; 0 when none
-  bool takes_value = true; // false for booleans
-  std::string value_name;  // e.g. "FILE", shown in help
+  std::string name;         // long name without dashes, e.g. "output"
+  char short_name = 0;      // e.g. 'o'; 0 when none
+  bool takes_value = true;  // false for booleans
+  std::string value_name;   // e.g. "FILE", shown in help
   std::string help;
-  bool repeated = false;   // may be given more than once
+  bool repeated = false;  // may be given more than once
 };
 
 struct ParsedArgs {
@@ -39,13 +40,15 @@ struct CommandContext {
   ConnectionOptions connection;
   std::ostream& out;
   std::ostream& err;
+  std::istream& in;    // for `-f -`
+  const Clock& clock;  // "expires in 42m"
 };
 
 struct Command {
   std::string name;
-  std::string summary;   // one line for `kcred --help`
-  std::string usage;     // "kcred health [--service NAME]"
-  std::string details;   // paragraphs for `kcred <name> --help`
+  std::string summary;  // one line for `kcred --help`
+  std::string usage;    // "kcred health [--service NAME]"
+  std::string details;  // paragraphs for `kcred <name> --help`
   std::vector<FlagDef> flags;
   std::function<int(const ParsedArgs&, CommandContext&)> run;
 };
@@ -57,10 +60,14 @@ const std::vector<FlagDef>& GlobalFlags();
 bool ParseFlags(const std::vector<std::string>& args, const std::vector<FlagDef>& defs,
                 ParsedArgs* parsed, std::string* error);
 
-// Runs the kcred command line.
+// Runs the kcred command line with std::cin and the real clock.
 int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+// Runs the kcred command line with explicit streams and clock (tests).
+int RunCli(const std::vector<std::string>& args, std::istream& in, std::ostream& out,
+           std::ostream& err, const Clock& clock);
 
 // Registration of command groups (each in its own file).
 void AddBasicCommands(std::vector<Command>& commands);
+void AddAccountCommands(std::vector<Command>& commands);
 
 }  // namespace kcred::client

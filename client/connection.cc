@@ -21,7 +21,8 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(const ConnectionOptions& 
   args.SetMaxReceiveMessageSize(16 << 20);
   if (absl::StartsWith(server, "unix:")) {
     if (server.size() <= 5) {
-      return absl::InvalidArgumentError("--server \"unix:\" needs a socket path, e.g. unix:/run/kcred/kcredd.sock");
+      return absl::InvalidArgumentError(
+          "--server \"unix:\" needs a socket path, e.g. unix:/run/kcred/kcredd.sock");
     }
     return grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), args);
   }
@@ -44,7 +45,8 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(const ConnectionOptions& 
   for (const auto& f : files) {
     if (f.path.empty()) continue;
     auto data = ReadFileToString(f.path);
-    if (!data.ok()) return absl::InvalidArgumentError(absl::StrCat(f.flag, ": ", data.status().message()));
+    if (!data.ok())
+      return absl::InvalidArgumentError(absl::StrCat(f.flag, ": ", data.status().message()));
     *f.out = *data;
   }
   if (options.cert_file.empty() != options.key_file.empty()) {

@@ -2,10 +2,10 @@
 // How kcred reaches kcredd: `unix:/path` (default /run/kcred/kcredd.sock) or `host:port` over TLS
 // (server verified against --ca or the system roots; --cert/--key present a client certificate).
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
