@@ -6,6 +6,7 @@
 
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -138,7 +139,8 @@ absl::StatusOr<std::string> AesGcmSealer::Seal(const SecretString& plaintext,
   }
   int out_size = 0;
   // Additional authenticated data: the header, then the caller's associated data.
-  if (EVP_EncryptUpdate(ctx.get(), nullptr, &out_size, Bytes(blob), header_size) != 1) {
+  if (EVP_EncryptUpdate(ctx.get(), nullptr, &out_size, Bytes(blob),
+                        static_cast<int>(header_size)) != 1) {
     return CryptoError("sealing");
   }
   if (!associated_data.empty() &&
@@ -195,10 +197,10 @@ absl::StatusOr<SecretString> AesGcmSealer::Open(absl::string_view blob,
                          static_cast<int>(associated_data.size())) != 1)) {
     return CryptoError("opening a sealed blob");
   }
-  // Plaintext lives in a SecretString from the start, so every exit path wipes it.
-  SecretString plaintext(std::string(parsed->ciphertext.size(), '\0'));
-  unsigned char* out =
-      reinterpret_cast<unsigned char*>(const_cast<char*>(plaintext.Reveal().data()));
+  // The decrypted bytes are wiped on every exit path unless they are handed to a SecretString.
+  std::string plaintext(parsed->ciphertext.size(), '\0');
+  absl::Cleanup wipe = [&plaintext] { OPENSSL_cleanse(plaintext.data(), plaintext.size()); };
+  unsigned char* out = reinterpret_cast<unsigned char*>(plaintext.data());
   int written = 0;
   if (!parsed->ciphertext.empty()) {
     if (EVP_DecryptUpdate(ctx.get(), out, &out_size, Bytes(parsed->ciphertext),
@@ -217,7 +219,11 @@ absl::StatusOr<SecretString> AesGcmSealer::Open(absl::string_view blob,
         ") failed authentication: it was altered, or it belongs to another record (the associated "
         "data differs); it cannot be opened"));
   }
-  return plaintext;
+  std::move(wipe).Cancel();
+  SecretString result(std::move(plaintext));
+  // A short string moves by copy out of its inline buffer, which would keep the bytes.
+  OPENSSL_cleanse(plaintext.data(), plaintext.capacity());
+  return result;
 }
 
 }  // namespace kcred::store
