@@ -793,8 +793,10 @@ absl::Status ApiServer::ServeWatch(Call& call) {
   const Clock& clock = clock_;
   call.raw_set = true;
   call.response.status = 200;
+  // The media type real API servers use for watches; it also keeps cpp-httplib from gzipping the
+  // stream, which would buffer events until the watch ends.
   call.response.set_chunked_content_provider(
-      "application/json", [state, &store, &clock](size_t, httplib::DataSink& sink) {
+      "application/json;stream=watch", [state, &store, &clock](size_t, httplib::DataSink& sink) {
         auto send = [&sink](const nlohmann::json& event) {
           std::string line = event.dump();
           line.push_back('\n');
