@@ -16,57 +16,6 @@ namespace {
 
 using Json = nlohmann::json;
 
-// A PolicyRule, read from its JSON form once per evaluation.
-struct Rule {
-  std::vector<std::string> verbs;
-  std::vector<std::string> api_groups;
-  std::vector<std::string> resources;
-  std::vector<std::string> resource_names;
-  std::vector<std::string> non_resource_urls;
-};
-
-struct Subject {
-  std::string kind;
-  std::string name;
-  std::string namespace_name;
-};
-
-// The built-in bindings every cluster's bootstrap policy creates, as kube-apiserver reconciles
-// them.
-struct BootstrapBinding {
-  const char* binding;  // ClusterRoleBinding and ClusterRole name
-  std::vector<Subject> subjects;
-  std::vector<Rule> rules;
-};
-
-const std::vector<BootstrapBinding>& BootstrapPolicy() {
-  static const auto* const policy = new std::vector<BootstrapBinding>{
-      {"cluster-admin",
-       {{"Group", "system:masters", ""}},
-       {{{"*"}, {"*"}, {"*"}, {}, {}}, {{"*"}, {}, {}, {}, {"*"}}}},
-      {"system:basic-user",
-       {{"Group", "system:authenticated", ""}},
-       {{{"create"},
-         {"authorization.k8s.io"},
-         {"selfsubjectaccessreviews", "selfsubjectrulesreviews"},
-         {},
-         {}},
-        {{"create"}, {"authentication.k8s.io"}, {"selfsubjectreviews"}, {}, {}}}},
-      {"system:discovery",
-       {{"Group", "system:authenticated", ""}},
-       {{{"get"},
-         {},
-         {},
-         {},
-         {"/livez", "/readyz", "/healthz", "/version", "/version/", "/openapi", "/openapi/*",
-          "/api", "/api/*", "/apis", "/apis/*"}}}},
-      {"system:public-info-viewer",
-       {{"Group", "system:authenticated", ""}, {"Group", "system:unauthenticated", ""}},
-       {{{"get"}, {}, {}, {}, {"/livez", "/readyz", "/healthz", "/version", "/version/"}}}},
-  };
-  return *policy;
-}
-
 // Go's %q for the strings RBAC messages quote: backslash, quote and control characters escaped.
 std::string GoQuote(std::string_view s) {
   std::string out = "\"";
@@ -99,64 +48,68 @@ std::string GoQuote(std::string_view s) {
   return out;
 }
 
-std::vector<std::string> StringList(const Json& object, const char* key) {
-  std::vector<std::string> out;
+const std::string& EmptyString() {
+  static const auto* const empty = new std::string();
+  return *empty;
+}
+
+// A string member of a JSON object, by reference; "" when absent or not a string. Authorization
+// runs on every request, so the evaluation reads the objects in place instead of copying them.
+const std::string& Str(const Json& object, const char* key) {
+  if (!object.is_object()) return EmptyString();
   auto it = object.find(key);
-  if (it == object.end() || !it->is_array()) return out;
-  for (const Json& item : *it) {
-    if (item.is_string()) out.push_back(item.get<std::string>());
-  }
-  return out;
+  if (it == object.end() || !it->is_string()) return EmptyString();
+  return it->get_ref<const std::string&>();
 }
 
-std::string StringAt(const Json& object, const char* key) {
-  if (!object.is_object()) return "";
+// The member `key` of `object`, or null when absent.
+const Json& Member(const Json& object, const char* key) {
+  static const auto* const null_json = new Json();
+  if (!object.is_object()) return *null_json;
   auto it = object.find(key);
-  if (it == object.end() || !it->is_string()) return "";
-  return it->get<std::string>();
+  return it == object.end() ? *null_json : *it;
 }
 
-std::vector<Rule> RulesOf(const Json& role) {
-  std::vector<Rule> rules;
-  auto it = role.find("rules");
-  if (it == role.end() || !it->is_array()) return rules;
-  for (const Json& r : *it) {
-    if (!r.is_object()) continue;
-    rules.push_back(Rule{StringList(r, "verbs"), StringList(r, "apiGroups"),
-                         StringList(r, "resources"), StringList(r, "resourceNames"),
-                         StringList(r, "nonResourceURLs")});
+// The array member `key` of `object`, or nullptr.
+const Json* Array(const Json& object, const char* key) {
+  if (!object.is_object()) return nullptr;
+  auto it = object.find(key);
+  if (it == object.end() || !it->is_array()) return nullptr;
+  return &*it;
+}
+
+// Whether the string array `key` of `rule` holds `value` (or "*" when `star` is set).
+bool ListHas(const Json& rule, const char* key, std::string_view value, bool star) {
+  const Json* list = Array(rule, key);
+  if (list == nullptr) return false;
+  for (const Json& item : *list) {
+    if (!item.is_string()) continue;
+    const std::string& s = item.get_ref<const std::string&>();
+    if (s == value || (star && s == "*")) return true;
   }
-  return rules;
+  return false;
 }
 
-std::vector<Subject> SubjectsOf(const Json& binding) {
-  std::vector<Subject> subjects;
-  auto it = binding.find("subjects");
-  if (it == binding.end() || !it->is_array()) return subjects;
-  for (const Json& s : *it) {
-    subjects.push_back(Subject{StringAt(s, "kind"), StringAt(s, "name"), StringAt(s, "namespace")});
-  }
-  return subjects;
+// Whether `r` is "resource/subresource" (or "resource" when there is no subresource).
+bool IsCombinedResource(std::string_view r, std::string_view resource,
+                        std::string_view subresource) {
+  if (subresource.empty()) return r == resource;
+  return r.size() == resource.size() + 1 + subresource.size() &&
+         r.substr(0, resource.size()) == resource && r[resource.size()] == '/' &&
+         r.substr(resource.size() + 1) == subresource;
 }
 
-bool Contains(const std::vector<std::string>& list, std::string_view value) {
-  return std::find(list.begin(), list.end(), value) != list.end();
-}
-
-bool VerbMatches(const Rule& rule, const std::string& verb) {
-  return Contains(rule.verbs, "*") || Contains(rule.verbs, verb);
-}
-
-bool ApiGroupMatches(const Rule& rule, const std::string& group) {
-  return Contains(rule.api_groups, "*") || Contains(rule.api_groups, group);
-}
-
-bool ResourceMatches(const Rule& rule, const std::string& combined, const std::string& sub) {
-  for (const std::string& r : rule.resources) {
-    if (r == "*" || r == combined) return true;
+bool ResourceMatches(const Json& rule, const RequestAttributes& attrs) {
+  const Json* resources = Array(rule, "resources");
+  if (resources == nullptr) return false;
+  std::string_view sub = attrs.subresource;
+  for (const Json& item : *resources) {
+    if (!item.is_string()) continue;
+    std::string_view r = item.get_ref<const std::string&>();
+    if (r == "*" || IsCombinedResource(r, attrs.resource, sub)) return true;
     // "*/status" matches the status subresource of every resource.
-    if (!sub.empty() && r.size() == sub.size() + 2 && absl::StartsWith(r, "*/") &&
-        absl::EndsWith(r, sub)) {
+    if (!sub.empty() && r.size() == sub.size() + 2 && r.substr(0, 2) == "*/" &&
+        r.substr(2) == sub) {
       return true;
     }
   }
@@ -165,77 +118,115 @@ bool ResourceMatches(const Rule& rule, const std::string& combined, const std::s
 
 // Empty resourceNames matches every name; otherwise the request's name (empty for list, create and
 // deletecollection) must be listed, so such rules never allow those verbs.
-bool ResourceNameMatches(const Rule& rule, const std::string& name) {
-  return rule.resource_names.empty() || Contains(rule.resource_names, name);
+bool ResourceNameMatches(const Json& rule, const std::string& name) {
+  const Json* names = Array(rule, "resourceNames");
+  if (names == nullptr || names->empty()) return true;
+  return ListHas(rule, "resourceNames", name, /*star=*/false);
 }
 
-bool NonResourceUrlMatches(const Rule& rule, const std::string& path) {
-  for (const std::string& url : rule.non_resource_urls) {
+bool NonResourceUrlMatches(const Json& rule, const std::string& path) {
+  const Json* urls = Array(rule, "nonResourceURLs");
+  if (urls == nullptr) return false;
+  for (const Json& item : *urls) {
+    if (!item.is_string()) continue;
+    std::string_view url = item.get_ref<const std::string&>();
     if (url == "*" || url == path) return true;
-    if (absl::EndsWith(url, "*")) {
-      absl::string_view prefix = url;
+    if (!url.empty() && url.back() == '*') {
+      std::string_view prefix = url;
       while (!prefix.empty() && prefix.back() == '*') prefix.remove_suffix(1);
-      if (absl::StartsWith(path, prefix)) return true;
+      if (std::string_view(path).substr(0, prefix.size()) == prefix) return true;
     }
   }
   return false;
 }
 
-bool RuleAllows(const RequestAttributes& attrs, const Rule& rule) {
+bool RuleAllows(const RequestAttributes& attrs, const Json& rule) {
+  if (!rule.is_object() || !ListHas(rule, "verbs", attrs.verb, /*star=*/true)) return false;
   if (attrs.resource_request) {
-    std::string combined = attrs.resource;
-    if (!attrs.subresource.empty()) absl::StrAppend(&combined, "/", attrs.subresource);
-    return VerbMatches(rule, attrs.verb) && ApiGroupMatches(rule, attrs.api_group) &&
-           ResourceMatches(rule, combined, attrs.subresource) &&
-           ResourceNameMatches(rule, attrs.name);
+    return ListHas(rule, "apiGroups", attrs.api_group, /*star=*/true) &&
+           ResourceMatches(rule, attrs) && ResourceNameMatches(rule, attrs.name);
   }
-  return VerbMatches(rule, attrs.verb) && NonResourceUrlMatches(rule, attrs.path);
+  return NonResourceUrlMatches(rule, attrs.path);
 }
 
-// Whether `subject` names `user`. `binding_namespace` is the RoleBinding's namespace (the default
-// for ServiceAccount subjects), empty for ClusterRoleBindings.
-bool AppliesTo(const UserInfo& user, const Subject& subject, const std::string& binding_namespace) {
-  if (subject.kind == "User") return user.username == subject.name;
-  if (subject.kind == "Group") return Contains(user.groups, subject.name);
-  if (subject.kind == "ServiceAccount") {
-    const std::string& ns =
-        subject.namespace_name.empty() ? binding_namespace : subject.namespace_name;
-    if (ns.empty()) return false;
-    return user.username == absl::StrCat("system:serviceaccount:", ns, ":", subject.name);
-  }
-  return false;
-}
-
-std::string DescribeSubject(const Subject& subject, const std::string& binding_namespace) {
-  if (subject.kind == "ServiceAccount") {
-    const std::string& ns =
-        subject.namespace_name.empty() ? binding_namespace : subject.namespace_name;
-    return absl::StrCat(subject.kind, " ", GoQuote(absl::StrCat(subject.name, "/", ns)));
-  }
-  return absl::StrCat(subject.kind, " ", GoQuote(subject.name));
-}
-
-// The first subject of `subjects` that names `user`, or nullptr.
-const Subject* MatchingSubject(const UserInfo& user, const std::vector<Subject>& subjects,
-                               const std::string& binding_namespace) {
-  for (const Subject& s : subjects) {
-    if (AppliesTo(user, s, binding_namespace)) return &s;
-  }
-  return nullptr;
-}
-
-bool AnyRuleAllows(const RequestAttributes& attrs, const std::vector<Rule>& rules) {
-  for (const Rule& rule : rules) {
+bool AnyRuleAllows(const RequestAttributes& attrs, const Json& role) {
+  const Json* rules = Array(role, "rules");
+  if (rules == nullptr) return false;
+  for (const Json& rule : *rules) {
     if (RuleAllows(attrs, rule)) return true;
   }
   return false;
 }
 
+// Whether `username` is "system:serviceaccount:<ns>:<name>".
+bool IsServiceAccount(std::string_view username, std::string_view ns, std::string_view name) {
+  constexpr std::string_view kPrefix = "system:serviceaccount:";
+  if (username.substr(0, kPrefix.size()) != kPrefix) return false;
+  std::string_view rest = username.substr(kPrefix.size());
+  return rest.size() == ns.size() + 1 + name.size() && rest.substr(0, ns.size()) == ns &&
+         rest[ns.size()] == ':' && rest.substr(ns.size() + 1) == name;
+}
+
+// Whether `subject` names `user`. `binding_namespace` is the RoleBinding's namespace (the default
+// for ServiceAccount subjects), empty for ClusterRoleBindings.
+bool AppliesTo(const UserInfo& user, const Json& subject, const std::string& binding_namespace) {
+  const std::string& kind = Str(subject, "kind");
+  const std::string& name = Str(subject, "name");
+  if (kind == "User") return user.username == name;
+  if (kind == "Group")
+    return std::find(user.groups.begin(), user.groups.end(), name) != user.groups.end();
+  if (kind == "ServiceAccount") {
+    const std::string& subject_ns = Str(subject, "namespace");
+    const std::string& ns = subject_ns.empty() ? binding_namespace : subject_ns;
+    if (ns.empty()) return false;
+    return IsServiceAccount(user.username, ns, name);
+  }
+  return false;
+}
+
+// The first subject of `binding` that names `user`, or nullptr.
+const Json* MatchingSubject(const UserInfo& user, const Json& binding,
+                            const std::string& binding_namespace) {
+  const Json* subjects = Array(binding, "subjects");
+  if (subjects == nullptr) return nullptr;
+  for (const Json& s : *subjects) {
+    if (AppliesTo(user, s, binding_namespace)) return &s;
+  }
+  return nullptr;
+}
+
+std::string DescribeSubject(const Json& subject, const std::string& binding_namespace) {
+  const std::string& kind = Str(subject, "kind");
+  const std::string& name = Str(subject, "name");
+  if (kind == "ServiceAccount") {
+    const std::string& subject_ns = Str(subject, "namespace");
+    const std::string& ns = subject_ns.empty() ? binding_namespace : subject_ns;
+    return absl::StrCat(kind, " ", GoQuote(absl::StrCat(name, "/", ns)));
+  }
+  return absl::StrCat(kind, " ", GoQuote(name));
+}
+
+// `RBAC: allowed by ClusterRoleBinding "b" of ClusterRole "r" to User "u"`, or the RoleBinding
+// form with "name/namespace", as kube-apiserver's RBAC authorizer words it.
+std::string AllowedReason(const Json& binding, const Json& subject,
+                          const std::string& binding_namespace) {
+  const Json& role_ref = Member(binding, "roleRef");
+  const std::string& name = Str(Member(binding, "metadata"), "name");
+  std::string source =
+      binding_namespace.empty()
+          ? absl::StrCat("ClusterRoleBinding ", GoQuote(name))
+          : absl::StrCat("RoleBinding ", GoQuote(absl::StrCat(name, "/", binding_namespace)));
+  return absl::StrCat("RBAC: allowed by ", source, " of ", Str(role_ref, "kind"), " ",
+                      GoQuote(Str(role_ref, "name")), " to ",
+                      DescribeSubject(subject, binding_namespace));
+}
+
 // The roleRef's role in JSON, or the error kube-apiserver's rule resolver reports for it.
-std::optional<Json> ResolveRoleRef(const ObjectReader& objects, const Json& role_ref,
+std::optional<Json> ResolveRoleRef(const ObjectReader& objects, const Json& binding,
                                    const std::string& binding_namespace, std::string* error) {
-  std::string kind = StringAt(role_ref, "kind");
-  std::string name = StringAt(role_ref, "name");
+  const Json& role_ref = Member(binding, "roleRef");
+  const std::string& kind = Str(role_ref, "kind");
+  const std::string& name = Str(role_ref, "name");
   if (kind == "ClusterRole") {
     std::optional<Json> role = objects.Get("clusterroles", "", name);
     if (!role.has_value()) {
@@ -256,69 +247,97 @@ std::optional<Json> ResolveRoleRef(const ObjectReader& objects, const Json& role
   return std::nullopt;
 }
 
+// The bindings and roles of the bootstrap policy that kube-apiserver reconciles at start: the
+// ClusterRoleBinding (named like its ClusterRole) and the ClusterRole's rules.
+struct BootstrapBinding {
+  Json binding;
+  Json role;
+};
+
+BootstrapBinding MakeBootstrap(const char* name, Json subjects, Json rules) {
+  return BootstrapBinding{
+      Json{{"metadata", {{"name", name}}},
+           {"roleRef",
+            {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "ClusterRole"}, {"name", name}}},
+           {"subjects", std::move(subjects)}},
+      Json{{"metadata", {{"name", name}}}, {"rules", std::move(rules)}}};
+}
+
+Json GroupSubject(const char* group) {
+  return Json{{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "Group"}, {"name", group}};
+}
+
+const std::vector<BootstrapBinding>& BootstrapPolicy() {
+  static const auto* const policy = new std::vector<BootstrapBinding>{
+      MakeBootstrap("cluster-admin", Json::array({GroupSubject("system:masters")}),
+                    Json::array({Json{{"verbs", {"*"}}, {"apiGroups", {"*"}}, {"resources", {"*"}}},
+                                 Json{{"verbs", {"*"}}, {"nonResourceURLs", {"*"}}}})),
+      MakeBootstrap(
+          "system:basic-user", Json::array({GroupSubject("system:authenticated")}),
+          Json::array({Json{{"verbs", {"create"}},
+                            {"apiGroups", {"authorization.k8s.io"}},
+                            {"resources", {"selfsubjectaccessreviews", "selfsubjectrulesreviews"}}},
+                       Json{{"verbs", {"create"}},
+                            {"apiGroups", {"authentication.k8s.io"}},
+                            {"resources", {"selfsubjectreviews"}}}})),
+      MakeBootstrap(
+          "system:discovery", Json::array({GroupSubject("system:authenticated")}),
+          Json::array({Json{{"verbs", {"get"}},
+                            {"nonResourceURLs",
+                             {"/livez", "/readyz", "/healthz", "/version", "/version/", "/openapi",
+                              "/openapi/*", "/api", "/api/*", "/apis", "/apis/*"}}}})),
+      MakeBootstrap(
+          "system:public-info-viewer",
+          Json::array(
+              {GroupSubject("system:authenticated"), GroupSubject("system:unauthenticated")}),
+          Json::array({Json{
+              {"verbs", {"get"}},
+              {"nonResourceURLs", {"/livez", "/readyz", "/healthz", "/version", "/version/"}}}})),
+  };
+  return *policy;
+}
+
 }  // namespace
 
 Decision Authorize(const ObjectReader& objects, const UserInfo& user,
                    const RequestAttributes& attrs) {
   for (const BootstrapBinding& b : BootstrapPolicy()) {
-    const Subject* subject = MatchingSubject(user, b.subjects, "");
-    if (subject != nullptr && AnyRuleAllows(attrs, b.rules)) {
-      return Decision{true, absl::StrCat("RBAC: allowed by ClusterRoleBinding ", GoQuote(b.binding),
-                                         " of ClusterRole ", GoQuote(b.binding), " to ",
-                                         DescribeSubject(*subject, ""))};
+    const Json* subject = MatchingSubject(user, b.binding, "");
+    if (subject != nullptr && AnyRuleAllows(attrs, b.role)) {
+      return Decision{true, AllowedReason(b.binding, *subject, "")};
     }
   }
 
+  // As kube-apiserver's rule resolver: every ClusterRoleBinding, then the RoleBindings of the
+  // request's namespace; a binding whose role is missing is remembered for the denial reason.
   std::vector<std::string> errors;
   for (const Json& binding : objects.List("clusterrolebindings", "")) {
-    if (!binding.is_object()) continue;
-    const std::vector<Subject> subjects = SubjectsOf(binding);
-    const Subject* subject = MatchingSubject(user, subjects, "");
+    const Json* subject = MatchingSubject(user, binding, "");
     if (subject == nullptr) continue;
-    auto ref = binding.find("roleRef");
-    if (ref == binding.end()) continue;
-    const Json& role_ref = *ref;
     std::string error;
-    std::optional<Json> role = ResolveRoleRef(objects, role_ref, "", &error);
+    std::optional<Json> role = ResolveRoleRef(objects, binding, "", &error);
     if (!role.has_value()) {
-      errors.push_back(error);
+      errors.push_back(std::move(error));
       continue;
     }
-    if (AnyRuleAllows(attrs, RulesOf(*role))) {
-      std::string name = StringAt(binding.value("metadata", Json::object()), "name");
-      return Decision{
-          true, absl::StrCat("RBAC: allowed by ClusterRoleBinding ", GoQuote(name), " of ",
-                             StringAt(role_ref, "kind"), " ", GoQuote(StringAt(role_ref, "name")),
-                             " to ", DescribeSubject(*subject, ""))};
-    }
+    if (AnyRuleAllows(attrs, *role)) return Decision{true, AllowedReason(binding, *subject, "")};
   }
 
   if (!attrs.namespace_name.empty()) {
     for (const Json& binding : objects.List("rolebindings", attrs.namespace_name)) {
-      if (!binding.is_object()) continue;
-      const Json metadata = binding.value("metadata", Json::object());
       // The store answers for the namespace asked, but a binding only ever grants in its own.
-      std::string binding_namespace = StringAt(metadata, "namespace");
-      if (binding_namespace.empty()) binding_namespace = attrs.namespace_name;
-      if (binding_namespace != attrs.namespace_name) continue;
-      const std::vector<Subject> subjects = SubjectsOf(binding);
-      const Subject* subject = MatchingSubject(user, subjects, binding_namespace);
+      const std::string& binding_ns = Str(Member(binding, "metadata"), "namespace");
+      if (!binding_ns.empty() && binding_ns != attrs.namespace_name) continue;
+      const Json* subject = MatchingSubject(user, binding, attrs.namespace_name);
       if (subject == nullptr) continue;
-      auto ref = binding.find("roleRef");
-      if (ref == binding.end()) continue;
       std::string error;
-      std::optional<Json> role = ResolveRoleRef(objects, *ref, binding_namespace, &error);
+      std::optional<Json> role = ResolveRoleRef(objects, binding, attrs.namespace_name, &error);
       if (!role.has_value()) {
-        errors.push_back(error);
+        errors.push_back(std::move(error));
         continue;
       }
-      if (AnyRuleAllows(attrs, RulesOf(*role))) {
-        return Decision{
-            true,
-            absl::StrCat("RBAC: allowed by RoleBinding ",
-                         GoQuote(absl::StrCat(StringAt(metadata, "name"), "/", binding_namespace)),
-                         " of ", StringAt(*ref, "kind"), " ", GoQuote(StringAt(*ref, "name")),
-                         " to ", DescribeSubject(*subject, binding_namespace))};
+      if (AnyRuleAllows(attrs, *role)) {
+        return Decision{true, AllowedReason(binding, *subject, attrs.namespace_name)};
       }
     }
   }

@@ -88,8 +88,15 @@ class ServiceAccountTokens {
   absl::StatusOr<UserInfo> AuthenticateLegacy(std::string_view token, const nlohmann::json& claims,
                                               const ObjectReader& objects) const;
 
+  // Claims of tokens whose signature already verified, keyed by the token text, so repeated
+  // requests with the same token skip the RSA work; expiry and objects are checked every time.
+  struct VerifiedCache;
+  absl::StatusOr<std::shared_ptr<const nlohmann::json>> VerifiedClaims(
+      std::string_view token) const;
+
   TokenSigner signer_;
   std::string issuer_;
+  std::shared_ptr<VerifiedCache> verified_;
 };
 
 // The issuer of legacy Secret-based tokens.
