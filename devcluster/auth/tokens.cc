@@ -440,7 +440,8 @@ absl::StatusOr<UserInfo> ServiceAccountTokens::AuthenticateBound(
       if (aud == accepted) audience_ok = true;
     }
   }
-  if (!audience_ok) {
+  // Without API audiences there is nothing to check against (kube-apiserver skips it too).
+  if (!audience_ok && !api_audiences.empty()) {
     return Unauthenticated(absl::StrCat("token audiences ", GoQuotedList(token_audiences),
                                         " is invalid for the target audiences ",
                                         GoQuotedList(api_audiences)));

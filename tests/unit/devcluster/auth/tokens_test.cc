@@ -416,6 +416,50 @@ TEST_F(ServiceAccountTokensTest, AudienceIntersectionSuffices) {
                  token);
 }
 
+// With no API audiences configured, the audience is not checked.
+TEST_F(ServiceAccountTokensTest, NoApiAudiencesSkipsTheAudienceCheck) {
+  BoundTokenRequest r = Request();
+  r.audiences = {"vault"};
+  std::string token = tokens_->IssueBound(r);
+  EXPECT_TRUE(tokens_->Authenticate(token, now_, objects_, {}).ok());
+}
+
+// Many threads authenticate the same and different tokens at once, each getting its own answer.
+TEST_F(ServiceAccountTokensTest, AuthenticateIsThreadSafe) {
+  std::string bound = tokens_->IssueBound(Request(/*bind_secret=*/true));
+  std::string legacy = PutLegacySecret("robot-token");
+  std::string forged = bound;
+  forged[forged.size() - 3] = forged[forged.size() - 3] == 'A' ? 'B' : 'A';
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 100; ++i) {
+        auto a = Auth(bound, now_);
+        if (!a.ok() || a->extra.empty()) wrong++;
+        auto b = Auth(legacy, now_);
+        if (!b.ok() || !b->extra.empty()) wrong++;
+        if (Auth(forged, now_).ok()) wrong++;
+        if (Auth(bound, now_ + absl::Hours(2)).ok()) wrong++;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+// A token whose claims were verified once is still checked against the objects every time.
+TEST_F(ServiceAccountTokensTest, RepeatedAuthenticationRechecksObjects) {
+  std::string token = tokens_->IssueBound(Request());
+  ASSERT_TRUE(Auth(token, now_).ok());
+  ASSERT_TRUE(Auth(token, now_).ok());
+  objects_.Delete("serviceaccounts", "team", "robot");
+  ExpectRejected(Auth(token, now_), "not found", token);
+  objects_.Put("serviceaccounts",
+               {{"metadata", {{"name", "robot"}, {"namespace", "team"}, {"uid", "sa-uid-1"}}}});
+  EXPECT_TRUE(Auth(token, now_).ok());
+}
+
 // Past exp (beyond kube-apiserver's one-minute leeway) the token has expired.
 TEST_F(ServiceAccountTokensTest, ExpiredTokenIsRejected) {
   std::string token = tokens_->IssueBound(Request());
