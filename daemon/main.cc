@@ -3,11 +3,12 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
+#include <thread>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -15,13 +16,16 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/clock.h"
 #include "common/files.h"
+#include "common/flags.h"
 #include "common/logging.h"
 #include "daemon/config/config.h"
 #include "daemon/server/broker_service.h"
 #include "daemon/server/grpc_server.h"
+#include "daemon/wiring.h"
 
 ABSL_FLAG(std::string, config, "",
           "Path of the YAML configuration file (default /etc/kcred/kcredd.yaml when it exists, "
@@ -33,6 +37,14 @@ ABSL_FLAG(std::string, log_level, "", "Override log.level: trace, debug, info, w
 ABSL_FLAG(std::string, log_format, "", "Override log.format: auto, text, json, journal.");
 ABSL_FLAG(std::string, ready_file, "",
           "Once serving, write the bound addresses as JSON to this file (for scripts and tests).");
+ABSL_FLAG(bool, dev, false,
+          "Dev mode: embed kcred-devcluster as cluster \"dev\", keep state in a temporary directory "
+          "(or --dev_dir), serve on a unix socket there, and print commands to try.");
+ABSL_FLAG(std::string, dev_dir, "",
+          "Dev mode: keep the dev cluster, the store and the socket in this directory across runs.");
+ABSL_FLAG(absl::Duration, dev_min_token_ttl, absl::Minutes(10),
+          "Dev mode: the shortest token lifetime the dev cluster accepts (Kubernetes: 10m); lower it "
+          "to watch rotations happen quickly.");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "How long in-flight calls may run after SIGTERM/SIGINT before they are cancelled.");
 
@@ -40,8 +52,9 @@ namespace {
 
 constexpr char kUsage[] = R"(the kcred credential broker daemon.
 
-Usage:
+Usage (flags may be written --ready-file or --ready_file):
   kcredd [flags]                      serve (unix socket /run/kcred/kcredd.sock by default)
+  kcredd --dev                        try kcred: embedded dev cluster, temporary state
   kcredd check-config --config FILE   validate a configuration file and exit 0 (valid) or 1
 
 kcredd provisions Kubernetes ServiceAccounts with RBAC, rotates their tokens and serves kubeconfigs
@@ -100,14 +113,77 @@ int CheckConfig() {
   return 0;
 }
 
+// Revokes previous token generations once their grace has passed, until stopped.
+class Revoker {
+ public:
+  explicit Revoker(kcred::broker::Broker& broker) : broker_(broker) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~Revoker() {
+    {
+      absl::MutexLock lock(&mu_);
+      stop_ = true;
+    }
+    thread_.join();
+  }
+
+ private:
+  void Run() {
+    auto log = kcred::Logger("broker");
+    for (;;) {
+      // Checked at least every few seconds: a rotation may have scheduled a revocation sooner.
+      absl::Time wake = absl::Now() + absl::Seconds(5);
+      auto next = broker_.RevokeDue();
+      if (!next.ok()) {
+        log->warn("revoking previous tokens: {}", next.status().message());
+      } else if (next->has_value()) {
+        wake = std::min(wake, **next);
+      }
+      absl::MutexLock lock(&mu_);
+      auto stopped = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stop_; };
+      if (mu_.AwaitWithDeadline(absl::Condition(&stopped), wake)) return;
+    }
+  }
+
+  kcred::broker::Broker& broker_;
+  absl::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
 int Serve() {
-  auto config = LoadConfig();
+  kcred::RealClock clock;
+  std::optional<kcred::DevMode> dev;
+  absl::StatusOr<kcred::config::Config> config;
+  if (absl::GetFlag(FLAGS_dev)) {
+    kcred::SetupLogging(kcred::LogOptions{});
+    kcred::DevOptions dev_options;
+    dev_options.dir = absl::GetFlag(FLAGS_dev_dir);
+    dev_options.min_token_ttl = absl::GetFlag(FLAGS_dev_min_token_ttl);
+    auto started = kcred::StartDevMode(dev_options, clock);
+    if (!started.ok()) {
+      std::cerr << "kcredd --dev: " << started.status().message() << "\n";
+      return 1;
+    }
+    dev = *std::move(started);
+    config = ApplyFlagOverrides(dev->config);
+  } else {
+    config = LoadConfig();
+  }
   if (!config.ok()) {
     std::cerr << "kcredd: " << config.status().message() << "\n";
     return 1;
   }
   kcred::SetupLogging(config->log);
   auto log = kcred::Logger("kcredd");
+  auto cleanup_dev = [&] {
+    if (!dev) return;
+    dev->cluster->Stop();
+    if (dev->remove_dir) {
+      std::error_code ec;
+      std::filesystem::remove_all(dev->dir, ec);
+    }
+  };
 
   // Signals are taken synchronously by this thread; every thread started later inherits the mask.
   sigset_t signals;
@@ -118,20 +194,35 @@ int Serve() {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  kcred::RealClock clock;
+  auto runtime = kcred::BuildRuntime(*config, clock);
+  if (!runtime.ok()) {
+    log->error("{}", runtime.status().message());
+    cleanup_dev();
+    return 1;
+  }
+  std::optional<Revoker> revoker;
+  if (runtime->broker) revoker.emplace(*runtime->broker);
+
   kcred::server::PeerRegistry peers;
-  kcred::server::BrokerService broker(peers, KCRED_VERSION, clock.Now());
+  kcred::server::BrokerService broker(runtime->broker.get(), peers, KCRED_VERSION, clock.Now());
   kcred::server::ServerOptions options;
   options.listen = config->listen;
   options.insecure = absl::GetFlag(FLAGS_insecure);
+  options.max_receive_message_bytes = 1 << 20;
   options.health_service_names = {kcred::v1::CredentialBroker::service_full_name()};
   auto server = kcred::server::GrpcServer::Start(options, {&broker}, &peers);
   if (!server.ok()) {
     log->error("{}", server.status().message());
+    revoker.reset();
+    cleanup_dev();
     return 1;
   }
-  log->info("kcredd {} serving (config: {})", KCRED_VERSION,
-            config->source.empty() ? "built-in defaults" : config->source);
+  log->info("kcredd {} serving (config: {}, {} cluster(s))", KCRED_VERSION,
+            config->source.empty() ? "built-in defaults" : config->source, config->clusters.size());
+  if (config->clusters.empty()) {
+    log->warn("no clusters configured: only health and server info are served");
+  }
+  if (dev) std::cout << kcred::DevModeBanner(*dev) << std::flush;
 
   if (const std::string ready = absl::GetFlag(FLAGS_ready_file); !ready.empty()) {
     nlohmann::json addresses;
@@ -149,8 +240,9 @@ int Serve() {
     int sig = 0;
     if (sigwait(&signals, &sig) != 0) continue;
     if (sig == SIGHUP) {
-      log->warn("SIGHUP received: this version does not reload its configuration; restart kcredd to "
-                "apply changes");
+      log->warn(
+          "SIGHUP received: this version does not reload its configuration; restart kcredd to "
+          "apply changes");
       continue;
     }
     log->info("{} received: finishing in-flight calls (up to {}) and stopping", strsignal(sig),
@@ -158,6 +250,8 @@ int Serve() {
     break;
   }
   (*server)->Shutdown(absl::GetFlag(FLAGS_shutdown_grace));
+  revoker.reset();
+  cleanup_dev();
   log->info("stopped");
   return 0;
 }
@@ -173,7 +267,9 @@ int main(int argc, char** argv) {
   usage.version_string = [] { return std::string("kcredd ") + KCRED_VERSION + "\n"; };
   absl::SetFlagsUsageConfig(usage);
   absl::SetProgramUsageMessage(kUsage);
-  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  std::vector<std::string> args = kcred::ParseNormalized(
+      kcred::NormalizeFlagDashes(argc, argv),
+      [](int n, char** v) { return absl::ParseCommandLine(n, v); });
 
   if (args.size() > 1) {
     const std::string command = args[1];

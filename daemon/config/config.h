@@ -83,7 +83,7 @@ struct ClusterConfig {
 struct StoreConfig {
   // The sealing key: a file, or the name of a systemd credential ($CREDENTIALS_DIRECTORY/<name>).
   std::string sealing_key_file;
-  std::string sealing_key_credential = "kcred-sealing-key";
+  std::string sealing_key_credential = "sealing-key";
 };
 
 struct Config {

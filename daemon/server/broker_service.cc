@@ -1,21 +1,120 @@
 #include "daemon/server/broker_service.h"
 
+#include "absl/strings/str_cat.h"
 #include "common/logging.h"
 
 namespace kcred::server {
+namespace {
 
-BrokerService::BrokerService(const PeerRegistry& peers, std::string version, absl::Time start_time)
-    : peers_(peers), version_(std::move(version)), start_time_(start_time) {}
+std::string RefString(const v1::AccountRef* ref) {
+  if (ref == nullptr) return "-";
+  return absl::StrCat(ref->cluster(), "/", ref->namespace_(), "/", ref->name());
+}
+
+void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
+  const int64_t nanos = absl::ToUnixNanos(t);
+  out->set_seconds(nanos / 1000000000);
+  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+}
+
+}  // namespace
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+BrokerService::BrokerService(broker::Broker* broker, const PeerRegistry& peers, std::string version,
+                             absl::Time start_time)
+    : broker_(broker), peers_(peers), version_(std::move(version)), start_time_(start_time) {}
+
+template <typename T, typename Call>
+grpc::Status BrokerService::Handle(grpc::ServerContext* context, const char* method,
+                                   const v1::AccountRef* ref, bool audited, T* response,
+                                   Call call) {
+  if (broker_ == nullptr) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "kcredd has no clusters configured; add clusters to its config and restart");
+  }
+  absl::StatusOr<T> result = call();
+  const std::string caller = CallerIdentity(*context, peers_);
+  if (audited) {
+    Logger("audit")->info("caller={} method={} account={} result={}", caller, method,
+                          RefString(ref),
+                          result.ok() ? "OK" : absl::StatusCodeToString(result.status().code()));
+  }
+  if (!result.ok()) {
+    Logger("server")->debug("{} {} for {}: {}", method, RefString(ref), caller,
+                            result.status().message());
+    return ToGrpcStatus(result.status());
+  }
+  *response = *std::move(result);
+  return grpc::Status::OK;
+}
+
+grpc::Status BrokerService::ProvisionAccount(grpc::ServerContext* context,
+                                             const v1::ProvisionAccountRequest* request,
+                                             v1::ProvisionAccountResponse* response) {
+  return Handle(context, "ProvisionAccount", &request->ref(), true, response,
+                [&] { return broker_->Provision(*request); });
+}
+
+grpc::Status BrokerService::GetAccount(grpc::ServerContext* context,
+                                       const v1::GetAccountRequest* request,
+                                       v1::Account* response) {
+  return Handle(context, "GetAccount", &request->ref(), false, response,
+                [&] { return broker_->GetAccount(request->ref()); });
+}
+
+grpc::Status BrokerService::ListAccounts(grpc::ServerContext* context,
+                                         const v1::ListAccountsRequest* request,
+                                         v1::ListAccountsResponse* response) {
+  return Handle(context, "ListAccounts", nullptr, false, response,
+                [&] { return broker_->ListAccounts(*request); });
+}
+
+grpc::Status BrokerService::DeleteAccount(grpc::ServerContext* context,
+                                          const v1::DeleteAccountRequest* request,
+                                          v1::DeleteAccountResponse* response) {
+  return Handle(context, "DeleteAccount", &request->ref(), true, response,
+                [&] { return broker_->DeleteAccount(*request); });
+}
+
+grpc::Status BrokerService::RotateToken(grpc::ServerContext* context,
+                                        const v1::RotateTokenRequest* request,
+                                        v1::RotateTokenResponse* response) {
+  return Handle(context, "RotateToken", &request->ref(), true, response,
+                [&] { return broker_->RotateToken(*request); });
+}
+
+grpc::Status BrokerService::GetKubeconfig(grpc::ServerContext* context,
+                                          const v1::GetKubeconfigRequest* request,
+                                          v1::GetKubeconfigResponse* response) {
+  // Credential reads are audited too: who fetched which account's secret matters.
+  return Handle(context, "GetKubeconfig", &request->ref(), true, response,
+                [&] { return broker_->GetKubeconfig(request->ref()); });
+}
+
+grpc::Status BrokerService::GetToken(grpc::ServerContext* context,
+                                     const v1::GetTokenRequest* request,
+                                     v1::GetTokenResponse* response) {
+  return Handle(context, "GetToken", &request->ref(), true, response,
+                [&] { return broker_->GetToken(request->ref()); });
+}
+
+grpc::Status BrokerService::ListClusters(grpc::ServerContext* context,
+                                         const v1::ListClustersRequest* /*request*/,
+                                         v1::ListClustersResponse* response) {
+  return Handle(context, "ListClusters", nullptr, false, response,
+                [&] { return broker_->ListClusters(); });
+}
 
 grpc::Status BrokerService::GetServerInfo(grpc::ServerContext* context,
-                                          const kcred::v1::GetServerInfoRequest* /*request*/,
-                                          kcred::v1::GetServerInfoResponse* response) {
+                                          const v1::GetServerInfoRequest* /*request*/,
+                                          v1::GetServerInfoResponse* response) {
   response->set_version(version_);
   response->set_caller_identity(CallerIdentity(*context, peers_));
-  const int64_t nanos = absl::ToUnixNanos(start_time_);
-  response->mutable_start_time()->set_seconds(nanos / 1000000000);
-  response->mutable_start_time()->set_nanos(static_cast<int32_t>(nanos % 1000000000));
-  Logger("server")->debug("GetServerInfo from {}", response->caller_identity());
+  SetTimestamp(start_time_, response->mutable_start_time());
   return grpc::Status::OK;
 }
 

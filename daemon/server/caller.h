@@ -1,13 +1,12 @@
 #pragma once
 // Who is calling: identities of the callers kcredd serves, by transport.
 
+#include <grpcpp/server_context.h>
 #include <sys/types.h>
 
 #include <map>
 #include <optional>
 #include <string>
-
-#include <grpcpp/server_context.h>
 
 #include "absl/synchronization/mutex.h"
 

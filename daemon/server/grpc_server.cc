@@ -2,6 +2,10 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_posix.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -12,11 +16,6 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/health_check_service_interface.h>
-#include <grpcpp/security/server_credentials.h>
-#include <grpcpp/server_posix.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
@@ -29,8 +28,8 @@ absl::Status Errno(absl::string_view what) {
   return absl::FailedPreconditionError(absl::StrCat(what, ": ", std::strerror(errno)));
 }
 
-// Removes a socket file left by a kcredd that died; refuses when a live server answers on it or when
-// the path is something other than a socket.
+// Removes a socket file left by a kcredd that died; refuses when a live server answers on it or
+// when the path is something other than a socket.
 absl::Status ClearStaleSocket(const std::string& path) {
   struct stat st {};
   if (lstat(path.c_str(), &st) != 0) {
@@ -49,8 +48,9 @@ absl::Status ClearStaleSocket(const std::string& path) {
   int err = errno;
   close(fd);
   if (rc == 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "another server is already listening on ", path, "; stop it or choose another socket path"));
+    return absl::FailedPreconditionError(absl::StrCat("another server is already listening on ",
+                                                      path,
+                                                      "; stop it or choose another socket path"));
   }
   if (err != ECONNREFUSED && err != ENOENT) {
     errno = err;
@@ -69,8 +69,8 @@ absl::StatusOr<int> ListenUnix(const config::UnixListenerConfig& cfg) {
   if (!std::filesystem::exists(dir, ec)) {
     std::filesystem::create_directories(dir, ec);
     if (ec) {
-      return absl::FailedPreconditionError(absl::StrCat("cannot create socket directory ", dir.string(),
-                                                        ": ", ec.message()));
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot create socket directory ", dir.string(), ": ", ec.message()));
     }
   }
   if (auto s = ClearStaleSocket(cfg.path); !s.ok()) return s;
@@ -106,7 +106,8 @@ absl::StatusOr<int> ListenUnix(const config::UnixListenerConfig& cfg) {
   return fd;
 }
 
-absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TlsCredentials(const config::TlsConfig& tls) {
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TlsCredentials(
+    const config::TlsConfig& tls) {
   auto cert = ReadFileToString(tls.cert_file);
   if (!cert.ok()) return cert.status();
   auto key = ReadFileToString(tls.key_file);
@@ -129,7 +130,8 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TlsCredentials(const co
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
-    const ServerOptions& options, const std::vector<grpc::Service*>& services, PeerRegistry* peers) {
+    const ServerOptions& options, const std::vector<grpc::Service*>& services,
+    PeerRegistry* peers) {
   auto log = Logger("server");
   std::unique_ptr<GrpcServer> self(new GrpcServer());
   self->peers_ = peers;
@@ -148,13 +150,15 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
       if (!tls.ok()) return tls.status();
       creds = *tls;
     } else if (options.insecure) {
-      log->warn("serving PLAINTEXT gRPC on {} because of --insecure: anyone who can reach this port "
-                "can call kcredd and read tokens. Use this for local development only.",
-                tcp.address);
+      log->warn(
+          "serving PLAINTEXT gRPC on {} because of --insecure: anyone who can reach this port "
+          "can call kcredd and read tokens. Use this for local development only.",
+          tcp.address);
       creds = grpc::InsecureServerCredentials();
     } else {
       return absl::FailedPreconditionError(absl::StrCat(
-          "listen.tcp ", tcp.address, " has no tls section: kcredd refuses plaintext TCP. Add "
+          "listen.tcp ", tcp.address,
+          " has no tls section: kcredd refuses plaintext TCP. Add "
           "listen.tcp.tls (cert_file, key_file, client_ca_file), or pass --insecure for local "
           "development only"));
     }
@@ -174,16 +178,16 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
       close(self->listen_fd_);
       unlink(self->unix_path_.c_str());
     }
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot start the gRPC server",
-                     options.listen.tcp ? absl::StrCat(" on ", options.listen.tcp->address,
-                                                       " (is the address in use or not local?)")
-                                        : ""));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot start the gRPC server", options.listen.tcp
+                                            ? absl::StrCat(" on ", options.listen.tcp->address,
+                                                           " (is the address in use or not local?)")
+                                            : ""));
   }
   if (options.listen.tcp && self->tcp_port_ == 0) {
     self->Shutdown(absl::ZeroDuration());
-    return absl::FailedPreconditionError(absl::StrCat("cannot listen on ", options.listen.tcp->address,
-                                                      ": address in use or not available"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot listen on ", options.listen.tcp->address, ": address in use or not available"));
   }
   for (const auto& name : options.health_service_names) {
     self->server_->GetHealthCheckService()->SetServingStatus(name, true);
@@ -195,8 +199,9 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   }
   if (self->tcp_port_ != 0) {
     log->info("listening on tcp port {} ({})", self->tcp_port_,
-              options.listen.tcp->tls ? (options.listen.tcp->tls->client_ca_file.empty() ? "TLS" : "mTLS")
-                                      : "plaintext");
+              options.listen.tcp->tls
+                  ? (options.listen.tcp->tls->client_ca_file.empty() ? "TLS" : "mTLS")
+                  : "plaintext");
   }
   return self;
 }

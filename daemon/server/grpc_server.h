@@ -1,15 +1,15 @@
 #pragma once
-// kcredd's gRPC front: the unix socket (kcredd accepts itself, so it can read SO_PEERCRED, and hands
-// each connection to gRPC) and, when configured, TCP with TLS (mTLS by default). Serves the given
-// services plus grpc.health.v1.Health and server reflection.
+// kcredd's gRPC front: the unix socket (kcredd accepts itself, so it can read SO_PEERCRED, and
+// hands each connection to gRPC) and, when configured, TCP with TLS (mTLS by default). Serves the
+// given services plus grpc.health.v1.Health and server reflection.
+
+#include <grpcpp/grpcpp.h>
 
 #include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -32,9 +32,9 @@ class GrpcServer {
  public:
   // Binds every listener and starts serving `services` (not owned; they must outlive the server).
   // FailedPrecondition when a listener cannot be set up (the message names it and what to do).
-  static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(const ServerOptions& options,
-                                                           const std::vector<grpc::Service*>& services,
-                                                           PeerRegistry* peers);
+  static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(
+      const ServerOptions& options, const std::vector<grpc::Service*>& services,
+      PeerRegistry* peers);
   ~GrpcServer();
 
   // The TCP port actually bound (useful with port 0), or 0 when there is no TCP listener.
