@@ -1,0 +1,169 @@
+#pragma once
+// The broker: turns CredentialBroker requests into Kubernetes objects, tokens, store records and
+// kubeconfigs. The gRPC service (daemon/server) validates nothing itself and calls in here.
+//
+// What kcred creates for account <cluster>/<ns>/<name> (see object_names.h):
+//   ServiceAccount      <ns>/<name>                (not for token_only: that one must exist)
+//   Role, RoleBinding   <ns>/<name>                (rules; role_ref binds with the RoleBinding)
+//   ClusterRole,
+//   ClusterRoleBinding  kcred:<ns>:<name>          (cluster scope; unique across namespaces)
+//   Secret              <ns>/<name>-kcred-<g>      (one per live token generation g: the anchor
+//                                                   of a bound token, or the legacy token Secret)
+// Every one carries app.kubernetes.io/managed-by=kcred, kcred.io/cluster, kcred.io/namespace,
+// kcred.io/account (values longer than 63 characters are shortened with a hash), the spec's labels
+// and annotations, and the Secrets kcred.io/generation. Objects lacking managed-by=kcred, or
+// labelled for another account, are never modified or deleted unless the spec says adopt.
+//
+// Namespaces: created only when the spec says create_namespace, labelled
+// app.kubernetes.io/managed-by=kcred and kcred.io/created-for=<account>; they are never deleted by
+// kcred (other workloads may live there by then), so DeleteAccount leaves them in place.
+//
+// Spec changes: rules, role_ref, scope, labels and annotations are reconciled by ProvisionAccount
+// (a binding whose roleRef must change is deleted and re-created, since roleRef is immutable);
+// the ServiceAccount and its valid token stay. A changed token mode rotates at once; a changed
+// ttl, audiences, rotation point or grace takes effect with the next rotation.
+//
+// Concurrency: operations on one account are serialized by a per-account mutex held across its
+// Kubernetes calls; different accounts proceed in parallel. Reads (GetAccount, ListAccounts,
+// GetKubeconfig, GetToken) take only short locks and are answered from memory.
+
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "common/secret.h"
+#include "daemon/config/config.h"
+#include "daemon/kube/kube_client.h"
+#include "daemon/store/sealer.h"
+#include "daemon/store/store.h"
+#include "proto/kcred/v1/broker.pb.h"
+#include "proto/kcred/v1/internal/records.pb.h"
+
+namespace kcred::broker {
+
+struct ClusterHandle {
+  config::ClusterConfig config;
+  kube::KubeClient* client = nullptr;  // not owned; must outlive the Broker
+};
+
+class Broker {
+ public:
+  // All references must outlive the Broker. Cluster names must be unique.
+  Broker(Clock& clock, store::Store& store, const store::Sealer& sealer,
+         std::vector<ClusterHandle> clusters, config::TokenDefaults defaults);
+  ~Broker();
+
+  Broker(const Broker&) = delete;
+  Broker& operator=(const Broker&) = delete;
+
+  // Loads every account and its current token from the store (no Kubernetes calls) and renders
+  // the kubeconfigs. Call once, before serving. An account whose token cannot be opened is loaded
+  // without one (GetKubeconfig is UNAVAILABLE and says why) and is reported in the log; records
+  // of clusters no longer configured are kept but not served.
+  absl::Status Restore();
+
+  // Creates or updates an account to match the request's spec (apply semantics; see the file
+  // comment). Errors as documented on CredentialBroker.ProvisionAccount.
+  absl::StatusOr<v1::ProvisionAccountResponse> Provision(
+      const v1::ProvisionAccountRequest& request);
+
+  // The account (never a token). NOT_FOUND when absent. From memory.
+  absl::StatusOr<v1::Account> GetAccount(const v1::AccountRef& ref);
+
+  // Accounts matching the selector, ordered by cluster, namespace, name. From memory.
+  absl::StatusOr<v1::ListAccountsResponse> ListAccounts(const v1::ListAccountsRequest& request);
+
+  // Revokes every token of the account and deletes what kcred created for it, tolerating objects
+  // already gone; retrying after a partial failure finishes the job. The store record goes last.
+  absl::StatusOr<v1::DeleteAccountResponse> DeleteAccount(const v1::DeleteAccountRequest& request);
+
+  // Issues generation g+1, commits it as current, then revokes g after the grace period (at once
+  // when it is zero).
+  absl::StatusOr<v1::RotateTokenResponse> RotateToken(const v1::RotateTokenRequest& request);
+
+  // The current kubeconfig / token, from memory: no Kubernetes call, no store read. UNAVAILABLE
+  // when the account has no valid token (expired, unreadable, being deleted).
+  absl::StatusOr<v1::GetKubeconfigResponse> GetKubeconfig(const v1::AccountRef& ref);
+  absl::StatusOr<v1::GetTokenResponse> GetToken(const v1::AccountRef& ref);
+
+  // Every configured cluster with its reachability, probed with GET /version (short deadline).
+  absl::StatusOr<v1::ListClustersResponse> ListClusters();
+
+  // Revokes the previous generations whose grace has passed (deleting their Secrets, tolerating
+  // NotFound) and records it. Returns when the next revocation is due (nullopt: none pending).
+  // When some revocations fail, the others still happen and the error names the failures; the
+  // failed ones stay pending.
+  absl::StatusOr<std::optional<absl::Time>> RevokeDue();
+
+  // How many accounts are loaded.
+  size_t account_count() const;
+
+ private:
+  struct Served;
+  struct AccountState;
+  struct Reconcile;
+  using AccountKey = std::tuple<std::string, std::string, std::string>;  // cluster, ns, name
+  using StatePtr = std::shared_ptr<AccountState>;
+
+  // The state of `key`, created when missing, with its operation mutex held by the caller
+  // afterwards (see LockedAccount in broker.cc).
+  StatePtr AcquireAccount(const AccountKey& key);
+  void ReleaseAccount(const AccountKey& key, const StatePtr& state);
+  StatePtr FindAccount(const AccountKey& key) const;
+
+  absl::StatusOr<const ClusterHandle*> FindCluster(const std::string& name) const;
+
+  // Writes `record` for `key` expecting `state`'s last revision, and on success installs it (and
+  // `served`, when given) in memory.
+  absl::Status Commit(const AccountKey& key, AccountState& state,
+                      internal::v1::AccountRecord record, std::optional<Served> served);
+
+  // Issues token generation `generation` in `mode` for the account; the result is not committed.
+  absl::StatusOr<internal::v1::GenerationRecord> IssueGeneration(
+      const ClusterHandle& cluster, const AccountKey& key, const v1::AccountSpec& spec,
+      int64_t generation, v1::TokenMode mode, SecretString* token);
+
+  // Deletes the Secret of a superseded generation (NotFound and a changed uid count as done).
+  absl::Status RevokeGeneration(const ClusterHandle& cluster, const AccountKey& key,
+                                const internal::v1::GenerationRecord& generation);
+
+  // Builds the in-memory served credentials of the record's current generation.
+  absl::StatusOr<Served> MakeServed(const ClusterHandle& cluster, const AccountKey& key,
+                                    const internal::v1::GenerationRecord& generation,
+                                    const SecretString& token) const;
+
+  // Rotates within the account's lock; used by RotateToken and by Provision on a mode change.
+  absl::Status RotateLocked(const ClusterHandle& cluster, const AccountKey& key,
+                            AccountState& state, internal::v1::AccountRecord& record,
+                            std::optional<absl::Duration> grace_override,
+                            std::optional<Served>* served, int64_t* previous_generation,
+                            absl::Time* previous_revoke_time);
+
+  // Revokes the due generations of one account (lock held).
+  absl::Status RevokeDueLocked(const ClusterHandle& cluster, const AccountKey& key,
+                               AccountState& state);
+
+  // Records a failure on the account (last_error, Degraded) without changing anything else.
+  void RecordFailure(const AccountKey& key, AccountState& state, const absl::Status& error);
+
+  Clock& clock_;
+  store::Store& store_;
+  const store::Sealer& sealer_;
+  std::vector<ClusterHandle> clusters_;
+  const config::TokenDefaults defaults_;
+
+  mutable absl::Mutex mu_;
+  std::map<AccountKey, StatePtr> accounts_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace kcred::broker
