@@ -1,0 +1,37 @@
+#pragma once
+// Maps Kubernetes API answers to absl::Status. Both KubeClient implementations use it, so the
+// broker sees the same codes and messages from the fake as from a real API server.
+
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "nlohmann/json.hpp"
+
+namespace kcred::kube {
+
+// The payload type URL under which the server's reason ("NotFound", "AlreadyExists", "Conflict",
+// "Invalid", ...) is attached to a mapped status.
+inline constexpr absl::string_view kKubeReasonPayload = "type.kcred.io/kube.reason";
+
+// The absl code for an HTTP status and Kubernetes reason: 404 NotFound; 409 with reason
+// AlreadyExists -> AlreadyExists, other 409 (Conflict) -> Aborted; 400 and 422 InvalidArgument;
+// 401 Unauthenticated; 403 PermissionDenied; 405 Unimplemented; 410 (Expired/Gone) Aborted; 429
+// ResourceExhausted; 504 and reason Timeout DeadlineExceeded; other 5xx Unavailable; other 4xx
+// FailedPrecondition.
+absl::StatusCode CodeForHttpStatus(int http_status, absl::string_view reason);
+
+// A status for a non-2xx answer. `body` is the response body (a metav1.Status when the server is
+// an API server); its message and reason are used, and a short excerpt of anything else. The
+// message reads "<method> <path>: <server message> (HTTP <code> <reason>)".
+absl::Status StatusFromResponse(int http_status, absl::string_view body, absl::string_view method,
+                                absl::string_view path);
+
+// A metav1.Status body as an API server would send it, for servers and fakes.
+nlohmann::json MakeStatusBody(int http_status, absl::string_view reason, absl::string_view message);
+
+// The server's reason attached to `status` by StatusFromResponse, if any.
+std::optional<std::string> KubeReason(const absl::Status& status);
+
+}  // namespace kcred::kube
