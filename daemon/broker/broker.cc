@@ -695,7 +695,8 @@ absl::Status Broker::RevokeGeneration(const ClusterHandle& cluster, const Accoun
                              {generation.secret_uid(), ""}, clock_.Now() + kKubeCallTimeout);
   // NotFound: already gone. Aborted: the name now holds another object (a different uid), which
   // is not ours to delete; the token bound to the old one is revoked either way.
-  if (deleted.ok() || absl::IsNotFound(deleted) || absl::IsAborted(deleted)) return absl::OkStatus();
+  if (deleted.ok() || absl::IsNotFound(deleted) || absl::IsAborted(deleted))
+    return absl::OkStatus();
   return Wrap(deleted, absl::StrCat("revoking generation ", generation.generation(),
                                     ": deleting Secret ", ns, "/", generation.secret_name()));
 }
@@ -1448,9 +1449,33 @@ absl::StatusOr<v1::ProvisionAccountResponse> Broker::Provision(
       previous.has_value() &&
       !google::protobuf::util::MessageDifferencer::Equivalent(previous->account().spec(), spec);
   const GenerationRecord* current = previous.has_value() ? CurrentGeneration(*previous) : nullptr;
+  const bool expired = current != nullptr && current->has_expire_time() &&
+                       FromProto(current->expire_time()) <= clock_.Now();
+  // A token dies with its ServiceAccount and with its Secret: when either was deleted or
+  // replaced behind kcred's back, the account needs a new token now.
+  bool token_dead = false;
+  if (current != nullptr) {
+    for (const Step& step : reconcile.steps) {
+      if (step.resource == Resource::kServiceAccount &&
+          (step.action == Step::Action::kCreate ||
+           step.uid != previous->account().status().service_account_uid())) {
+        token_dead = true;
+      }
+    }
+    absl::StatusOr<json> secret =
+        cluster->client->Get(Resource::kSecret, ref.namespace_(), current->secret_name(),
+                             clock_.Now() + kKubeCallTimeout);
+    if (secret.ok()) {
+      token_dead = token_dead || MetaString(*secret, "uid") != current->secret_uid();
+    } else if (absl::IsNotFound(secret.status())) {
+      token_dead = true;
+    } else {
+      return Wrap(secret.status(),
+                  absl::StrCat("reading Secret ", ref.namespace_(), "/", current->secret_name()));
+    }
+  }
   const bool needs_token =
-      current == nullptr || current->mode() != policy.mode ||
-      (current->has_expire_time() && FromProto(current->expire_time()) <= clock_.Now());
+      current == nullptr || current->mode() != policy.mode || expired || token_dead;
 
   v1::ProvisionAccountResponse response;
   if (!previous.has_value()) {
@@ -1546,14 +1571,18 @@ absl::StatusOr<v1::ProvisionAccountResponse> Broker::Provision(
       // Commit the reconciled objects first, then rotate to a token of the new mode (or to
       // replace an expired one).
       KCRED_RETURN_IF_ERROR(Commit(key, *state, record, std::nullopt));
+      {
+        absl::MutexLock lock(&state->mu);
+        record = state->record;
+      }
       std::optional<Served> served;
       int64_t previous_generation = 0;
       absl::Time revoke_time;
-      const bool expired =
-          current != nullptr && current->mode() == policy.mode;  // only expiry remains
+      // A mode change keeps the previous token for its grace; a dead or expired one goes now.
       absl::Status rotated =
           RotateLocked(*cluster, key, *state, record,
-                       expired ? std::optional<absl::Duration>(absl::ZeroDuration()) : std::nullopt,
+                       expired || token_dead ? std::optional<absl::Duration>(absl::ZeroDuration())
+                                             : std::nullopt,
                        &served, &previous_generation, &revoke_time);
       if (!rotated.ok()) return fail(rotated);
     }
@@ -1632,6 +1661,11 @@ absl::StatusOr<v1::DeleteAccountResponse> Broker::DeleteAccount(
     if (!listed.ok()) {
       return fail(Wrap(listed.status(),
                        absl::StrCat("listing the account's ", kube::Describe(resource).plural)));
+    }
+    // A token_only ServiceAccount is never deleted, even if an earlier spec labelled it.
+    if (resource == Resource::kServiceAccount &&
+        record.account().spec().access().has_token_only()) {
+      continue;
     }
     for (const json& object : *listed) {
       doomed.emplace(std::make_tuple(resource, list_ns, MetaString(object, "name")),

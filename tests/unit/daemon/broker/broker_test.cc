@@ -424,6 +424,55 @@ TEST_F(BrokerTest, ChangedRoleRefRecreatesBinding) {
   EXPECT_TRUE(kube_.Peek(Resource::kClusterRoleBinding, "", "kcred:automation:ci-bot").has_value());
 }
 
+// Deleting a role_ref account leaves the referenced role alone.
+TEST_F(BrokerTest, DeleteKeepsReferencedRole) {
+  ASSERT_TRUE(kube_
+                  .Seed(Resource::kClusterRole,
+                        {{"metadata", {{"name", "view"}}}, {"rules", json::array()}})
+                  .ok());
+  ASSERT_TRUE(
+      Provision(Ref("automation", "ci-bot"), RoleRefSpec(v1::ROLE_KIND_CLUSTER_ROLE, "view")).ok());
+  ASSERT_TRUE(Delete(Ref("automation", "ci-bot")).ok());
+  EXPECT_TRUE(kube_.Peek(Resource::kClusterRole, "", "view").has_value());
+  EXPECT_EQ(LabelledEverywhere("automation", "ci-bot"), 0u);
+}
+
+// A ServiceAccount or anchor deleted behind kcred's back is repaired by the next apply, with a
+// new token (the old one died with them).
+TEST_F(BrokerTest, ReapplyRepairsDeletedObjects) {
+  ASSERT_TRUE(Provision(Ref("automation", "ci-bot"), RulesSpec()).ok());
+  ASSERT_TRUE(
+      kube_.Delete(Resource::kServiceAccount, "automation", "ci-bot", {}, absl::InfiniteFuture())
+          .ok());
+  auto repaired = Provision(Ref("automation", "ci-bot"), RulesSpec());
+  ASSERT_TRUE(repaired.ok()) << repaired.status();
+  EXPECT_EQ(repaired->outcome(), v1::PROVISION_OUTCOME_UPDATED);
+  EXPECT_EQ(repaired->account().status().generation(), 2);
+  EXPECT_EQ(kube_.CheckToken(TokenOf(Ref("automation", "ci-bot"))), TokenState::kValid);
+
+  ASSERT_TRUE(
+      kube_.Delete(Resource::kSecret, "automation", "ci-bot-kcred-2", {}, absl::InfiniteFuture())
+          .ok());
+  repaired = Provision(Ref("automation", "ci-bot"), RulesSpec());
+  ASSERT_TRUE(repaired.ok()) << repaired.status();
+  EXPECT_EQ(repaired->account().status().generation(), 3);
+  EXPECT_EQ(kube_.CheckToken(TokenOf(Ref("automation", "ci-bot"))), TokenState::kValid);
+  EXPECT_EQ(repaired->account().status().pending_revocations_size(), 0);
+}
+
+// Switching an account to token_only keeps its ServiceAccount through a later deletion.
+TEST_F(BrokerTest, SwitchToTokenOnlyKeepsServiceAccount) {
+  ASSERT_TRUE(Provision(Ref("automation", "ci-bot"), RulesSpec()).ok());
+  v1::AccountSpec spec;
+  spec.mutable_access()->mutable_token_only();
+  auto switched = Provision(Ref("automation", "ci-bot"), spec);
+  ASSERT_TRUE(switched.ok()) << switched.status();
+  EXPECT_FALSE(kube_.Peek(Resource::kRole, "automation", "ci-bot").has_value());
+  EXPECT_FALSE(kube_.Peek(Resource::kRoleBinding, "automation", "ci-bot").has_value());
+  ASSERT_TRUE(Delete(Ref("automation", "ci-bot")).ok());
+  EXPECT_TRUE(kube_.Peek(Resource::kServiceAccount, "automation", "ci-bot").has_value());
+}
+
 // A foreign object of the same name is never touched without adopt; adopt takes it over.
 TEST_F(BrokerTest, ForeignObjectNeedsAdopt) {
   ASSERT_TRUE(
