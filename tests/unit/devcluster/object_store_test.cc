@@ -1,0 +1,173 @@
+#include "devcluster/object_store.h"
+
+#include <gtest/gtest.h>
+
+#include "devcluster/api_error.h"
+#include "tests/unit/devcluster/simulated_clock.h"
+
+namespace kcred::devcluster {
+namespace {
+
+using testing::SimulatedClock;
+
+const ResourceInfo& Res(const char* group, const char* plural) {
+  const ResourceInfo* info = FindResource(group, plural);
+  EXPECT_NE(info, nullptr) << plural;
+  return *info;
+}
+
+class ObjectStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(store_.Create(Res("", "namespaces"), "", {{"metadata", {{"name", "ns"}}}}).ok());
+  }
+  nlohmann::json Sa(const std::string& name, nlohmann::json labels = nullptr) {
+    nlohmann::json sa = {{"metadata", {{"name", name}}}};
+    if (!labels.is_null()) sa["metadata"]["labels"] = labels;
+    return sa;
+  }
+
+  SimulatedClock clock_;
+  ObjectStore store_{clock_, /*history=*/16};
+  const ResourceInfo& sa_ = Res("", "serviceaccounts");
+};
+
+// Create sets the server fields and the kind; the object reads back the same.
+TEST_F(ObjectStoreTest, CreateSetsServerFields) {
+  absl::StatusOr<nlohmann::json> created = store_.Create(sa_, "ns", Sa("bot"));
+  ASSERT_TRUE(created.ok()) << created.status();
+  const nlohmann::json& meta = (*created)["metadata"];
+  EXPECT_EQ((*created)["kind"], "ServiceAccount");
+  EXPECT_EQ((*created)["apiVersion"], "v1");
+  EXPECT_EQ(meta["namespace"], "ns");
+  EXPECT_EQ(meta["uid"].get<std::string>().size(), 36u);
+  EXPECT_EQ(meta["creationTimestamp"], "2026-01-01T00:00:00Z");
+  EXPECT_EQ(*store_.Get(sa_, "ns", "bot"), *created);
+  EXPECT_EQ(store_.Get("serviceaccounts", "ns", "bot").value(), *created);
+}
+
+// Kubernetes' errors for duplicates, bad names, missing namespaces and namespace mismatches.
+TEST_F(ObjectStoreTest, CreateErrors) {
+  ASSERT_TRUE(store_.Create(sa_, "ns", Sa("bot")).ok());
+  absl::Status dup = store_.Create(sa_, "ns", Sa("bot")).status();
+  EXPECT_EQ(HttpStatusCode(dup), 409);
+  EXPECT_EQ(dup.message(), "serviceaccounts \"bot\" already exists");
+  EXPECT_EQ(StatusObject(dup)["reason"], "AlreadyExists");
+
+  absl::Status missing_ns = store_.Create(sa_, "nope", Sa("bot")).status();
+  EXPECT_EQ(HttpStatusCode(missing_ns), 404);
+  EXPECT_EQ(missing_ns.message(), "namespaces \"nope\" not found");
+
+  absl::Status bad_name = store_.Create(sa_, "ns", Sa("Bad_Name")).status();
+  EXPECT_EQ(HttpStatusCode(bad_name), 422);
+  EXPECT_EQ(StatusObject(bad_name)["reason"], "Invalid");
+  EXPECT_EQ(StatusObject(bad_name)["details"]["causes"][0]["field"], "metadata.name");
+
+  nlohmann::json other_ns = Sa("x");
+  other_ns["metadata"]["namespace"] = "other";
+  EXPECT_EQ(HttpStatusCode(store_.Create(sa_, "ns", other_ns).status()), 400);
+}
+
+// generateName yields the prefix plus five characters.
+TEST_F(ObjectStoreTest, GenerateName) {
+  absl::StatusOr<nlohmann::json> created =
+      store_.Create(sa_, "ns", {{"metadata", {{"generateName", "anchor-"}}}});
+  ASSERT_TRUE(created.ok());
+  std::string name = (*created)["metadata"]["name"];
+  EXPECT_EQ(name.size(), 12u);
+  EXPECT_EQ(name.substr(0, 7), "anchor-");
+}
+
+// Updates with a stale resourceVersion conflict; leases require one; uid is kept.
+TEST_F(ObjectStoreTest, OptimisticConcurrency) {
+  nlohmann::json created = *store_.Create(sa_, "ns", Sa("bot"));
+  nlohmann::json update = created;
+  update["metadata"]["labels"] = {{"a", "b"}};
+  absl::StatusOr<nlohmann::json> updated = store_.Update(sa_, "ns", update, false);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_NE((*updated)["metadata"]["resourceVersion"], created["metadata"]["resourceVersion"]);
+  EXPECT_EQ((*updated)["metadata"]["uid"], created["metadata"]["uid"]);
+
+  absl::Status stale = store_.Update(sa_, "ns", update, false).status();
+  EXPECT_EQ(HttpStatusCode(stale), 409);
+  EXPECT_EQ(stale.message(),
+            "Operation cannot be fulfilled on serviceaccounts \"bot\": the object has been "
+            "modified; please apply your changes to the latest version and try again");
+  EXPECT_EQ(StatusObject(stale)["reason"], "Conflict");
+
+  const ResourceInfo& leases = Res("coordination.k8s.io", "leases");
+  ASSERT_TRUE(store_.Create(leases, "ns", {{"metadata", {{"name", "lock"}}}}).ok());
+  absl::Status unconditional =
+      store_.Update(leases, "ns", {{"metadata", {{"name", "lock"}}}}, true).status();
+  EXPECT_EQ(HttpStatusCode(unconditional), 422);
+  EXPECT_EQ(HttpStatusCode(store_.Update(sa_, "ns", Sa("ghost"), false).status()), 404);
+}
+
+// Lists filter by label and field selectors and page with limit and continue.
+TEST_F(ObjectStoreTest, ListSelectorsAndPaging) {
+  for (const char* name : {"a", "b", "c", "d"}) {
+    ASSERT_TRUE(store_.Create(sa_, "ns", Sa(name, {{"tier", name[0] < 'c' ? "x" : "y"}})).ok());
+  }
+  ListOptions options;
+  options.labels = *LabelSelector::Parse("tier=x");
+  absl::StatusOr<ListResult> x = store_.List(sa_, "ns", options);
+  ASSERT_TRUE(x.ok());
+  ASSERT_EQ(x->items.size(), 2u);
+  EXPECT_EQ(x->items[1]["metadata"]["name"], "b");
+
+  ListOptions by_name;
+  by_name.fields = *FieldSelector::Parse("metadata.name=c");
+  EXPECT_EQ(store_.List(sa_, "", by_name)->items.size(), 1u);
+
+  ListOptions page;
+  page.limit = 3;
+  absl::StatusOr<ListResult> first = store_.List(sa_, "ns", page);
+  ASSERT_EQ(first->items.size(), 3u);
+  ASSERT_FALSE(first->continue_token.empty());
+  page.continue_token = first->continue_token;
+  absl::StatusOr<ListResult> second = store_.List(sa_, "ns", page);
+  ASSERT_EQ(second->items.size(), 1u);
+  EXPECT_EQ(second->items[0]["metadata"]["name"], "d");
+  EXPECT_TRUE(second->continue_token.empty());
+}
+
+// Deleting a namespace's contents removes every namespaced object in it, and watches see it.
+TEST_F(ObjectStoreTest, WatchEventsAndNamespaceCleanup) {
+  const int64_t start = store_.CurrentResourceVersion();
+  ASSERT_TRUE(store_.Create(sa_, "ns", Sa("bot")).ok());
+  ASSERT_TRUE(store_.Create(Res("", "secrets"), "ns", {{"metadata", {{"name", "s"}}}}).ok());
+  store_.DeleteNamespaceContents("ns");
+  absl::StatusOr<std::vector<WatchEvent>> events =
+      store_.WaitForEvents(sa_, "ns", start, clock_.Now());
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->size(), 2u);
+  EXPECT_EQ((*events)[0].type, "ADDED");
+  EXPECT_EQ((*events)[1].type, "DELETED");
+  EXPECT_TRUE(store_.List("secrets", "ns").empty());
+  EXPECT_TRUE(store_.Get("namespaces", "", "ns").has_value());
+}
+
+// Watching from a resourceVersion older than the kept history is 410 Gone.
+TEST_F(ObjectStoreTest, WatchFromExpiredVersionIsGone) {
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(store_.Create(sa_, "ns", Sa("sa-" + std::to_string(i))).ok());
+  }
+  absl::Status gone = store_.WaitForEvents(sa_, "ns", 1, clock_.Now()).status();
+  EXPECT_EQ(HttpStatusCode(gone), 410);
+  EXPECT_TRUE(
+      store_.WaitForEvents(sa_, "ns", store_.CurrentResourceVersion() - 2, clock_.Now()).ok());
+}
+
+// A snapshot restores every object and the resourceVersion counter.
+TEST_F(ObjectStoreTest, SnapshotRoundTrip) {
+  nlohmann::json created = *store_.Create(sa_, "ns", Sa("bot"));
+  nlohmann::json snapshot = store_.Snapshot();
+  ObjectStore restored(clock_);
+  ASSERT_TRUE(restored.Restore(snapshot).ok());
+  EXPECT_EQ(*restored.Get(sa_, "ns", "bot"), created);
+  EXPECT_EQ(restored.CurrentResourceVersion(), store_.CurrentResourceVersion());
+  EXPECT_FALSE(restored.Restore(nlohmann::json::array()).ok());
+}
+
+}  // namespace
+}  // namespace kcred::devcluster
