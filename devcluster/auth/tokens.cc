@@ -273,7 +273,9 @@ std::string TokenSigner::PublicKeyPem() const {
 
 std::string TokenSigner::Sign(const nlohmann::json& claims) const {
   nlohmann::json header = {{"alg", "RS256"}, {"kid", key_->kid}};
-  std::string signing_input = absl::StrCat(Base64Url(header.dump()), ".", Base64Url(claims.dump()));
+  // Invalid UTF-8 in a claim is replaced rather than thrown: Sign has no error path.
+  std::string payload = claims.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string signing_input = absl::StrCat(Base64Url(header.dump()), ".", Base64Url(payload));
   MdCtxPtr ctx(EVP_MD_CTX_new());
   size_t sig_len = 0;
   // Signing with a valid in-memory RSA key fails only on allocation failure; there is no

@@ -192,6 +192,15 @@ TEST_F(TokensTest, SignAndVerifyRoundTrip) {
   EXPECT_EQ(*verified, claims);
 }
 
+// Claims holding invalid UTF-8 are signed (with the bytes replaced) rather than throwing.
+TEST_F(TokensTest, SignToleratesInvalidUtf8) {
+  TokenSigner signer = Signer();
+  std::string token = signer.Sign({{"sub", std::string("bad\xff")}});
+  auto claims = signer.Verify(token);
+  ASSERT_TRUE(claims.ok()) << claims.status();
+  EXPECT_EQ((*claims)["sub"], "bad\xEF\xBF\xBD");
+}
+
 // A copy shares the key and verifies what the original signed.
 TEST_F(TokensTest, CopiesShareTheKey) {
   TokenSigner signer = Signer();
