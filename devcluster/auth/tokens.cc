@@ -311,6 +311,7 @@ absl::StatusOr<nlohmann::json> TokenSigner::Verify(std::string_view token) const
   if (!header.is_object()) return Unauthenticated("bearer token header is not a JSON object");
   std::string alg = StringAt(header, "alg");
   if (alg != "RS256") {
+    if (alg.size() > 16) alg = absl::StrCat(alg.substr(0, 16), "...");
     return Unauthenticated(
         absl::StrCat("bearer token uses signing algorithm \"", absl::CEscape(alg),
                      "\"; only RS256 tokens issued by this server are accepted"));

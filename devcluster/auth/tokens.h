@@ -76,7 +76,9 @@ class ServiceAccountTokens {
   // (system:serviceaccount:NS:NAME, groups system:serviceaccounts, system:serviceaccounts:NS,
   // system:authenticated; extra authentication.kubernetes.io/credential-id JTI=...). Errors are
   // Unauthenticated with the reason kube-apiserver gives ("service account token has expired",
-  // ...); they never contain the token.
+  // ...); they never contain the token. Like kube-apiserver, exp/nbf/iat allow kTokenTimeLeeway of
+  // clock skew, and legacy tokens (which carry no audience) are not restricted by `api_audiences`.
+  // Thread-safe; copies share one cache of verified signatures.
   absl::StatusOr<UserInfo> Authenticate(std::string_view token, absl::Time now,
                                         const ObjectReader& objects,
                                         const std::vector<std::string>& api_audiences) const;
