@@ -391,6 +391,22 @@ TEST_F(RbacTest, MissingRolesAreReportedInDenialReason) {
   EXPECT_TRUE(Allowed(User("alice"), Resource("get", "", "pods", "ns", "p")));
 }
 
+// A ClusterRoleBinding can only use a ClusterRole; other roleRef kinds are reported, not used.
+TEST_F(RbacTest, ClusterRoleBindingToRoleOrUnknownKindGrantsNothing) {
+  AddRole("ns", "pod-reader", Json::array({Rule({"get"}, {""}, {"pods"})}));
+  objects_.Put("clusterrolebindings", {{"metadata", {{"name", "to-role"}}},
+                                       {"roleRef", {{"kind", "Role"}, {"name", "pod-reader"}}},
+                                       {"subjects", Json::array({Subject("User", "alice")})}});
+  Decision d = Authorize(objects_, User("alice"), Resource("get", "", "pods", "ns", "p"));
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.reason, R"(RBAC: role.rbac.authorization.k8s.io "pod-reader" not found)");
+  objects_.Put("clusterrolebindings", {{"metadata", {{"name", "to-role"}}},
+                                       {"roleRef", {{"kind", "Policy"}, {"name", "pod-reader"}}},
+                                       {"subjects", Json::array({Subject("User", "alice")})}});
+  EXPECT_EQ(Authorize(objects_, User("alice"), Resource("get", "", "pods", "ns", "p")).reason,
+            R"(RBAC: unsupported role reference kind: "Policy")");
+}
+
 // Unknown subject kinds match nobody.
 TEST_F(RbacTest, UnknownSubjectKindMatchesNothing) {
   AddClusterRole("r", Json::array({Rule({"*"}, {"*"}, {"*"})}));
