@@ -13,6 +13,7 @@
 #include "client/provision_spec.h"
 #include "client/render.h"
 #include "common/files.h"
+#include "common/kubeconfig.h"
 #include "proto/kcred/v1/broker.grpc.pb.h"
 
 namespace kcred::client {
@@ -107,13 +108,22 @@ int Kubeconfig(const ParsedArgs& args, CommandContext& ctx) {
   if (!status.ok()) return RpcFailed(ctx, kCmd, status);
 
   const absl::Time now = ctx.clock.Now();
-  const std::string expiry =
+  std::string expiry =
       response.has_expire_time()
           ? absl::StrCat("token expires ", FormatTimestamp(true, response.expire_time(), now))
           : "token does not expire";
+  // The entry to write ourselves; unused when kcredd's kubeconfig goes out as it is.
+  absl::StatusOr<KubeconfigEntry> entry = KubeconfigEntry();
+  if (args.Has("exec")) {
+    auto self = SelfExecutablePath();
+    if (!self.ok()) return Failed(ctx, kCmd, self.status().message());
+    entry = ExecEntryFromResponse(response, KcredTokenPlugin(*self, *ref, ctx.connection));
+    expiry = absl::StrCat("its user runs ", *self, " token ", FormatAccountRef(*ref));
+  } else if (args.Has("merge")) {
+    entry = EntryFromResponse(response);
+  }
+  if (!entry.ok()) return Failed(ctx, kCmd, entry.status().message());
   if (args.Has("merge")) {
-    auto entry = EntryFromResponse(response);
-    if (!entry.ok()) return Failed(ctx, kCmd, entry.status().message());
     if (absl::Status s = MergeIntoFile(merge_target, *entry, args.Has("set-current")); !s.ok()) {
       return Failed(ctx, kCmd, s.message());
     }
@@ -122,15 +132,17 @@ int Kubeconfig(const ParsedArgs& args, CommandContext& ctx) {
             << (args.Has("set-current") ? "; it is now the current context" : "") << "\n";
     return kExitOk;
   }
+  const std::string kubeconfig =
+      args.Has("exec") ? RenderKubeconfig(*entry) : response.kubeconfig();
   if (args.Has("output") && output != "-") {
-    if (absl::Status s = WriteFileAtomic(output, response.kubeconfig(), 0600); !s.ok()) {
+    if (absl::Status s = WriteFileAtomic(output, kubeconfig, 0600); !s.ok()) {
       return Failed(ctx, kCmd, s.message());
     }
     ctx.out << "wrote the kubeconfig of " << FormatAccountRef(*ref) << " to " << output
             << " (context \"" << response.context_name() << "\", " << expiry << ")\n";
     return kExitOk;
   }
-  ctx.out << response.kubeconfig();
+  ctx.out << kubeconfig;
   return kExitOk;
 }
 
@@ -401,7 +413,7 @@ void AddAccountCommands(std::vector<Command>& commands) {
   commands.push_back(Command{
       "kubeconfig",
       "fetch an account's kubeconfig (stdout, a file, or merged into ~/.kube/config)",
-      "kcred kubeconfig CLUSTER/NAMESPACE/NAME [-o FILE | --merge [--set-current]]",
+      "kcred kubeconfig CLUSTER/NAMESPACE/NAME [-o FILE | --merge [--set-current]] [--exec]",
       "Fetches the account's current kubeconfig from kcredd: its cluster (server URL and embedded\n"
       "CA), its user (the current token) and a context with the account's namespace.\n"
       "\n"
@@ -413,14 +425,22 @@ void AddAccountCommands(std::vector<Command>& commands) {
       "more open than 0600. --set-current also makes the account's context the current one.\n"
       "The kubeconfig holds a token: treat it as a secret.\n"
       "\n"
+      "--exec writes no token: the kubeconfig's user runs `kcred token CLUSTER/NAMESPACE/NAME`\n"
+      "(this kcred binary, by absolute path) as a kubectl exec-credential plugin, so kubectl\n"
+      "always gets the current token from kcredd. The plugin reaches kcredd as this command\n"
+      "did: KCRED_SERVER, KCRED_CA, KCRED_CERT and KCRED_KEY go into its environment, and\n"
+      "--insecure/--timeout into its arguments. It never prompts (interactiveMode Never).\n"
+      "\n"
       "Examples:\n"
       "  kcred kubeconfig dev/automation/ci-bot > ci-bot.yaml\n"
       "  kcred kubeconfig dev/automation/ci-bot -o ci-bot.kubeconfig\n"
       "  kubectl --kubeconfig ci-bot.kubeconfig get pods -n automation\n"
-      "  kcred kubeconfig dev/automation/ci-bot --merge --set-current",
+      "  kcred kubeconfig dev/automation/ci-bot --merge --set-current\n"
+      "  kcred kubeconfig dev/automation/ci-bot --exec --merge",
       {{"output", 'o', true, "FILE", "write to FILE (mode 0600, atomic) instead of stdout"},
        {"merge", 0, false, "", "merge into $KUBECONFIG's first file or ~/.kube/config"},
-       {"set-current", 0, false, "", "with --merge: switch current-context to the account"}},
+       {"set-current", 0, false, "", "with --merge: switch current-context to the account"},
+       {"exec", 0, false, "", "no token in the file: run `kcred token` as exec plugin"}},
       Kubeconfig});
 
   std::vector<FlagDef> provision_flags = {

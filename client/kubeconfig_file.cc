@@ -32,23 +32,8 @@ absl::Status CreateParentDirectories(const std::filesystem::path& file) {
   return absl::OkStatus();
 }
 
-}  // namespace
-
-absl::StatusOr<std::string> ResolveMergeTarget(const char* kubeconfig_env, const char* home_env) {
-  if (kubeconfig_env != nullptr) {
-    for (absl::string_view entry : absl::StrSplit(kubeconfig_env, ':')) {
-      if (!entry.empty()) return std::string(entry);
-    }
-  }
-  if (home_env != nullptr && *home_env != '\0') {
-    return absl::StrCat(home_env, "/.kube/config");
-  }
-  return absl::InvalidArgumentError(
-      "--merge: neither KUBECONFIG nor HOME is set, so there is no kubeconfig to merge into; set "
-      "KUBECONFIG=FILE or write a separate file with -o FILE");
-}
-
-absl::StatusOr<KubeconfigEntry> EntryFromResponse(const v1::GetKubeconfigResponse& response) {
+// The entry's names, server, CA and namespace from the answer's fields.
+absl::StatusOr<KubeconfigEntry> EntryFields(const v1::GetKubeconfigResponse& response) {
   const struct {
     const char* field;
     const std::string& value;
@@ -70,6 +55,29 @@ absl::StatusOr<KubeconfigEntry> EntryFromResponse(const v1::GetKubeconfigRespons
   entry.server = response.server();
   entry.ca_pem = response.certificate_authority();
   entry.namespace_name = response.namespace_();
+  return entry;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ResolveMergeTarget(const char* kubeconfig_env, const char* home_env) {
+  if (kubeconfig_env != nullptr) {
+    for (absl::string_view entry : absl::StrSplit(kubeconfig_env, ':')) {
+      if (!entry.empty()) return std::string(entry);
+    }
+  }
+  if (home_env != nullptr && *home_env != '\0') {
+    return absl::StrCat(home_env, "/.kube/config");
+  }
+  return absl::InvalidArgumentError(
+      "--merge: neither KUBECONFIG nor HOME is set, so there is no kubeconfig to merge into; set "
+      "KUBECONFIG=FILE or write a separate file with -o FILE");
+}
+
+absl::StatusOr<KubeconfigEntry> EntryFromResponse(const v1::GetKubeconfigResponse& response) {
+  auto fields = EntryFields(response);
+  if (!fields.ok()) return fields.status();
+  KubeconfigEntry entry = std::move(*fields);
   try {
     const YAML::Node root = YAML::Load(response.kubeconfig());
     const YAML::Node users = root["users"];
@@ -94,6 +102,49 @@ absl::StatusOr<KubeconfigEntry> EntryFromResponse(const v1::GetKubeconfigRespons
                                                    "\"; report this to kcredd's operator"));
   }
   return entry;
+}
+
+absl::StatusOr<KubeconfigEntry> ExecEntryFromResponse(const v1::GetKubeconfigResponse& response,
+                                                      const ExecPlugin& plugin) {
+  auto entry = EntryFields(response);
+  if (!entry.ok()) return entry.status();
+  entry->use_exec = true;
+  entry->exec = plugin;
+  return entry;
+}
+
+ExecPlugin KcredTokenPlugin(const std::string& kcred_binary, const v1::AccountRef& ref,
+                            const ConnectionOptions& connection) {
+  ExecPlugin plugin;
+  plugin.command = kcred_binary;
+  plugin.args = {"token", FormatAccountRef(ref)};
+  if (connection.insecure) plugin.args.push_back("--insecure");
+  if (connection.timeout != ConnectionOptions().timeout) {
+    plugin.args.push_back("--timeout");
+    plugin.args.push_back(FormatDurationArg(connection.timeout));
+  }
+  plugin.env["KCRED_SERVER"] = ResolveServer(connection);
+  const std::pair<const char*, const std::string*> files[] = {{"KCRED_CA", &connection.ca_file},
+                                                              {"KCRED_CERT", &connection.cert_file},
+                                                              {"KCRED_KEY", &connection.key_file}};
+  for (const auto& [name, path] : files) {
+    if (path->empty()) continue;
+    std::error_code ec;
+    const std::filesystem::path absolute = std::filesystem::absolute(*path, ec);
+    plugin.env[name] = ec ? *path : absolute.lexically_normal().string();
+  }
+  plugin.interactive_mode = "Never";
+  return plugin;
+}
+
+absl::StatusOr<std::string> SelfExecutablePath() {
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--exec: cannot find kcred's own path through /proc/self/exe: ", ec.message()));
+  }
+  return self.string();
 }
 
 absl::Status MergeIntoFile(const std::string& path, const KubeconfigEntry& entry,

@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "client/connection.h"
 #include "common/kubeconfig.h"
 #include "proto/kcred/v1/broker.pb.h"
 
@@ -20,6 +21,21 @@ absl::StatusOr<std::string> ResolveMergeTarget(const char* kubeconfig_env, const
 // fields, the token from the user entry of its YAML. InvalidArgument (never quoting the token or
 // the YAML) when the answer lacks a part.
 absl::StatusOr<KubeconfigEntry> EntryFromResponse(const v1::GetKubeconfigResponse& response);
+
+// The same entry with an exec-credential plugin as its user instead of the token (the token in
+// the answer is not used).
+absl::StatusOr<KubeconfigEntry> ExecEntryFromResponse(const v1::GetKubeconfigResponse& response,
+                                                      const ExecPlugin& plugin);
+
+// The plugin that runs `<kcred_binary> token CLUSTER/NAMESPACE/NAME`, reaching kcredd as
+// `connection` says: KCRED_SERVER (the resolved address) and KCRED_CA/KCRED_CERT/KCRED_KEY (as
+// absolute paths) in its environment, --insecure and --timeout as arguments when set. kubectl
+// never prompts for it (interactiveMode Never).
+ExecPlugin KcredTokenPlugin(const std::string& kcred_binary, const v1::AccountRef& ref,
+                            const ConnectionOptions& connection);
+
+// The absolute path of the running executable (/proc/self/exe).
+absl::StatusOr<std::string> SelfExecutablePath();
 
 // Merges `entry` into the kubeconfig at `path` (MergeKubeconfig: same-named entries replaced, the
 // rest kept) and replaces the file atomically. A missing file is created with mode 0600 and its

@@ -5,6 +5,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
@@ -205,6 +206,33 @@ TEST_F(CliAccountCommandsTest, KubeconfigMergeKeepsOthersAndSetsCurrent) {
   EXPECT_EQ(root["clusters"].size(), 2u);
   EXPECT_EQ(root["contexts"].size(), 2u);
   EXPECT_EQ(root["current-context"].as<std::string>(), "kcred-dev-automation-ci-bot");
+}
+
+// --exec writes a kubeconfig whose user runs this binary's `token` command, with no token in it.
+TEST_F(CliAccountCommandsTest, KubeconfigExec) {
+  CliResult r = Cli({"kubeconfig", "dev/automation/ci-bot", "--exec"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_THAT(r.out, Not(HasSubstr("tok-secret-1")));
+  const YAML::Node root = YAML::Load(r.out);
+  const YAML::Node exec = root["users"][0]["user"]["exec"];
+  ASSERT_TRUE(exec.IsMap()) << r.out;
+  EXPECT_EQ(exec["apiVersion"].as<std::string>(), "client.authentication.k8s.io/v1");
+  EXPECT_EQ(exec["command"].as<std::string>(), std::filesystem::read_symlink("/proc/self/exe"));
+  EXPECT_EQ(exec["args"][0].as<std::string>(), "token");
+  EXPECT_EQ(exec["args"][1].as<std::string>(), "dev/automation/ci-bot");
+  EXPECT_EQ(exec["args"][2].as<std::string>(), "--timeout");
+  EXPECT_EQ(exec["env"][0]["name"].as<std::string>(), "KCRED_SERVER");
+  EXPECT_EQ(exec["env"][0]["value"].as<std::string>(), server_.address());
+  EXPECT_EQ(exec["interactiveMode"].as<std::string>(), "Never");
+  EXPECT_EQ(root["clusters"][0]["cluster"]["server"].as<std::string>(), "https://127.0.0.1:6443");
+
+  const std::string path = dir_.File("merged");
+  ScopedEnv env("KUBECONFIG", path);
+  r = Cli({"kubeconfig", "dev/automation/ci-bot", "--exec", "--merge"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_THAT(*kcred::testing::ReadFile(path), Not(HasSubstr("tok-secret-1")));
+  EXPECT_TRUE(YAML::LoadFile(path)["users"][0]["user"]["exec"].IsMap());
+  EXPECT_EQ(ModeOf(path), 0600);
 }
 
 // Usage errors exit 2, name the problem, and call nothing.

@@ -6,6 +6,8 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <filesystem>
+
 #include "tests/support/process.h"
 
 namespace kcred::client {
@@ -113,6 +115,55 @@ TEST(CliEntryFromResponse, NeverQuotesTheToken) {
   ASSERT_FALSE(entry.ok());
   EXPECT_THAT(std::string(entry.status().message()), Not(HasSubstr("tok-secret-9")));
   EXPECT_THAT(std::string(entry.status().message()), HasSubstr("not valid YAML"));
+}
+
+// The exec plugin reaches kcredd as the command did: server and absolute TLS paths in its env.
+TEST(CliKcredTokenPlugin, CarriesTheConnection) {
+  v1::AccountRef ref;
+  ref.set_cluster("dev");
+  ref.set_namespace_("automation");
+  ref.set_name("ci-bot");
+  ConnectionOptions connection;
+  connection.server = "kcred.example.com:7443";
+  connection.ca_file = "/etc/kcred/ca.pem";
+  connection.cert_file = "certs/../certs/me.pem";
+  connection.timeout = absl::Seconds(30);
+  ExecPlugin plugin = KcredTokenPlugin("/usr/bin/kcred", ref, connection);
+  EXPECT_EQ(plugin.command, "/usr/bin/kcred");
+  EXPECT_EQ(plugin.args,
+            (std::vector<std::string>{"token", "dev/automation/ci-bot", "--timeout", "30s"}));
+  EXPECT_EQ(plugin.interactive_mode, "Never");
+  EXPECT_EQ(plugin.env.at("KCRED_SERVER"), "kcred.example.com:7443");
+  EXPECT_EQ(plugin.env.at("KCRED_CA"), "/etc/kcred/ca.pem");
+  EXPECT_EQ(plugin.env.at("KCRED_CERT"),
+            (std::filesystem::current_path() / "certs/me.pem").string());
+  EXPECT_EQ(plugin.env.count("KCRED_KEY"), 0u);
+
+  connection = ConnectionOptions();
+  connection.server = "127.0.0.1:7443";
+  connection.insecure = true;
+  plugin = KcredTokenPlugin("/usr/bin/kcred", ref, connection);
+  EXPECT_EQ(plugin.args,
+            (std::vector<std::string>{"token", "dev/automation/ci-bot", "--insecure"}));
+  EXPECT_EQ(plugin.env.size(), 1u);
+}
+
+// An exec entry carries the plugin and no token.
+TEST(CliExecEntryFromResponse, UsesThePluginInsteadOfTheToken) {
+  v1::GetKubeconfigResponse r;
+  r.set_kubeconfig(RenderKubeconfig(Entry("tok-secret-7")));
+  r.set_context_name("c");
+  r.set_cluster_name("k");
+  r.set_user_name("u");
+  r.set_server("https://x:6443");
+  ExecPlugin plugin;
+  plugin.command = "/usr/bin/kcred";
+  auto entry = ExecEntryFromResponse(r, plugin);
+  ASSERT_TRUE(entry.ok()) << entry.status();
+  EXPECT_TRUE(entry->use_exec);
+  EXPECT_EQ(entry->token, "");
+  EXPECT_EQ(entry->exec.command, "/usr/bin/kcred");
+  EXPECT_THAT(RenderKubeconfig(*entry), Not(HasSubstr("tok-secret-7")));
 }
 
 // A missing kubeconfig is created 0600 in new 0700 directories and holds the entry.
