@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
@@ -17,6 +18,15 @@ class Clock {
   // Blocks the calling thread until Now() >= deadline. Thread-safe.
   virtual void SleepUntil(absl::Time deadline) = 0;
   void SleepFor(absl::Duration d) { SleepUntil(Now() + d); }
+  // With `*mu` held by the caller: blocks until `cond` holds (returns true) or until Now() >=
+  // deadline (returns false, `cond` false), releasing `*mu` while blocked and holding it again on
+  // return. Whoever makes `cond` true must do so while holding `*mu`. Thread-safe. The default
+  // waits in real time for deadline - Now(); a simulated clock overrides it to wait on its own
+  // time.
+  virtual bool WaitUntil(absl::Mutex* mu, const absl::Condition& cond, absl::Time deadline)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return mu->AwaitWithTimeout(cond, deadline - Now());
+  }
 };
 
 using ClockPtr = std::unique_ptr<Clock>;
@@ -27,6 +37,10 @@ class RealClock final : public Clock {
   void SleepUntil(absl::Time deadline) override {
     absl::Duration d = deadline - absl::Now();
     if (d > absl::ZeroDuration()) absl::SleepFor(d);
+  }
+  bool WaitUntil(absl::Mutex* mu, const absl::Condition& cond, absl::Time deadline) override
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return mu->AwaitWithDeadline(cond, deadline);
   }
 };
 
