@@ -354,6 +354,9 @@ absl::Status ApiServer::ServeNonResource(Call& call) {
                  {"platform", "linux/amd64"}};
     return absl::OkStatus();
   }
+  if (trimmed == "/openapi/v3" || absl::StartsWith(trimmed, "/openapi/v3/")) {
+    return ServeOpenApiV3(call, trimmed);
+  }
   if (trimmed == "/api") {
     call.body = {{"kind", "APIVersions"},
                  {"versions", {"v1"}},
@@ -388,6 +391,51 @@ absl::Status ApiServer::ServeNonResource(Call& call) {
       call.body["apiVersion"] = "v1";
       return absl::OkStatus();
     }
+  }
+  return KubeError(404, "NotFound", "the server could not find the requested resource");
+}
+
+// A minimal OpenAPI v3: the index, and per group-version the PATCH operations of each kind with
+// their fieldValidation parameter. That is what kubectl checks before it relies on server-side
+// field validation for `create -f` and `apply -f`, so these work without --validate=false.
+absl::Status ApiServer::ServeOpenApiV3(Call& call, const std::string& path) {
+  auto gv_key = [](const GroupVersionInfo& gv) {
+    return gv.group.empty() ? std::string("api/v1")
+                            : absl::StrCat("apis/", gv.group, "/", gv.version);
+  };
+  if (path == "/openapi/v3") {
+    nlohmann::json paths = nlohmann::json::object();
+    for (const GroupVersionInfo& gv : ServedGroupVersions()) {
+      paths[gv_key(gv)] = {{"serverRelativeURL", absl::StrCat("/openapi/v3/", gv_key(gv))}};
+    }
+    call.body = {{"paths", std::move(paths)}};
+    return absl::OkStatus();
+  }
+  for (const GroupVersionInfo& gv : ServedGroupVersions()) {
+    if (path != absl::StrCat("/openapi/v3/", gv_key(gv))) continue;
+    nlohmann::json paths = nlohmann::json::object();
+    for (const ResourceInfo& info : AllResources()) {
+      if (info.group != gv.group || info.version != gv.version || !info.stored) continue;
+      const std::string object_path =
+          info.namespaced
+              ? absl::StrCat("/", gv_key(gv), "/namespaces/{namespace}/", info.resource, "/{name}")
+              : absl::StrCat("/", gv_key(gv), "/", info.resource, "/{name}");
+      nlohmann::json gvk = {{"group", info.group}, {"version", info.version}, {"kind", info.kind}};
+      nlohmann::json parameters = nlohmann::json::array();
+      for (const char* name : {"dryRun", "fieldManager", "fieldValidation", "force"}) {
+        parameters.push_back({{"name", name}, {"in", "query"}, {"schema", {{"type", "string"}}}});
+      }
+      paths[object_path] = {{"patch",
+                             {{"operationId", absl::StrCat("patch", info.kind)},
+                              {"x-kubernetes-action", "patch"},
+                              {"x-kubernetes-group-version-kind", gvk},
+                              {"parameters", std::move(parameters)},
+                              {"responses", {{"200", {{"description", "OK"}}}}}}}};
+    }
+    call.body = {{"openapi", "3.0.0"},
+                 {"info", {{"title", "Kubernetes"}, {"version", "v1.32.0"}}},
+                 {"paths", std::move(paths)}};
+    return absl::OkStatus();
   }
   return KubeError(404, "NotFound", "the server could not find the requested resource");
 }

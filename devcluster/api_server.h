@@ -57,6 +57,7 @@ class ApiServer {
   absl::Status Route(Call& call);
   absl::Status Dispatch(Call& call);
   absl::Status ServeNonResource(Call& call);
+  absl::Status ServeOpenApiV3(Call& call, const std::string& path);
   absl::Status ServeFaults(Call& call);
   absl::Status ServeObjects(Call& call);
   absl::Status ServeWatch(Call& call);

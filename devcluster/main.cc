@@ -12,6 +12,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "common/logging.h"
@@ -53,12 +54,14 @@ int main(int argc, char** argv) {
       "Runtime fault injection (admin only): PUT /kcred-dev/faults with "
       "{\"errorRate\":0.2,\"errorCode\":503,\"latencyMs\":50,\"dropRate\":0,"
       "\"pathPrefixes\":[],\"verbs\":[]}; DELETE clears.");
-  absl::SetFlagsUsageConfig(
-      {.contains_helpshort_flags = nullptr,
-       .contains_help_flags = nullptr,
-       .contains_helppackage_flags = nullptr,
-       .version_string = [] { return std::string("kcred-devcluster " KCRED_VERSION "\n"); },
-       .normalize_filename = nullptr});
+  absl::FlagsUsageConfig usage;
+  // --help lists this program's flags (they are all defined in this file).
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "devcluster/main.cc");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  usage.version_string = [] { return std::string("kcred-devcluster " KCRED_VERSION "\n"); };
+  absl::SetFlagsUsageConfig(usage);
   // Accept --data-dir as well as --data_dir (and so on), as users type dashes.
   std::vector<std::string> args(argv, argv + argc);
   for (size_t i = 1; i < args.size(); ++i) {

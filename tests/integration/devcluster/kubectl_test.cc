@@ -255,7 +255,8 @@ TEST_F(DevClusterTest, ServiceAccountTokenKubeconfig) {
 // The token controller fills a legacy token Secret; its token works until the account goes.
 TEST_F(DevClusterTest, LegacyTokenSecretIsFilledAndWorks) {
   Admin({"create", "serviceaccount", "legacy", "-n", "default"});
-  Admin({"create", "-f", "-", "--validate=false"},
+  // Default validation: kubectl checks the served OpenAPI v3 for server-side field validation.
+  Admin({"apply", "-f", "-"},
         R"({"apiVersion":"v1","kind":"Secret","type":"kubernetes.io/service-account-token",
             "metadata":{"name":"legacy-token","namespace":"default",
             "annotations":{"kubernetes.io/service-account.name":"legacy"}}})");
