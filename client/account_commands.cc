@@ -36,6 +36,17 @@ int Failed(CommandContext& ctx, absl::string_view command, absl::string_view mes
   return kExitFailed;
 }
 
+// Provisioning, rotation and deletion call the cluster (legacy tokens wait for its token
+// controller), so unless --timeout says otherwise they get a longer deadline than reads.
+constexpr absl::Duration kClusterCallTimeout = absl::Seconds(60);
+
+void SetClusterCallDeadline(grpc::ClientContext& rpc, const ParsedArgs& args,
+                            const CommandContext& ctx) {
+  ConnectionOptions options = ctx.connection;
+  if (!args.Has("timeout")) options.timeout = kClusterCallTimeout;
+  SetDeadline(rpc, options);
+}
+
 // A stub for kcredd, or null after printing why not (bad --server or TLS flags: a usage error).
 std::unique_ptr<Stub> NewStub(CommandContext& ctx, absl::string_view command) {
   auto channel = Connect(ctx.connection);
@@ -63,8 +74,9 @@ absl::StatusOr<v1::AccountRef> OneAccount(const ParsedArgs& args, absl::string_v
 
 // Prints `message` as text or -o json|yaml; returns the exit code.
 int PrintMessage(CommandContext& ctx, absl::string_view command,
-                 const google::protobuf::Message& message, OutputFormat format) {
-  auto text = RenderMessage(message, format);
+                 const google::protobuf::Message& message, OutputFormat format,
+                 const std::string& list_field = "") {
+  auto text = RenderMessage(message, format, list_field);
   if (!text.ok()) return Failed(ctx, command, text.status().message());
   ctx.out << *text;
   return kExitOk;
@@ -215,7 +227,7 @@ int Provision(const ParsedArgs& args, CommandContext& ctx) {
   auto stub = NewStub(ctx, kCmd);
   if (stub == nullptr) return kExitUsage;
   grpc::ClientContext rpc;
-  SetDeadline(rpc, ctx.connection);
+  SetClusterCallDeadline(rpc, args, ctx);
   v1::ProvisionAccountResponse response;
   grpc::Status status = stub->ProvisionAccount(&rpc, request, &response);
   if (!status.ok()) return RpcFailed(ctx, kCmd, status);
@@ -284,6 +296,7 @@ int List(const ParsedArgs& args, CommandContext& ctx) {
     if (page.next_page_token().empty()) break;
     if (limit > 0) {
       more = true;
+      all.set_next_page_token(page.next_page_token());
       break;
     }
     if (!seen_tokens.insert(page.next_page_token()).second) {
@@ -293,7 +306,7 @@ int List(const ParsedArgs& args, CommandContext& ctx) {
     }
     request.set_page_token(page.next_page_token());
   }
-  if (*format != OutputFormat::kText) return PrintMessage(ctx, kCmd, all, *format);
+  if (*format != OutputFormat::kText) return PrintMessage(ctx, kCmd, all, *format, "accounts");
   if (all.accounts().empty()) {
     ctx.err << "No accounts found.\n";
     return kExitOk;
@@ -322,7 +335,7 @@ int Rotate(const ParsedArgs& args, CommandContext& ctx) {
   auto stub = NewStub(ctx, kCmd);
   if (stub == nullptr) return kExitUsage;
   grpc::ClientContext rpc;
-  SetDeadline(rpc, ctx.connection);
+  SetClusterCallDeadline(rpc, args, ctx);
   v1::RotateTokenResponse response;
   grpc::Status status = stub->RotateToken(&rpc, request, &response);
   if (!status.ok()) return RpcFailed(ctx, kCmd, status);
@@ -368,7 +381,7 @@ int Delete(const ParsedArgs& args, CommandContext& ctx) {
     return Usage(ctx, kCmd, "nothing deleted; add --yes to delete");
   }
   grpc::ClientContext rpc;
-  SetDeadline(rpc, ctx.connection);
+  SetClusterCallDeadline(rpc, args, ctx);
   v1::DeleteAccountRequest request;
   *request.mutable_ref() = *ref;
   v1::DeleteAccountResponse response;
@@ -399,7 +412,9 @@ int Clusters(const ParsedArgs& args, CommandContext& ctx) {
   v1::ListClustersResponse response;
   grpc::Status status = stub->ListClusters(&rpc, v1::ListClustersRequest(), &response);
   if (!status.ok()) return RpcFailed(ctx, kCmd, status);
-  if (*format != OutputFormat::kText) return PrintMessage(ctx, kCmd, response, *format);
+  if (*format != OutputFormat::kText) {
+    return PrintMessage(ctx, kCmd, response, *format, "clusters");
+  }
   ctx.out << ClustersTable(response);
   return kExitOk;
 }
@@ -458,7 +473,8 @@ void AddAccountCommands(std::vector<Command>& commands) {
           "differs (same spec twice changes nothing), then issues the first token. Prints\n"
           "CREATED, UPDATED or UNCHANGED, the Kubernetes objects that changed, and the account.\n"
           "Flags omitted take kcredd's defaults; since the spec is applied as a whole, give every\n"
-          "flag you want each time.\n"
+          "flag you want each time. kcredd works on the cluster during the call, so the deadline\n"
+          "is 60s unless --timeout is given (the same holds for rotate and delete).\n"
           "\n"
           "Access is exactly one of:\n"
           "  --rule VERBS:RESOURCES[:APIGROUPS[:NAMES]]  (repeatable) kcred makes a Role, or a\n"

@@ -217,7 +217,7 @@ absl::StatusOr<std::string> JsonToYaml(const std::string& json) {
 }
 
 absl::StatusOr<std::string> RenderMessage(const google::protobuf::Message& message,
-                                          OutputFormat format) {
+                                          OutputFormat format, const std::string& list_field) {
   google::protobuf::util::JsonPrintOptions options;
   options.add_whitespace = true;
   options.preserve_proto_field_names = true;
@@ -226,6 +226,13 @@ absl::StatusOr<std::string> RenderMessage(const google::protobuf::Message& messa
   if (!status.ok()) {
     return absl::InternalError(
         absl::StrCat("cannot convert ", message.GetTypeName(), " to JSON: ", status.ToString()));
+  }
+  if (!list_field.empty()) {
+    nlohmann::json parsed = nlohmann::json::parse(json, nullptr, false);
+    if (parsed.is_object() && !parsed.contains(list_field)) {
+      parsed[list_field] = nlohmann::json::array();
+      json = parsed.dump(2);
+    }
   }
   if (format == OutputFormat::kYaml) return JsonToYaml(json);
   if (json.empty() || json.back() != '\n') json += "\n";

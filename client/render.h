@@ -22,9 +22,11 @@ enum class OutputFormat { kText, kJson, kYaml };
 // "" -> kText, "json", "yaml"; anything else is InvalidArgument naming the flag value.
 absl::StatusOr<OutputFormat> ParseOutputFormat(const std::string& text);
 
-// The message as protobuf JSON (proto field names, two-space indent) or as YAML.
+// The message as protobuf JSON (proto field names, two-space indent) or as YAML. When the message
+// is a list response with no items, `list_field` names its list, printed as [] rather than left
+// out, so scripts can always iterate it.
 absl::StatusOr<std::string> RenderMessage(const google::protobuf::Message& message,
-                                          OutputFormat format);
+                                          OutputFormat format, const std::string& list_field = "");
 
 // Converts a JSON document to block-style YAML; strings that YAML would read as something else
 // (numbers, booleans, null, empty) are quoted.

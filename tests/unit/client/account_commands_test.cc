@@ -118,7 +118,12 @@ class CliAccountCommandsTest : public ::testing::Test {
   }
 
   CliResult Cli(std::vector<std::string> args, const std::string& stdin_data = "") {
-    args.insert(args.begin(), {"--server", server_.address(), "--timeout", "20s"});
+    args.insert(args.begin(), {"--timeout", "20s"});
+    return CliWithoutTimeout(std::move(args), stdin_data);
+  }
+
+  CliResult CliWithoutTimeout(std::vector<std::string> args, const std::string& stdin_data = "") {
+    args.insert(args.begin(), {"--server", server_.address()});
     std::istringstream in(stdin_data);
     std::ostringstream out, err;
     const int code = RunCli(args, in, out, err, clock_);
@@ -436,6 +441,9 @@ TEST_F(CliAccountCommandsTest, ListLimit) {
   EXPECT_EQ(requests[0].page_size(), 1);
   EXPECT_THAT(r.out, Not(HasSubstr(" b ")));
   EXPECT_EQ(r.err, "(more accounts exist: raise --limit or omit it to list them all)\n");
+  r = Cli({"list", "--limit", "1", "-o", "json"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["next_page_token"], "page-1");
 
   r = Cli({"list", "--limit", "0"});
   EXPECT_EQ(r.code, kExitUsage);
@@ -449,6 +457,30 @@ TEST_F(CliAccountCommandsTest, ListEmpty) {
   ASSERT_EQ(r.code, kExitOk) << r.err;
   EXPECT_EQ(r.out, "");
   EXPECT_EQ(r.err, "No accounts found.\n");
+  r = Cli({"list", "-o", "json"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out, "{\n  \"accounts\": []\n}\n");
+  r = Cli({"clusters", "-o", "yaml"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out, "clusters: []\n");
+}
+
+// Calls that work on the cluster get 60s unless --timeout says otherwise; reads keep 10s.
+TEST_F(CliAccountCommandsTest, ClusterCallsGetALongerDeadline) {
+  using std::chrono::seconds;
+  ASSERT_EQ(CliWithoutTimeout({"provision", "dev/automation/ci-bot", "--token-only"}).code,
+            kExitOk);
+  EXPECT_GT(broker().LastDeadlineBudget(), seconds(30));
+  EXPECT_LE(broker().LastDeadlineBudget(), seconds(61));  // gRPC rounds deadlines
+  ASSERT_EQ(CliWithoutTimeout({"rotate", "dev/automation/ci-bot"}).code, kExitOk);
+  EXPECT_GT(broker().LastDeadlineBudget(), seconds(30));
+  ASSERT_EQ(
+      CliWithoutTimeout({"provision", "dev/automation/ci-bot", "--token-only", "--timeout", "5s"})
+          .code,
+      kExitOk);
+  EXPECT_LE(broker().LastDeadlineBudget(), seconds(6));
+  ASSERT_EQ(CliWithoutTimeout({"get", "dev/automation/ci-bot"}).code, kExitOk);
+  EXPECT_LE(broker().LastDeadlineBudget(), seconds(11));
 }
 
 // rotate sends the reason and grace and reports both generations.

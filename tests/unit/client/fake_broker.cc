@@ -6,10 +6,17 @@
 
 namespace kcred::client::testing {
 
-void FakeBroker::Record(const std::string& method, const v1::AccountRef* ref) {
+void FakeBroker::Record(grpc::ServerContext* context, const std::string& method,
+                        const v1::AccountRef* ref) {
   absl::MutexLock lock(&mu_);
+  last_budget_ = context->deadline() - std::chrono::system_clock::now();
   calls_.push_back(method);
   if (ref != nullptr) refs_.push_back(*ref);
+}
+
+std::chrono::system_clock::duration FakeBroker::LastDeadlineBudget() const {
+  absl::MutexLock lock(&mu_);
+  return last_budget_;
 }
 
 std::vector<std::string> FakeBroker::Calls() const {
@@ -37,10 +44,10 @@ std::vector<v1::AccountRef> FakeBroker::Refs() const {
   return refs_;
 }
 
-grpc::Status FakeBroker::ProvisionAccount(grpc::ServerContext*,
+grpc::Status FakeBroker::ProvisionAccount(grpc::ServerContext* context,
                                           const v1::ProvisionAccountRequest* request,
                                           v1::ProvisionAccountResponse* response) {
-  Record("ProvisionAccount", &request->ref());
+  Record(context, "ProvisionAccount", &request->ref());
   {
     absl::MutexLock lock(&mu_);
     provision_requests_.push_back(*request);
@@ -50,17 +57,18 @@ grpc::Status FakeBroker::ProvisionAccount(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status FakeBroker::GetAccount(grpc::ServerContext*, const v1::GetAccountRequest* request,
-                                    v1::Account* response) {
-  Record("GetAccount", &request->ref());
+grpc::Status FakeBroker::GetAccount(grpc::ServerContext* context,
+                                    const v1::GetAccountRequest* request, v1::Account* response) {
+  Record(context, "GetAccount", &request->ref());
   if (!failure.ok()) return failure;
   *response = account;
   return grpc::Status::OK;
 }
 
-grpc::Status FakeBroker::ListAccounts(grpc::ServerContext*, const v1::ListAccountsRequest* request,
+grpc::Status FakeBroker::ListAccounts(grpc::ServerContext* context,
+                                      const v1::ListAccountsRequest* request,
                                       v1::ListAccountsResponse* response) {
-  Record("ListAccounts", nullptr);
+  Record(context, "ListAccounts", nullptr);
   {
     absl::MutexLock lock(&mu_);
     list_requests_.push_back(*request);
@@ -79,18 +87,19 @@ grpc::Status FakeBroker::ListAccounts(grpc::ServerContext*, const v1::ListAccoun
   return grpc::Status::OK;
 }
 
-grpc::Status FakeBroker::DeleteAccount(grpc::ServerContext*,
+grpc::Status FakeBroker::DeleteAccount(grpc::ServerContext* context,
                                        const v1::DeleteAccountRequest* request,
                                        v1::DeleteAccountResponse* response) {
-  Record("DeleteAccount", &request->ref());
+  Record(context, "DeleteAccount", &request->ref());
   if (!failure.ok()) return failure;
   *response = deleted;
   return grpc::Status::OK;
 }
 
-grpc::Status FakeBroker::RotateToken(grpc::ServerContext*, const v1::RotateTokenRequest* request,
+grpc::Status FakeBroker::RotateToken(grpc::ServerContext* context,
+                                     const v1::RotateTokenRequest* request,
                                      v1::RotateTokenResponse* response) {
-  Record("RotateToken", &request->ref());
+  Record(context, "RotateToken", &request->ref());
   {
     absl::MutexLock lock(&mu_);
     rotate_requests_.push_back(*request);
@@ -100,18 +109,18 @@ grpc::Status FakeBroker::RotateToken(grpc::ServerContext*, const v1::RotateToken
   return grpc::Status::OK;
 }
 
-grpc::Status FakeBroker::GetKubeconfig(grpc::ServerContext*,
+grpc::Status FakeBroker::GetKubeconfig(grpc::ServerContext* context,
                                        const v1::GetKubeconfigRequest* request,
                                        v1::GetKubeconfigResponse* response) {
-  Record("GetKubeconfig", &request->ref());
+  Record(context, "GetKubeconfig", &request->ref());
   if (!failure.ok()) return failure;
   *response = kubeconfig;
   return grpc::Status::OK;
 }
 
-grpc::Status FakeBroker::ListClusters(grpc::ServerContext*, const v1::ListClustersRequest*,
+grpc::Status FakeBroker::ListClusters(grpc::ServerContext* context, const v1::ListClustersRequest*,
                                       v1::ListClustersResponse* response) {
-  Record("ListClusters", nullptr);
+  Record(context, "ListClusters", nullptr);
   if (!failure.ok()) return failure;
   *response = clusters;
   return grpc::Status::OK;

@@ -4,6 +4,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,6 +36,8 @@ class FakeBroker final : public v1::CredentialBroker::Service {
   std::vector<v1::ListAccountsRequest> ListRequests() const;
   std::vector<v1::RotateTokenRequest> RotateRequests() const;
   std::vector<v1::AccountRef> Refs() const;  // the ref of every call that has one
+  // How long the last call had left before its deadline when it arrived.
+  std::chrono::system_clock::duration LastDeadlineBudget() const;
 
   grpc::Status ProvisionAccount(grpc::ServerContext*, const v1::ProvisionAccountRequest* request,
                                 v1::ProvisionAccountResponse* response) override;
@@ -52,10 +55,11 @@ class FakeBroker final : public v1::CredentialBroker::Service {
                             v1::ListClustersResponse* response) override;
 
  private:
-  void Record(const std::string& method, const v1::AccountRef* ref);
+  void Record(grpc::ServerContext* context, const std::string& method, const v1::AccountRef* ref);
 
   mutable absl::Mutex mu_;
   std::vector<std::string> calls_ ABSL_GUARDED_BY(mu_);
+  std::chrono::system_clock::duration last_budget_ ABSL_GUARDED_BY(mu_){};
   std::vector<v1::AccountRef> refs_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::ProvisionAccountRequest> provision_requests_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::ListAccountsRequest> list_requests_ ABSL_GUARDED_BY(mu_);
