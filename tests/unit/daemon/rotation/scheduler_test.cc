@@ -37,12 +37,14 @@ class FakeExecutor : public Executor {
     absl::MutexLock lock(&mu_);
     calls_.push_back(key);
     ++running_;
+    if (!running_keys_.insert(key).second) ++overlaps_;
     std::string cluster = key.substr(0, key.find('/'));
     auto unblocked = [this, &cluster]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return blocked_clusters_.count(cluster) == 0;
     };
     mu_.Await(absl::Condition(&unblocked));
     --running_;
+    running_keys_.erase(key);
     if (failing_.count(key) > 0) {
       return absl::UnavailableError(absl::StrCat("cluster ", cluster, ": API server said 503"));
     }
@@ -80,6 +82,11 @@ class FakeExecutor : public Executor {
     absl::MutexLock lock(&mu_);
     return running_;
   }
+  // Calls that started while another call for the same key was still running.
+  int overlaps() const {
+    absl::MutexLock lock(&mu_);
+    return overlaps_;
+  }
 
  private:
   Clock& clock_;
@@ -88,7 +95,9 @@ class FakeExecutor : public Executor {
   std::vector<std::string> calls_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> failing_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> blocked_clusters_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> running_keys_ ABSL_GUARDED_BY(mu_);
   int running_ ABSL_GUARDED_BY(mu_) = 0;
+  int overlaps_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 class RecordingObserver : public RotationObserver {
@@ -323,6 +332,85 @@ TEST_F(SchedulerTest, StopFinishesRunningRotations) {
   EXPECT_EQ(observer_.reports().size(), 1u);
   EXPECT_EQ(scheduler.Get("c/ns/a")->next_rotation, kStart + absl::Minutes(60));
   EXPECT_EQ(scheduler.Start().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// With the real clock: a change wakes a dispatcher that sleeps without deadline, and an overdue
+// rotation runs at once (nothing here waits for time to pass).
+TEST(SchedulerRealClockTest, OverdueRotationRunsAtOnce) {
+  RealClock clock;
+  FakeExecutor executor(clock, absl::Hours(3));
+  RecordingObserver observer;
+  SchedulerOptions options;
+  options.workers = 2;
+  Scheduler scheduler(clock, executor, options, &observer);
+  ASSERT_TRUE(scheduler.Start().ok());
+  ASSERT_TRUE(scheduler.AwaitIdle(kRealTimeout));
+  absl::Time now = clock.Now();
+  // Issued 2h ago for 3h, rotation at 10%: overdue by 1h42m.
+  ASSERT_TRUE(
+      scheduler.Upsert({"c/ns/a", "c", now - absl::Hours(2), now + absl::Hours(1), Exact(0.1)})
+          .ok());
+  ASSERT_TRUE(observer.AwaitReports(1));
+  ASSERT_TRUE(scheduler.AwaitIdle(kRealTimeout));
+  EXPECT_THAT(executor.calls(), ElementsAre("c/ns/a"));
+  EXPECT_GT(scheduler.Get("c/ns/a")->next_rotation, now);
+  scheduler.Stop();
+}
+
+// Upserts, removals and limit changes from several threads while rotations run and time moves:
+// no account is ever rotated twice at once, and every account left rotates.
+TEST_F(SchedulerTest, ConcurrentChangesWhileRotating) {
+  Scheduler scheduler(clock_, executor_, Options(4), &observer_);
+  ASSERT_TRUE(scheduler.Start().ok());
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 4; ++t) {
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < 200; ++i) {
+        std::string cluster = absl::StrCat("c", (t + i) % 3);
+        std::string key = absl::StrCat(cluster, "/ns/", t, "-", i % 50);
+        absl::Time issued = kStart - absl::Minutes(i % 40);
+        EXPECT_TRUE(scheduler
+                        .Upsert({key, cluster, issued, issued + absl::Hours(1),
+                                 Exact(0.5 + 0.01 * (i % 10))})
+                        .ok());
+        if (i % 7 == 0) scheduler.Remove(key).IgnoreError();
+        if (i % 50 == 0) {
+          // The bucket is generous: time moves in whole minutes here, and a burst of 5 would
+          // (rightly) leave most of a minute's due rotations for the next step.
+          EXPECT_TRUE(scheduler.SetClusterLimits(cluster, {1 + i % 3, 1000, 1000}).ok());
+        }
+      }
+    });
+  }
+  for (int minute = 0; minute < 120; ++minute) clock_.Advance(absl::Minutes(1));
+  for (std::thread& w : writers) w.join();
+  // Let every remaining account rotate at least once more.
+  for (int minute = 0; minute < 120; ++minute) {
+    clock_.Advance(absl::Minutes(1));
+    ASSERT_TRUE(scheduler.AwaitIdle(kRealTimeout));
+  }
+  EXPECT_EQ(executor_.overlaps(), 0);
+  std::set<std::string> rotated;
+  for (const RotationReport& r : observer_.reports()) {
+    EXPECT_TRUE(r.status.ok());
+    rotated.insert(r.key);
+  }
+  int remaining = 0;
+  for (int t = 0; t < 4; ++t) {
+    for (int k = 0; k < 50; ++k) {
+      for (int c = 0; c < 3; ++c) {
+        std::string key = absl::StrCat("c", c, "/ns/", t, "-", k);
+        std::optional<EntryStatus> status = scheduler.Get(key);
+        if (!status.has_value()) continue;
+        ++remaining;
+        EXPECT_EQ(rotated.count(key), 1u) << key;
+        EXPECT_GT(status->rotations, 0) << key;
+        EXPECT_GT(status->next_rotation, clock_.Now()) << key;
+      }
+    }
+  }
+  EXPECT_GT(remaining, 100);
+  scheduler.Stop();
 }
 
 }  // namespace
