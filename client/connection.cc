@@ -59,6 +59,49 @@ void SetDeadline(grpc::ClientContext& context, const ConnectionOptions& options)
   context.set_deadline(absl::ToChronoTime(absl::Now() + options.timeout));
 }
 
+namespace {
+
+std::string CodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::CANCELLED:
+      return "CANCELLED";
+    case grpc::StatusCode::UNKNOWN:
+      return "UNKNOWN";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND:
+      return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED:
+      return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL:
+      return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS:
+      return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "UNAUTHENTICATED";
+    default:
+      return absl::StrCat("code ", static_cast<int>(code));
+  }
+}
+
+}  // namespace
+
 std::string DescribeRpcError(const grpc::Status& status, const ConnectionOptions& options) {
   const std::string server = ResolveServer(options);
   std::string hint;
@@ -74,10 +117,17 @@ std::string DescribeRpcError(const grpc::Status& status, const ConnectionOptions
     case grpc::StatusCode::PERMISSION_DENIED:
       hint = " (kcredd's policy does not allow this caller)";
       break;
+    case grpc::StatusCode::UNIMPLEMENTED:
+      hint =
+          " (this kcredd does not offer the call; kcred and kcredd versions may not match: check "
+          "`kcred version`)";
+      break;
     default:
       break;
   }
-  return absl::StrCat("kcredd at ", server, ": ", status.error_message(), hint);
+  const std::string message =
+      status.error_message().empty() ? CodeName(status.error_code()) : status.error_message();
+  return absl::StrCat("kcredd at ", server, ": ", message, hint);
 }
 
 }  // namespace kcred::client

@@ -285,6 +285,13 @@ TEST_F(CliAccountCommandsTest, RpcFailureExits1) {
   }
   r = Cli({"list"});
   EXPECT_EQ(r.code, kExitFailed);
+
+  broker().failure = grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "");
+  r = Cli({"clusters"});
+  EXPECT_EQ(r.code, kExitFailed);
+  EXPECT_EQ(r.err, "kcred clusters: kcredd at " + server_.address() +
+                       ": UNIMPLEMENTED (this kcredd does not offer the call; kcred and kcredd "
+                       "versions may not match: check `kcred version`)\n");
 }
 
 // provision from flags sends the spec and prints the outcome, the changes and the account.
