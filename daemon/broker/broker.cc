@@ -840,6 +840,66 @@ absl::StatusOr<std::optional<absl::Time>> Broker::RevokeDue() {
   return next_due;
 }
 
+absl::StatusOr<int> Broker::SweepOrphans() {
+  std::vector<AccountKey> keys;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& entry : accounts_) keys.push_back(entry.first);
+  }
+  int deleted = 0;
+  std::vector<std::string> failures;
+  for (const AccountKey& key : keys) {
+    const auto& [cluster_name, ns, name] = key;
+    absl::StatusOr<const ClusterHandle*> cluster = FindCluster(cluster_name);
+    if (!cluster.ok()) continue;
+    StatePtr state = AcquireAccount(key);
+    ScopeExit guard([this, &key, &state] { ReleaseAccount(key, state); });
+    AccountRecord record;
+    {
+      absl::MutexLock lock(&state->mu);
+      if (!state->exists) continue;
+      record = state->record;
+    }
+    std::set<std::string> owned;
+    for (const GenerationRecord& g : record.generations()) owned.insert(g.secret_name());
+    const TokenPolicy policy =
+        ResolvePolicy(record.account().spec(), (*cluster)->config, defaults_);
+    absl::StatusOr<std::vector<json>> secrets =
+        (*cluster)->client->List(Resource::kSecret, ns, AccountSelector(cluster_name, ns, name),
+                                 clock_.Now() + kKubeCallTimeout);
+    if (!secrets.ok()) {
+      failures.push_back(absl::StrCat(RefString(cluster_name, ns, name),
+                                      ": listing Secrets: ", secrets.status().message()));
+      continue;
+    }
+    for (const json& secret : *secrets) {
+      const std::string secret_name = MetaString(secret, "name");
+      if (owned.count(secret_name) > 0) continue;
+      absl::StatusOr<absl::Time> created =
+          kube::ParseKubeTime(MetaString(secret, "creationTimestamp"));
+      // Without a readable age, leave it: it may belong to an operation under way elsewhere.
+      if (!created.ok() || *created + policy.grace > clock_.Now()) continue;
+      absl::Status removed = (*cluster)->client->Delete(Resource::kSecret, ns, secret_name,
+                                                        {MetaString(secret, "uid"), ""},
+                                                        clock_.Now() + kKubeCallTimeout);
+      if (removed.ok()) {
+        ++deleted;
+        Logger("broker")->info("account {}: deleted orphaned token Secret {}",
+                               RefString(cluster_name, ns, name), secret_name);
+      } else if (!absl::IsNotFound(removed) && !absl::IsAborted(removed)) {
+        failures.push_back(absl::StrCat(RefString(cluster_name, ns, name), ": deleting Secret ", ns,
+                                        "/", secret_name, ": ", removed.message()));
+      }
+    }
+  }
+  if (!failures.empty()) {
+    return absl::UnavailableError(absl::StrCat("sweeping orphaned token Secrets failed for ",
+                                               failures.size(),
+                                               " account(s): ", absl::StrJoin(failures, "; ")));
+  }
+  return deleted;
+}
+
 absl::StatusOr<v1::RotateTokenResponse> Broker::RotateToken(const v1::RotateTokenRequest& request) {
   const v1::AccountRef& ref = request.ref();
   KCRED_RETURN_IF_ERROR(ValidateRefNames(ref));
@@ -892,13 +952,37 @@ absl::StatusOr<v1::RotateTokenResponse> Broker::RotateToken(const v1::RotateToke
 
 // ----- reads ---------------------------------------------------------------------------------
 
+namespace {
+
+// The account as of `now`: Ready turns false once the current token has expired, even before
+// anything is written about it.
+v1::Account ObservedAccount(v1::Account account, absl::Time now) {
+  v1::AccountStatus& status = *account.mutable_status();
+  if (!status.has_expire_time() || FromProto(status.expire_time()) > now) return account;
+  for (v1::Condition& condition : *status.mutable_conditions()) {
+    if (condition.type() != v1::CONDITION_TYPE_READY ||
+        condition.status() != v1::CONDITION_STATUS_TRUE) {
+      continue;
+    }
+    condition.set_status(v1::CONDITION_STATUS_FALSE);
+    condition.set_reason("TokenExpired");
+    condition.set_message(
+        absl::StrCat("generation ", status.generation(), " expired at ",
+                     absl::FormatTime(FromProto(status.expire_time()), absl::UTCTimeZone())));
+    *condition.mutable_last_transition_time() = status.expire_time();
+  }
+  return account;
+}
+
+}  // namespace
+
 absl::StatusOr<v1::Account> Broker::GetAccount(const v1::AccountRef& ref) {
   KCRED_RETURN_IF_ERROR(ValidateRefNames(ref));
   KCRED_RETURN_IF_ERROR(FindCluster(ref.cluster()).status());
   StatePtr state = FindAccount({ref.cluster(), ref.namespace_(), ref.name()});
   if (state != nullptr) {
     absl::MutexLock lock(&state->mu);
-    if (state->exists) return state->record.account();
+    if (state->exists) return ObservedAccount(state->record.account(), clock_.Now());
   }
   return absl::NotFoundError(absl::StrCat(
       "account ", RefString(ref.cluster(), ref.namespace_(), ref.name()), " not found"));
@@ -961,7 +1045,7 @@ absl::StatusOr<v1::ListAccountsResponse> Broker::ListAccounts(
     {
       absl::MutexLock lock(&state->mu);
       if (!state->exists) continue;
-      account = state->record.account();
+      account = ObservedAccount(state->record.account(), clock_.Now());
     }
     KCRED_ASSIGN_OR_RETURN(bool match,
                            MatchLabels(selector.label_selector(), account.spec().labels()));

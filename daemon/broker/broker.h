@@ -105,6 +105,12 @@ class Broker {
   // failed ones stay pending.
   absl::StatusOr<std::optional<absl::Time>> RevokeDue();
 
+  // Deletes the token Secrets of loaded accounts that no recorded generation owns (left by a
+  // crash between issuing a token and committing it), once they are older than the grace period.
+  // Makes one List call per account; meant for startup, after Restore. Returns how many Secrets
+  // were deleted; failures on some accounts do not stop the others and are reported together.
+  absl::StatusOr<int> SweepOrphans();
+
   // How many accounts are loaded.
   size_t account_count() const;
 

@@ -178,10 +178,11 @@ absl::Status ValidateSpec(const v1::AccountSpec& spec, const config::ClusterConf
   if (token.has_ttl()) {
     absl::Duration ttl = FromProto(token.ttl());
     if (ttl < cluster.min_token_ttl || ttl > cluster.max_token_ttl) {
-      std::string range = cluster.max_token_ttl == absl::InfiniteDuration()
-                              ? absl::StrCat("at least ", absl::FormatDuration(cluster.min_token_ttl))
-                              : absl::StrCat("between ", absl::FormatDuration(cluster.min_token_ttl),
-                                             " and ", absl::FormatDuration(cluster.max_token_ttl));
+      std::string range =
+          cluster.max_token_ttl == absl::InfiniteDuration()
+              ? absl::StrCat("at least ", absl::FormatDuration(cluster.min_token_ttl))
+              : absl::StrCat("between ", absl::FormatDuration(cluster.min_token_ttl), " and ",
+                             absl::FormatDuration(cluster.max_token_ttl));
       return Invalid("spec.token.ttl",
                      absl::StrCat("ttl ", absl::FormatDuration(ttl), " is outside what cluster \"",
                                   cluster.name, "\" allows; use ", range));

@@ -704,6 +704,39 @@ TEST_F(BrokerTest, PendingRevocationSurvivesRestart) {
   EXPECT_EQ(kube_.CheckToken(old_token), TokenState::kRevoked);
 }
 
+// A token Secret no committed generation owns (a crash before the commit) is swept once old.
+TEST_F(BrokerTest, SweepOrphans) {
+  ASSERT_TRUE(Provision(Ref("automation", "ci-bot"), RulesSpec()).ok());
+  // What a crash after creating anchor 2, before committing it, leaves behind.
+  json labels = json(AccountLabels("dev", "automation", "ci-bot"));
+  labels[kGenerationLabel] = "2";
+  ASSERT_TRUE(
+      kube_
+          .Create(Resource::kSecret,
+                  {{"metadata",
+                    {{"name", "ci-bot-kcred-2"}, {"namespace", "automation"}, {"labels", labels}}},
+                   {"type", "Opaque"}},
+                  absl::InfiniteFuture())
+          .ok());
+  // A foreign Secret in the namespace is never touched.
+  ASSERT_TRUE(kube_
+                  .Create(Resource::kSecret,
+                          {{"metadata", {{"name", "unrelated"}, {"namespace", "automation"}}}},
+                          absl::InfiniteFuture())
+                  .ok());
+  auto young = broker_->SweepOrphans();
+  ASSERT_TRUE(young.ok()) << young.status();
+  EXPECT_EQ(*young, 0);  // within the grace period: maybe still in use
+  clock_.Advance(absl::Minutes(6));
+  auto swept = broker_->SweepOrphans();
+  ASSERT_TRUE(swept.ok()) << swept.status();
+  EXPECT_EQ(*swept, 1);
+  EXPECT_FALSE(kube_.Peek(Resource::kSecret, "automation", "ci-bot-kcred-2").has_value());
+  EXPECT_TRUE(kube_.Peek(Resource::kSecret, "automation", "ci-bot-kcred-1").has_value());
+  EXPECT_TRUE(kube_.Peek(Resource::kSecret, "automation", "unrelated").has_value());
+  EXPECT_TRUE(broker_->GetToken(Ref("automation", "ci-bot")).ok());
+}
+
 // Legacy mode: a kubernetes.io/service-account-token Secret filled by the token controller.
 TEST_F(BrokerTest, LegacyMode) {
   v1::AccountSpec spec = RulesSpec();
@@ -886,6 +919,11 @@ TEST_F(BrokerTest, ExpiredTokenRefused) {
   EXPECT_THAT(kubeconfig.status().message(), HasSubstr("expired at 2026-01-01T01:00:00"));
   EXPECT_EQ(broker_->GetToken(Ref("automation", "ci-bot")).status().code(),
             absl::StatusCode::kUnavailable);
+  auto account = broker_->GetAccount(Ref("automation", "ci-bot"));
+  ASSERT_TRUE(account.ok());
+  EXPECT_EQ(account->status().conditions(0).type(), v1::CONDITION_TYPE_READY);
+  EXPECT_EQ(account->status().conditions(0).status(), v1::CONDITION_STATUS_FALSE);
+  EXPECT_EQ(account->status().conditions(0).reason(), "TokenExpired");
   // Applying the spec again replaces the expired token.
   auto reapplied = Provision(Ref("automation", "ci-bot"), RulesSpec());
   ASSERT_TRUE(reapplied.ok()) << reapplied.status();
