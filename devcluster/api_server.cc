@@ -118,7 +118,7 @@ absl::Status ApiServer::Bootstrap() {
   for (const char* name : {"default", "kube-system", "kube-public"}) {
     if (store_.Get("namespaces", "", name).has_value()) continue;
     nlohmann::json ns = {{"metadata", {{"name", name}}}};
-    if (absl::Status s = PrepareObject(namespaces, "", ns, nullptr); !s.ok()) return s;
+    if (absl::Status s = PrepareObject(namespaces, ns, nullptr); !s.ok()) return s;
     absl::StatusOr<nlohmann::json> created = store_.Create(namespaces, "", std::move(ns));
     if (!created.ok()) {
       return absl::InternalError(
@@ -486,8 +486,8 @@ absl::StatusOr<nlohmann::json> ApiServer::ReadBody(const Call& call) const {
   return body;
 }
 
-absl::Status ApiServer::PrepareObject(const ResourceInfo& info, const std::string& ns,
-                                      nlohmann::json& object, const nlohmann::json& old) const {
+absl::Status ApiServer::PrepareObject(const ResourceInfo& info, nlohmann::json& object,
+                                      const nlohmann::json& old) const {
   if (!object.is_object()) return BadRequestError("the request body must be a JSON object");
   const std::string name = Str(object, {"metadata", "name"});
   const std::string body_kind = Str(object, {"kind"});
@@ -585,7 +585,6 @@ absl::Status ApiServer::PrepareObject(const ResourceInfo& info, const std::strin
                             "must be greater than 0"}});
     }
   }
-  (void)ns;
   return absl::OkStatus();
 }
 
@@ -695,7 +694,7 @@ absl::Status ApiServer::ServeObjects(Call& call) {
   if (attrs.verb == "create") {
     absl::StatusOr<nlohmann::json> body = ReadBody(call);
     if (!body.ok()) return body.status();
-    if (absl::Status s = PrepareObject(info, ns, *body, nullptr); !s.ok()) return s;
+    if (absl::Status s = PrepareObject(info, *body, nullptr); !s.ok()) return s;
     absl::StatusOr<nlohmann::json> created = store_.Create(info, ns, *std::move(body));
     if (!created.ok()) return created.status();
     if (info.resource == "secrets" && Str(*created, {"type"}) == kSaTokenType) {
@@ -718,7 +717,7 @@ absl::Status ApiServer::ServeObjects(Call& call) {
     }
     absl::StatusOr<nlohmann::json> current = store_.Get(info, ns, attrs.name);
     if (!current.ok()) return current.status();
-    if (absl::Status s = PrepareObject(info, ns, *body, *current); !s.ok()) return s;
+    if (absl::Status s = PrepareObject(info, *body, *current); !s.ok()) return s;
     absl::StatusOr<nlohmann::json> updated =
         store_.Update(info, ns, *std::move(body), info.resource == "leases");
     if (!updated.ok()) return updated.status();
@@ -742,7 +741,7 @@ absl::Status ApiServer::ServeObjects(Call& call) {
       const bool patch_sets_rv = !Str(*patched, {"metadata", "resourceVersion"}).empty() &&
                                  Str(*patched, {"metadata", "resourceVersion"}) !=
                                      Str(*current, {"metadata", "resourceVersion"});
-      if (absl::Status s = PrepareObject(info, ns, *patched, *current); !s.ok()) return s;
+      if (absl::Status s = PrepareObject(info, *patched, *current); !s.ok()) return s;
       absl::StatusOr<nlohmann::json> updated = store_.Update(info, ns, *std::move(patched), false);
       if (updated.ok()) {
         call.body = *std::move(updated);

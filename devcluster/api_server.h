@@ -66,8 +66,8 @@ class ApiServer {
   absl::StatusOr<nlohmann::json> ReadBody(const Call& call) const;
   // Defaults and validation of `object` before a create or update (`old` is the current object
   // on update, null on create).
-  absl::Status PrepareObject(const ResourceInfo& info, const std::string& ns,
-                             nlohmann::json& object, const nlohmann::json& old) const;
+  absl::Status PrepareObject(const ResourceInfo& info, nlohmann::json& object,
+                             const nlohmann::json& old) const;
   // The legacy token controller: fills a kubernetes.io/service-account-token Secret.
   absl::StatusOr<nlohmann::json> FillLegacyTokenSecret(const nlohmann::json& secret);
   absl::Status AfterDelete(const ResourceInfo& info, const std::string& ns,

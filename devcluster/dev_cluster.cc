@@ -295,13 +295,15 @@ void DevCluster::Stop() {
   impl_->server->stop();
   if (impl_->thread.joinable()) impl_->thread.join();
   impl_->store->SetOnChange(nullptr);
+  // The address file announces a running server; a stopped one must not leave it behind.
+  std::error_code ec;
+  std::filesystem::remove(impl_->data_dir + "/address", ec);
   if (impl_->persist) {
     if (absl::Status s = impl_->Persist(); !s.ok()) {
       impl_->logger->error("persisting objects at stop failed: {}", s.message());
     }
   }
   if (impl_->owns_data_dir) {
-    std::error_code ec;
     std::filesystem::remove_all(impl_->data_dir, ec);
   }
   impl_->logger->info("stopped");
