@@ -552,8 +552,9 @@ void AddAccountCommands(std::vector<Command>& commands) {
       "revoke an account's tokens and delete what kcred created for it",
       "kcred delete CLUSTER/NAMESPACE/NAME --yes",
       "Revokes the account's tokens and deletes exactly the Kubernetes objects kcred created for\n"
-      "it (objects it adopted or merely bound stay), then forgets the account. Retrying after a\n"
-      "partial failure is safe.\n"
+      "it (a role bound with --role-ref, or the ServiceAccount of a --token-only account, was\n"
+      "not created by kcred and stays), then forgets the account. Retrying after a partial\n"
+      "failure is safe.\n"
       "\n"
       "Without --yes nothing is deleted: kcred prints what would be deleted and exits with 2.\n"
       "There is no interactive prompt, so scripts pass --yes.\n"

@@ -1,11 +1,14 @@
 #include "client/kubeconfig_file.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -57,6 +60,34 @@ absl::StatusOr<KubeconfigEntry> EntryFields(const v1::GetKubeconfigResponse& res
   entry.namespace_name = response.namespace_();
   return entry;
 }
+
+// Holds `<file>.lock`, the lock kubectl (client-go) takes while it writes a kubeconfig, so that
+// kcred and kubectl do not overwrite each other's changes.
+class KubeconfigLock {
+ public:
+  static absl::StatusOr<std::unique_ptr<KubeconfigLock>> Acquire(const std::string& file) {
+    const std::string path = file + ".lock";
+    int fd = open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      if (errno == EEXIST) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(path, " exists: another kubectl or kcred is writing ", file,
+                         "; retry, or remove the lock file if no such process is running"));
+      }
+      return absl::PermissionDeniedError(
+          absl::StrCat("cannot create the lock file ", path, ": ", std::strerror(errno)));
+    }
+    close(fd);
+    return std::unique_ptr<KubeconfigLock>(new KubeconfigLock(path));
+  }
+  ~KubeconfigLock() { unlink(path_.c_str()); }
+  KubeconfigLock(const KubeconfigLock&) = delete;
+  KubeconfigLock& operator=(const KubeconfigLock&) = delete;
+
+ private:
+  explicit KubeconfigLock(std::string path) : path_(std::move(path)) {}
+  std::string path_;
+};
 
 }  // namespace
 
@@ -159,6 +190,9 @@ absl::Status MergeIntoFile(const std::string& path, const KubeconfigEntry& entry
     }
   }
   const std::string file = target.string();
+  if (absl::Status s = CreateParentDirectories(target); !s.ok()) return s;
+  auto lock = KubeconfigLock::Acquire(file);
+  if (!lock.ok()) return lock.status();
   int mode = 0600;
   std::string existing;
   struct stat st;
@@ -171,9 +205,7 @@ absl::Status MergeIntoFile(const std::string& path, const KubeconfigEntry& entry
     auto data = ReadFileToString(file);
     if (!data.ok()) return data.status();
     existing = std::move(*data);
-  } else if (errno == ENOENT) {
-    if (absl::Status s = CreateParentDirectories(target); !s.ok()) return s;
-  } else {
+  } else if (errno != ENOENT) {
     return absl::PermissionDeniedError(
         absl::StrCat("cannot inspect ", file, ": ", std::strerror(errno)));
   }

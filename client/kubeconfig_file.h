@@ -40,7 +40,8 @@ absl::StatusOr<std::string> SelfExecutablePath();
 // Merges `entry` into the kubeconfig at `path` (MergeKubeconfig: same-named entries replaced, the
 // rest kept) and replaces the file atomically. A missing file is created with mode 0600 and its
 // missing directories with 0700; an existing file keeps its permission bits but loses any beyond
-// 0600. A symlink is followed, so the file it points to is updated.
+// 0600. A symlink is followed, so the file it points to is updated. While writing it holds
+// `<file>.lock` as kubectl does; FailedPrecondition when that lock exists.
 absl::Status MergeIntoFile(const std::string& path, const KubeconfigEntry& entry, bool set_current);
 
 }  // namespace kcred::client

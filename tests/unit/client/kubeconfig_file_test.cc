@@ -207,6 +207,24 @@ TEST(CliMergeIntoFile, KeepsOtherEntriesAndReplacesOwn) {
   EXPECT_EQ(root["users"].size(), 2u);
 }
 
+// The merge takes kubectl's lock file, refuses to write while someone else holds it, and
+// removes it when done.
+TEST(CliMergeIntoFile, HonoursKubectlsLockFile) {
+  kcred::testing::TempDir dir;
+  const std::string path = dir.File("config");
+  ASSERT_TRUE(kcred::testing::WriteFile(path, kExisting, 0600).ok());
+  ASSERT_TRUE(kcred::testing::WriteFile(path + ".lock", "", 0600).ok());
+  absl::Status s = MergeIntoFile(path, Entry(), false);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(s.message(), path + ".lock exists: another kubectl or kcred is writing " + path +
+                             "; retry, or remove the lock file if no such process is running");
+  EXPECT_EQ(*kcred::testing::ReadFile(path), kExisting);
+
+  ASSERT_EQ(unlink((path + ".lock").c_str()), 0);
+  ASSERT_TRUE(MergeIntoFile(path, Entry(), false).ok());
+  EXPECT_NE(access((path + ".lock").c_str(), F_OK), 0) << "lock file left behind";
+}
+
 // A stricter mode than 0600 is kept.
 TEST(CliMergeIntoFile, KeepsAStricterMode) {
   kcred::testing::TempDir dir;
