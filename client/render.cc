@@ -302,9 +302,15 @@ std::string AccountSummary(const v1::Account& account, absl::Time now) {
       Field("Fingerprint", status.token_fingerprint().empty() ? "-" : status.token_fingerprint()));
   absl::StrAppend(
       &out, Field("Issued", FormatTimestamp(status.has_issue_time(), status.issue_time(), now)));
-  absl::StrAppend(&out, Field("Expires", status.has_expire_time()
-                                             ? FormatTimestamp(true, status.expire_time(), now)
-                                             : "never (legacy token) or not issued"));
+  std::string expires = "-";
+  if (status.has_expire_time()) {
+    expires = FormatTimestamp(true, status.expire_time(), now);
+  } else if (status.generation() == 0) {
+    expires = "no token issued yet";
+  } else if (spec.token().mode() == v1::TOKEN_MODE_LEGACY) {
+    expires = "never (legacy token)";
+  }
+  absl::StrAppend(&out, Field("Expires", expires));
   absl::StrAppend(&out, Field("Next rotation", FormatTimestamp(status.has_next_rotation_time(),
                                                                status.next_rotation_time(), now)));
   if (status.last_error().empty()) {

@@ -124,6 +124,17 @@ TEST(CliAccountSummary, ShowsSpecAndStatus) {
                               "ClusterRole kcred-ci-bot\n"));
 }
 
+// A missing expiry reads as "not issued yet" or, for legacy tokens, "never".
+TEST(CliAccountSummary, ExplainsMissingExpiry) {
+  v1::Account a = SampleAccount();
+  a.mutable_status()->clear_expire_time();
+  a.mutable_status()->set_generation(0);
+  EXPECT_THAT(AccountSummary(a, kNow), HasSubstr("Expires:        no token issued yet\n"));
+  a.mutable_status()->set_generation(1);
+  a.mutable_spec()->mutable_token()->set_mode(v1::TOKEN_MODE_LEGACY);
+  EXPECT_THAT(AccountSummary(a, kNow), HasSubstr("Expires:        never (legacy token)\n"));
+}
+
 // Provision reports start with the outcome and list each object change.
 TEST(CliProvisionReport, ListsOutcomeAndChanges) {
   v1::ProvisionAccountResponse r;
