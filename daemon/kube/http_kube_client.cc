@@ -4,6 +4,7 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
+#include <cstring>
 #include <mutex>
 #include <optional>
 #include <utility>
@@ -454,6 +455,8 @@ absl::StatusOr<nlohmann::json> HttpKubeClient::CallJson(const std::string& metho
   absl::StatusOr<std::string> response = Call(method, path, body, deadline);
   if (!response.ok()) return response.status();
   absl::StatusOr<nlohmann::json> parsed = ParseJson(*response, method, path);
+  // Bodies can hold tokens (TokenRequest answers, legacy token Secrets): wipe the raw copy.
+  OPENSSL_cleanse(response->data(), response->size());
   if (!parsed.ok()) return WithCluster(parsed.status());
   return parsed;
 }

@@ -248,6 +248,26 @@ TEST_F(HttpKubeClientTest, ConcurrentCallersShareThePool) {
   EXPECT_LE(server.connections(), 4u);
 }
 
+// Every request takes a slot from the cluster's token bucket: past the burst, calls are paced at
+// qps on the (simulated) clock.
+TEST_F(HttpKubeClientTest, PacesRequestsWithTokenBucket) {
+  TestApiServer server(server_identity_);
+  HttpKubeClientOptions options = Options(server);
+  options.qps = 2;
+  options.burst = 2;
+  auto client = MakeClient(options);
+  const absl::Time start = clock_.Now();
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(client->GetServerVersion(Deadline()).ok());
+  EXPECT_EQ(clock_.Now() - start, absl::Milliseconds(1500));
+  EXPECT_EQ(server.seen().size(), 5u);
+  // A deadline the bucket cannot meet fails without sending.
+  absl::StatusOr<ServerVersion> late =
+      client->GetServerVersion(clock_.Now() + absl::Milliseconds(100));
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_TRUE(absl::StrContains(late.status().message(), "GET /version")) << late.status();
+  EXPECT_EQ(server.seen().size(), 5u);
+}
+
 // 503 is retried (with backoff, not Retry-After) until it succeeds.
 TEST_F(HttpKubeClientTest, RetriesServiceUnavailable) {
   TestApiServer server(server_identity_);
