@@ -1585,6 +1585,15 @@ absl::StatusOr<v1::ProvisionAccountResponse> Broker::Provision(
     return response;
   }
   if (response.outcome() == v1::PROVISION_OUTCOME_UNCHANGED) {
+    if (!previous->account().status().last_error().empty()) {
+      // Everything matches the spec again: the earlier failure no longer holds.
+      AccountRecord record = *previous;
+      record.mutable_account()->mutable_status()->clear_last_error();
+      record.mutable_account()->mutable_status()->clear_last_error_time();
+      KCRED_RETURN_IF_ERROR(Commit(key, *state, std::move(record), std::nullopt));
+      absl::MutexLock lock(&state->mu);
+      *previous = state->record;
+    }
     *response.mutable_account() = previous->account();
     Logger("broker")->info("account {}: provisioned, unchanged", account);
     return response;

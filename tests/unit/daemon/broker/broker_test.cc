@@ -685,7 +685,14 @@ TEST_F(BrokerTest, FailedRotationKeepsCurrentToken) {
   EXPECT_THAT(account->status().last_error(), HasSubstr("apiserver down"));
   // The anchor of the failed attempt is not left behind.
   EXPECT_FALSE(kube_.Peek(Resource::kSecret, "automation", "ci-bot-kcred-2").has_value());
-  // The next attempt succeeds and clears the error.
+  // Applying the unchanged spec verifies the objects and clears the error, without writes.
+  const int writes = Writes(kube_);
+  auto reapplied = Provision(Ref("automation", "ci-bot"), RulesSpec());
+  ASSERT_TRUE(reapplied.ok()) << reapplied.status();
+  EXPECT_EQ(reapplied->outcome(), v1::PROVISION_OUTCOME_UNCHANGED);
+  EXPECT_TRUE(reapplied->account().status().last_error().empty());
+  EXPECT_EQ(Writes(kube_), writes);
+  // The next rotation succeeds.
   auto retried = Rotate(Ref("automation", "ci-bot"));
   ASSERT_TRUE(retried.ok()) << retried.status();
   EXPECT_TRUE(retried->account().status().last_error().empty());
@@ -1042,6 +1049,23 @@ TEST_F(BrokerTest, ListClusters) {
   clusters = broker_->ListClusters();
   EXPECT_FALSE(clusters->clusters(0).reachable());
   EXPECT_THAT(clusters->clusters(0).error(), HasSubstr("connect refused"));
+}
+
+// The longest valid account name still yields valid object names and label values.
+TEST_F(BrokerTest, LongestAccountName) {
+  const std::string name = std::string(63, 'a') + "." + std::string(63, 'b') + "." +
+                           std::string(63, 'c') + "." + std::string(61, 'd');
+  ASSERT_EQ(name.size(), 253u);
+  auto response = Provision(Ref("automation", name), RulesSpec(v1::SCOPE_CLUSTER));
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(kube_.CheckToken(TokenOf(Ref("automation", name))), TokenState::kValid);
+  auto sa = kube_.Peek(Resource::kServiceAccount, "automation", name);
+  ASSERT_TRUE(sa.has_value());
+  EXPECT_LE((*sa)["metadata"]["labels"][kAccountLabel].get<std::string>().size(), 63u);
+  EXPECT_EQ(LabelledEverywhere("automation", name), 4u);  // SA, ClusterRole, binding, anchor
+  ASSERT_TRUE(Rotate(Ref("automation", name), 0).ok());
+  ASSERT_TRUE(Delete(Ref("automation", name)).ok());
+  EXPECT_EQ(LabelledEverywhere("automation", name), 0u);
 }
 
 // Kubeconfig names follow the cluster's templates.
