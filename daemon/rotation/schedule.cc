@@ -112,6 +112,11 @@ absl::Status Schedule::Validate(const ScheduleEntry& entry) {
           absl::StrCat("rotation entry \"", entry.key, "\": interval ",
                        absl::FormatDuration(*p.interval), " must be > 0"));
     }
+  } else if (entry.expiry == absl::InfiniteFuture()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("rotation entry \"", entry.key,
+                     "\": the token never expires, so rotating at a fraction of its lifetime "
+                     "is undefined; give it a rotation interval"));
   } else if (!(p.fraction > 0 && p.fraction <= 1)) {
     return absl::InvalidArgumentError(absl::StrCat("rotation entry \"", entry.key, "\": fraction ",
                                                    p.fraction, " must be in (0, 1]"));
@@ -147,7 +152,9 @@ absl::Time Schedule::Base(const ScheduleEntry& entry) const {
 
 absl::Time Schedule::DueTime(const ScheduleEntry& entry) const {
   absl::Time base = Base(entry);
-  absl::Duration window = Scale(entry.expiry - base, entry.policy.jitter);
+  absl::Duration span =
+      entry.expiry == absl::InfiniteFuture() ? base - entry.issued : entry.expiry - base;
+  absl::Duration window = Scale(span, entry.policy.jitter);
   double u = Draw(entry.key, absl::ToUnixNanos(entry.issued), 0);  // per account, per token
   absl::Duration offset = Scale(window, 2 * u - 1);
   return Clamp(base + offset, entry.issued, Latest(entry));

@@ -11,6 +11,8 @@
 //   due      = clamp(base + offset, I, latest), offset in [-jitter, +jitter] x (E - base),
 // where offset is a pseudo-random function of (seed, account key, issued time): the same account
 // and token always get the same offset, different accounts spread out.
+// A token that never expires (E = InfiniteFuture, e.g. a legacy Secret token) needs an interval
+// policy; its jitter spreads +-jitter x interval and no margin applies.
 //
 // After a failed rotation, attempt n (n = consecutive failures so far) is retried after a delay
 // drawn uniformly from [0, min(backoff_cap, backoff_initial x backoff_factor^(n-1))] ("full
@@ -55,7 +57,7 @@ struct ScheduleEntry {
   std::string key;      // unique account key, e.g. "cluster/namespace/name"
   std::string cluster;  // limits apply per cluster
   absl::Time issued;
-  absl::Time expiry;  // > issued
+  absl::Time expiry;  // > issued; InfiniteFuture for a token that never expires
   RotationPolicy policy;
 };
 

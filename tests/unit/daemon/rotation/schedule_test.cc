@@ -98,6 +98,30 @@ TEST(ScheduleTest, IntervalPolicy) {
   }
 }
 
+// A token without expiry (legacy) rotates on its interval, spread by jitter x interval; a
+// fraction of an endless lifetime is refused.
+TEST(ScheduleTest, TokenWithoutExpiryNeedsAnInterval) {
+  Schedule schedule;
+  ScheduleEntry legacy{"c/ns/legacy", "c", kStart, absl::InfiniteFuture(),
+                       Interval(absl::Hours(24), 0.1)};
+  ASSERT_TRUE(schedule.Upsert(legacy).ok());
+  absl::Time due = schedule.Get(legacy.key)->next_rotation;
+  EXPECT_GE(due, kStart + absl::Hours(24) - absl::Minutes(144));
+  EXPECT_LE(due, kStart + absl::Hours(24) + absl::Minutes(144));
+  EXPECT_EQ(schedule.Latest(legacy), absl::InfiniteFuture());
+
+  // Failures back off in full: there is no expiry to protect.
+  ASSERT_EQ(schedule.TakeDue(due).size(), 1u);
+  ASSERT_TRUE(schedule.Complete(legacy.key, absl::UnavailableError("down"), due).ok());
+  EXPECT_LE(schedule.Get(legacy.key)->next_rotation, due + absl::Seconds(1));
+
+  legacy.key = "c/ns/fraction";
+  legacy.policy = Fraction(0.8, 0);
+  absl::Status status = schedule.Upsert(legacy);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("never expires"));
+}
+
 // Invalid entries, limits and options are refused with a message naming the problem.
 TEST(ScheduleTest, ValidationNamesTheProblem) {
   Schedule schedule;
