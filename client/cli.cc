@@ -48,8 +48,8 @@ std::string GlobalHelp(const std::vector<Command>& commands) {
   out << "\nGlobal flags (also from the environment: KCRED_SERVER, KCRED_CA, KCRED_CERT, "
          "KCRED_KEY):\n";
   PrintFlags(out, GlobalFlags());
-  out << "\nRun `kcred COMMAND --help` for a command's flags. Exit codes: 0 ok, 1 failed, 2 usage "
-         "error.\n";
+  out << "\nRun `kcred COMMAND --help` (or `kcred help COMMAND`) for a command's flags.\n"
+         "Exit codes: 0 ok, 1 failed, 2 usage error.\n";
   return out.str();
 }
 
@@ -183,6 +183,18 @@ int RunCli(const std::vector<std::string>& args, std::istream& in, std::ostream&
       }
       if (command == nullptr) {
         if (a == "help") {
+          // `kcred help COMMAND` is `kcred COMMAND --help`.
+          if (i + 1 < args.size()) {
+            for (const auto& c : commands) {
+              if (c.name == args[i + 1]) {
+                CommandHelp(out, c);
+                return kExitOk;
+              }
+            }
+            err << "kcred help: unknown command \"" << args[i + 1]
+                << "\"; run `kcred --help` for the list\n";
+            return kExitUsage;
+          }
           out << GlobalHelp(commands);
           return kExitOk;
         }

@@ -567,6 +567,10 @@ TEST_F(CliAccountCommandsTest, HelpForEveryCommand) {
     EXPECT_THAT(r.out, HasSubstr("Examples:\n")) << command;
   }
   EXPECT_THAT(Cli({"provision", "--help"}).out, HasSubstr("rotate_fraction: 0.8"));
+  EXPECT_EQ(Cli({"help", "rotate"}).out, Cli({"rotate", "--help"}).out);
+  CliResult r = Cli({"help", "rotat"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_EQ(r.err, "kcred help: unknown command \"rotat\"; run `kcred --help` for the list\n");
   EXPECT_THAT(broker().Calls(), IsEmpty());
 }
 
