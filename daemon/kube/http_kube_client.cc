@@ -13,8 +13,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/logging.h"
 #include "daemon/kube/kube_status.h"
-#include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 
 #ifndef KCRED_VERSION_STRING
@@ -30,16 +30,6 @@ constexpr int kListPageSize = 500;
 void GlobalInitOnce() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-std::shared_ptr<spdlog::logger> ComponentLogger() {
-  static std::mutex mu;
-  std::lock_guard<std::mutex> lock(mu);
-  std::shared_ptr<spdlog::logger> logger = spdlog::get("kube");
-  if (!logger) {
-    logger = spdlog::stderr_color_mt("kube");
-  }
-  return logger;
 }
 
 struct ResponseSink {
@@ -211,7 +201,7 @@ HttpKubeClient::HttpKubeClient(HttpKubeClientOptions options, Clock& clock)
       base_url_(absl::StripSuffix(options_.server, "/")),
       clock_(clock),
       limiter_(clock, options_.qps, options_.burst),
-      logger_(options_.logger ? options_.logger : ComponentLogger()),
+      logger_(options_.logger ? options_.logger : Logger("kube")),
       pool_(std::make_unique<HandlePool>(options_.max_idle_connections)) {}
 
 HttpKubeClient::~HttpKubeClient() = default;

@@ -51,7 +51,7 @@ struct HttpKubeClientOptions {
   BackoffPolicy backoff;
   std::string user_agent = DefaultUserAgent();
   size_t max_idle_connections = 8;         // handles kept open beyond this are closed after use
-  std::shared_ptr<spdlog::logger> logger;  // null: a logger named "kube"
+  std::shared_ptr<spdlog::logger> logger;  // null: kcred::Logger("kube")
 };
 
 class HttpKubeClient final : public KubeClient {
