@@ -413,5 +413,87 @@ TEST_F(SchedulerTest, ConcurrentChangesWhileRotating) {
   scheduler.Stop();
 }
 
+// Issues tokens of per-account lifetimes and checks, on every call, that the token being replaced
+// has not expired yet.
+class LifetimeExecutor : public Executor {
+ public:
+  explicit LifetimeExecutor(Clock& clock) : clock_(clock) {}
+  void Add(const std::string& key, absl::Duration ttl, absl::Time expiry) {
+    absl::MutexLock lock(&mu_);
+    ttl_[key] = ttl;
+    expiry_[key] = expiry;
+  }
+  absl::StatusOr<RotationOutcome> Rotate(const std::string& key) override {
+    absl::MutexLock lock(&mu_);
+    absl::Time now = clock_.Now();
+    if (now >= expiry_.at(key)) late_.push_back(key);
+    expiry_[key] = now + ttl_.at(key);
+    ++calls_;
+    return RotationOutcome{now, expiry_[key]};
+  }
+  std::vector<std::string> late() const {
+    absl::MutexLock lock(&mu_);
+    return late_;
+  }
+  int calls() const {
+    absl::MutexLock lock(&mu_);
+    return calls_;
+  }
+
+ private:
+  Clock& clock_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, absl::Duration> ttl_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, absl::Time> expiry_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> late_ ABSL_GUARDED_BY(mu_);
+  int calls_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// End to end on worker threads: 1,000 accounts (10 minutes to 24 hours) through a simulated day
+// in 10-second steps; every rotation starts within one step of its due time, before its token
+// expires, and every account keeps rotating.
+TEST_F(SchedulerTest, ThousandAccountsThroughADayOnWorkers) {
+  SchedulerOptions options = Options(8);
+  options.schedule.seed = 7;
+  options.schedule.default_limits = ClusterLimits{8, 100, 50};
+  LifetimeExecutor executor(clock_);
+  Scheduler scheduler(clock_, executor, options, &observer_);
+  std::map<std::string, absl::Duration> ttl;
+  for (int i = 0; i < 1000; ++i) {
+    std::string cluster = absl::StrCat("c", i % 10);
+    std::string key = absl::StrCat(cluster, "/ns/a", i);
+    absl::Duration lifetime = absl::Minutes(10) + absl::Minutes((i * 7919) % (24 * 60 - 10 + 1));
+    RotationPolicy policy;
+    policy.fraction = 0.5 + 0.1 * (i % 5);
+    policy.jitter = 0.05 * (i % 4);
+    if (i % 6 == 0) policy.interval = lifetime / 2;
+    absl::Time issued = kStart - absl::Seconds(i % 60);
+    ttl[key] = lifetime;
+    executor.Add(key, lifetime, issued + lifetime);
+    ASSERT_TRUE(scheduler.Upsert({key, cluster, issued, issued + lifetime, policy}).ok());
+  }
+  ASSERT_TRUE(scheduler.Start().ok());
+  const absl::Duration step = absl::Seconds(10);
+  for (absl::Time t = kStart; t < kStart + absl::Hours(24); t += step) {
+    clock_.AdvanceTo(t + step);
+    ASSERT_TRUE(scheduler.AwaitIdle(kRealTimeout)) << "at " << t;
+  }
+  scheduler.Stop();
+
+  EXPECT_THAT(executor.late(), ::testing::IsEmpty()) << "rotated after expiry";
+  std::map<std::string, int> rotations;
+  for (const RotationReport& r : observer_.reports()) {
+    ASSERT_TRUE(r.status.ok()) << r.key;
+    ASSERT_GE(r.started, r.due) << r.key;
+    ASSERT_LE(r.started - r.due, step) << r.key;
+    rotations[r.key]++;
+  }
+  EXPECT_EQ(static_cast<int>(observer_.reports().size()), executor.calls());
+  ASSERT_EQ(rotations.size(), 1000u);
+  for (const auto& [key, lifetime] : ttl) {
+    EXPECT_GE(rotations[key], static_cast<int>(absl::Hours(24) / lifetime)) << key;
+  }
+}
+
 }  // namespace
 }  // namespace kcred::rotation
