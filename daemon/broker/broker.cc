@@ -411,6 +411,15 @@ absl::Status Broker::Commit(const AccountKey& key, AccountState& state, AccountR
   absl::StatusOr<store::Revision> written = store_.Put(
       store_key, bytes,
       exists ? store::Precondition::ModRevision(revision) : store::Precondition::Absent());
+  if (absl::IsAborted(written.status())) {
+    // Someone else wrote the record (another kcredd on the same store?). Take the stored
+    // version, so that a retry starts from it instead of failing the same way forever.
+    ReloadAfterConflict(store_key, state);
+    return absl::AbortedError(
+        absl::StrCat("account ", RefString(cluster_name, ns, name),
+                     " was changed in the store by another writer while kcredd worked on it (",
+                     written.status().message(), "); kcredd reloaded it: retry the call"));
+  }
   if (!written.ok()) {
     return Wrap(written.status(), absl::StrCat("saving account ", RefString(cluster_name, ns, name),
                                                " in the store"));
@@ -431,6 +440,31 @@ absl::Status Broker::Commit(const AccountKey& key, AccountState& state, AccountR
     state.unserved_reason = "the account is being deleted";
   }
   return absl::OkStatus();
+}
+
+void Broker::ReloadAfterConflict(const std::string& store_key, AccountState& state) {
+  absl::StatusOr<store::KeyValue> stored = store_.Get(store_key);
+  AccountRecord record;
+  absl::MutexLock lock(&state.mu);
+  if (!stored.ok() || !record.ParseFromString(stored->value)) {
+    // Gone (or unreadable): serve nothing rather than a token the store no longer vouches for.
+    state.exists = false;
+    state.revision = 0;
+    state.record.Clear();
+    state.served.reset();
+    state.unserved_reason = "the account's store record was removed by another writer";
+    return;
+  }
+  const GenerationRecord* current = CurrentGeneration(record);
+  if (state.served.has_value() &&
+      (current == nullptr || current->generation() != state.served->generation)) {
+    state.served.reset();
+    state.unserved_reason =
+        "another writer changed the account's token in the store; rotate it to serve again";
+  }
+  state.exists = true;
+  state.revision = stored->mod_revision;
+  state.record = std::move(record);
 }
 
 void Broker::RecordFailure(const AccountKey& key, AccountState& state, const absl::Status& error) {

@@ -159,6 +159,9 @@ class Broker {
   absl::Status RevokeDueLocked(const ClusterHandle& cluster, const AccountKey& key,
                                AccountState& state);
 
+  // Installs the stored record of `store_key` after a lost compare-and-swap.
+  void ReloadAfterConflict(const std::string& store_key, AccountState& state);
+
   // Records a failure on the account (last_error, Degraded) without changing anything else.
   void RecordFailure(const AccountKey& key, AccountState& state, const absl::Status& error);
 

@@ -744,6 +744,33 @@ TEST_F(BrokerTest, SweepOrphans) {
   EXPECT_TRUE(broker_->GetToken(Ref("automation", "ci-bot")).ok());
 }
 
+// A record changed in the store by another writer is not overwritten; a retry proceeds from it.
+TEST_F(BrokerTest, ConcurrentStoreWriterIsNotOverwritten) {
+  ASSERT_TRUE(Provision(Ref("automation", "ci-bot"), RulesSpec()).ok());
+  const std::string key = "accounts/dev/automation/ci-bot";
+  auto stored = store_.Get(key);
+  ASSERT_TRUE(stored.ok());
+  internal::v1::AccountRecord record;
+  ASSERT_TRUE(record.ParseFromString(stored->value));
+  (*record.mutable_account()->mutable_spec()->mutable_labels())["written-by"] = "other";
+  ASSERT_TRUE(store_.Put(key, record.SerializeAsString(), store::Precondition::None()).ok());
+
+  auto rotated = Rotate(Ref("automation", "ci-bot"));
+  ASSERT_EQ(rotated.status().code(), absl::StatusCode::kAborted);
+  EXPECT_THAT(rotated.status().message(), HasSubstr("retry"));
+  // The other writer's change survived, and the token in service is still generation 1.
+  record.Clear();
+  ASSERT_TRUE(record.ParseFromString(store_.Get(key)->value));
+  EXPECT_EQ(record.account().spec().labels().at("written-by"), "other");
+  EXPECT_EQ(broker_->GetToken(Ref("automation", "ci-bot"))->generation(), 1);
+
+  auto retried = Rotate(Ref("automation", "ci-bot"));
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(retried->account().status().generation(), 2);
+  EXPECT_EQ(retried->account().spec().labels().at("written-by"), "other");
+  EXPECT_EQ(kube_.CheckToken(TokenOf(Ref("automation", "ci-bot"))), TokenState::kValid);
+}
+
 // Legacy mode: a kubernetes.io/service-account-token Secret filled by the token controller.
 TEST_F(BrokerTest, LegacyMode) {
   v1::AccountSpec spec = RulesSpec();
