@@ -220,6 +220,7 @@ absl::Status Schedule::Upsert(const ScheduleEntry& entry) {
   if (new_token) {
     state.failures = 0;
     state.last_error = absl::OkStatus();
+    state.last_error_time = absl::InfinitePast();
     state.due = DueTime(entry);
   } else if (state.failures == 0) {
     state.due = DueTime(entry);
@@ -259,13 +260,13 @@ double Schedule::TokensAt(const Cluster& cluster, absl::Time now) const {
   return std::min(static_cast<double>(cluster.limits.burst), b.tokens + refill);
 }
 
-absl::Time Schedule::NextTokenTime(const Cluster& cluster, absl::Time now) const {
+absl::Time Schedule::NextTokenTime(const Cluster& cluster, absl::Time not_before) const {
   const Bucket& b = cluster.bucket;
-  if (b.tokens >= 1.0) return now;
+  if (b.tokens >= 1.0) return not_before;
   // Independent of `now`: the bucket fills at a fixed rate from its last update.
   absl::Time at = b.last + absl::Seconds((1.0 - b.tokens) / cluster.limits.starts_per_second) +
                   absl::Nanoseconds(1);
-  return std::max(at, now);
+  return std::max(at, not_before);
 }
 
 absl::Time Schedule::NextDeadline() const {
@@ -347,11 +348,13 @@ absl::Status Schedule::Complete(const std::string& key, const absl::StatusOr<Tok
     state.entry.expiry = result->expiry;
     state.failures = 0;
     state.last_error = absl::OkStatus();
+    state.last_error_time = absl::InfinitePast();
     state.rotations++;
     state.due = DueTime(state.entry);
   } else {
     state.failures++;
     state.last_error = error;
+    state.last_error_time = now;
     state.due = RetryTime(state.entry, state.failures, now);
   }
   Enqueue(state);
@@ -376,8 +379,16 @@ std::optional<EntryStatus> Schedule::Get(const std::string& key) const {
   auto it = entries_.find(key);
   if (it == entries_.end()) return std::nullopt;
   const State& s = it->second;
-  return EntryStatus{s.entry,    s.due,        Latest(s.entry), s.in_flight,
-                     s.failures, s.last_error, s.rotations};
+  EntryStatus status;
+  status.entry = s.entry;
+  status.next_rotation = s.due;
+  status.latest = Latest(s.entry);
+  status.in_flight = s.in_flight;
+  status.consecutive_failures = s.failures;
+  status.last_error = s.last_error;
+  status.last_error_time = s.last_error_time;
+  status.rotations = s.rotations;
+  return status;
 }
 
 int Schedule::InFlight(const std::string& cluster) const {

@@ -75,11 +75,15 @@ struct ClusterLimits {
 };
 
 struct ScheduleOptions {
+  // Rotations are planned at least min(safety_margin, safety_margin_fraction x ttl) before
+  // expiry, so short tokens keep most of their lifetime and long ones a fixed minute.
   absl::Duration safety_margin = absl::Minutes(1);
-  double safety_margin_fraction = 0.05;
-  absl::Duration backoff_initial = absl::Seconds(1);
-  double backoff_factor = 2.0;
-  absl::Duration backoff_cap = absl::Minutes(5);
+  double safety_margin_fraction = 0.05;  // in [0, 0.5]
+  // Retry delays after failures: full jitter below initial x factor^(n-1), capped.
+  absl::Duration backoff_initial = absl::Seconds(1);  // > 0
+  double backoff_factor = 2.0;                        // >= 1
+  absl::Duration backoff_cap = absl::Minutes(5);      // >= backoff_initial
+  // Limits of clusters without SetClusterLimits.
   ClusterLimits default_limits;
   uint64_t seed = 0;  // mixed into every jitter draw
 };
@@ -99,8 +103,9 @@ struct EntryStatus {
   absl::Time latest;         // expiry minus the safety margin
   bool in_flight = false;    // handed out by TakeDue and not completed yet
   int consecutive_failures = 0;
-  absl::Status last_error;  // OK after a success, else the last failure
-  int64_t rotations = 0;    // successful rotations since the entry was added
+  absl::Status last_error;                            // OK after a success, else the last failure
+  absl::Time last_error_time = absl::InfinitePast();  // when last_error happened
+  int64_t rotations = 0;  // successful rotations since the entry was added
 };
 
 class Schedule {
@@ -172,6 +177,7 @@ class Schedule {
     bool in_flight = false;
     int failures = 0;
     absl::Status last_error;
+    absl::Time last_error_time = absl::InfinitePast();
     int64_t rotations = 0;
   };
   struct Bucket {
@@ -190,8 +196,8 @@ class Schedule {
   Cluster& ClusterFor(const std::string& name);
   // Tokens in the bucket at `now`, without changing it.
   double TokensAt(const Cluster& cluster, absl::Time now) const;
-  // When the bucket will hold a whole token, given it holds `tokens` now.
-  absl::Time NextTokenTime(const Cluster& cluster, absl::Time now) const;
+  // The earliest time, not before `not_before`, at which the bucket holds a whole token.
+  absl::Time NextTokenTime(const Cluster& cluster, absl::Time not_before) const;
   void Enqueue(State& state);
   void Dequeue(const State& state);
   void ReleaseSlot(const std::string& key);

@@ -266,6 +266,7 @@ TEST(ScheduleTest, BackoffSequenceAfterConsecutiveFailures) {
       EntryStatus status = *s.Get("c/ns/a");
       EXPECT_EQ(status.consecutive_failures, failure);
       EXPECT_EQ(status.last_error.message(), absl::StrCat("API down, try ", failure));
+      EXPECT_EQ(status.last_error_time, now);
       delays.push_back(status.next_rotation - now);
       EXPECT_TRUE(s.TakeDue(status.next_rotation - absl::Nanoseconds(1)).empty());
       now = status.next_rotation;
@@ -292,6 +293,7 @@ TEST(ScheduleTest, BackoffSequenceAfterConsecutiveFailures) {
   EXPECT_EQ(status.consecutive_failures, 0);
   EXPECT_TRUE(status.last_error.ok());
   EXPECT_EQ(status.next_rotation, now + absl::Hours(12));
+  EXPECT_EQ(status.last_error_time, absl::InfinitePast());
   // The next failure starts over at the 1s ceiling.
   now = status.next_rotation;
   ASSERT_EQ(schedule.TakeDue(now).size(), 1u);
