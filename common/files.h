@@ -1,7 +1,7 @@
 #pragma once
 // File helpers. Files that hold secrets are written with WriteFileAtomic: a temp file in the same
-// directory, fsync, rename over the target, fsync of the directory, so readers see old or new, never
-// a torn file, and the mode is right from the first byte.
+// directory, fsync, rename over the target, fsync of the directory, so readers see old or new,
+// never a torn file, and the mode is right from the first byte.
 
 #include <string>
 

@@ -1,17 +1,16 @@
 #include "common/logging.h"
 
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
-#include <vector>
-
 #include <nlohmann/json.hpp>
-#include <spdlog/pattern_formatter.h>
-#include <spdlog/sinks/base_sink.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -25,8 +24,8 @@ class JsonStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
     nlohmann::json line;
-    line["time"] = absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::FromChrono(msg.time),
-                                    absl::UTCTimeZone());
+    line["time"] =
+        absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::FromChrono(msg.time), absl::UTCTimeZone());
     line["level"] = std::string(spdlog::level::to_string_view(msg.level).data(),
                                 spdlog::level::to_string_view(msg.level).size());
     line["logger"] = std::string(msg.logger_name.data(), msg.logger_name.size());
@@ -62,8 +61,9 @@ class JournalStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
       default:
         break;
     }
-    std::string out = absl::StrCat("<", priority, ">", absl::string_view(msg.logger_name.data(), msg.logger_name.size()),
-                                   ": ", absl::string_view(msg.payload.data(), msg.payload.size()), "\n");
+    std::string out = absl::StrCat(
+        "<", priority, ">", absl::string_view(msg.logger_name.data(), msg.logger_name.size()), ": ",
+        absl::string_view(msg.payload.data(), msg.payload.size()), "\n");
     std::fwrite(out.data(), 1, out.size(), stderr);
   }
   void flush_() override { std::fflush(stderr); }
@@ -85,7 +85,8 @@ LogOptions g_options;
 spdlog::sink_ptr g_sink;
 
 spdlog::sink_ptr MakeSink(LogFormat format) {
-  if (format == LogFormat::kAuto) format = StderrIsJournal() ? LogFormat::kJournal : LogFormat::kText;
+  if (format == LogFormat::kAuto)
+    format = StderrIsJournal() ? LogFormat::kJournal : LogFormat::kText;
   switch (format) {
     case LogFormat::kJson:
       return std::make_shared<JsonStderrSink>();
@@ -111,8 +112,9 @@ absl::StatusOr<spdlog::level::level_enum> ParseLogLevel(absl::string_view text) 
   for (const auto& [name, level] : kLevels) {
     if (text == name) return level;
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown log level \"", text, "\"; use one of trace, debug, info, warn, error, critical, off"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown log level \"", text,
+                   "\"; use one of trace, debug, info, warn, error, critical, off"));
 }
 
 absl::StatusOr<LogFormat> ParseLogFormat(absl::string_view text) {

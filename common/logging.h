@@ -1,12 +1,11 @@
 #pragma once
-// Logging setup shared by kcred's binaries: one spdlog logger per component, all writing to stderr in
-// the chosen format. Call SetupLogging once in main(), then Logger("component") anywhere.
+// Logging setup shared by kcred's binaries: one spdlog logger per component, all writing to stderr
+// in the chosen format. Call SetupLogging once in main(), then Logger("component") anywhere.
+
+#include <spdlog/spdlog.h>
 
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
-
-#include <spdlog/spdlog.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"

@@ -2,9 +2,8 @@
 // Kubernetes name rules, shared by kcredd (validating requests) and kcred-devcluster (validating
 // objects). Each check returns OK or InvalidArgument whose message says what the rule is.
 
-#include "absl/strings/string_view.h"
-
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace kcred {
 

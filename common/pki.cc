@@ -103,7 +103,8 @@ absl::StatusOr<KeyAndCert> CreateCertificateAuthority(const std::string& common_
   return Encode(key.get(), cert.get());
 }
 
-absl::StatusOr<KeyAndCert> IssueCertificate(const KeyAndCert& ca, const CertificateRequest& request) {
+absl::StatusOr<KeyAndCert> IssueCertificate(const KeyAndCert& ca,
+                                            const CertificateRequest& request) {
   auto decoded = Decode(ca);
   if (!decoded.ok()) return decoded.status();
   auto& [ca_key, ca_cert] = *decoded;
@@ -127,7 +128,8 @@ absl::StatusOr<KeyAndCert> IssueCertificate(const KeyAndCert& ca, const Certific
   for (const auto& [nid, value] : exts) {
     if (auto s = AddExtension(cert.get(), ca_cert.get(), nid, value); !s.ok()) return s;
   }
-  if (X509_sign(cert.get(), ca_key.get(), EVP_sha256()) == 0) return OpenSslError("certificate signing");
+  if (X509_sign(cert.get(), ca_key.get(), EVP_sha256()) == 0)
+    return OpenSslError("certificate signing");
   return Encode(key.get(), cert.get());
 }
 

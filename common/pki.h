@@ -17,11 +17,11 @@ struct KeyAndCert {
 
 struct CertificateRequest {
   std::string common_name;
-  std::vector<std::string> dns_names;  // subjectAltName DNS entries
+  std::vector<std::string> dns_names;     // subjectAltName DNS entries
   std::vector<std::string> ip_addresses;  // subjectAltName IP entries ("127.0.0.1", "::1")
-  std::vector<std::string> uris;       // subjectAltName URI entries
-  bool server = true;                  // extendedKeyUsage serverAuth (else clientAuth)
-  bool client = false;                 // also clientAuth
+  std::vector<std::string> uris;          // subjectAltName URI entries
+  bool server = true;                     // extendedKeyUsage serverAuth (else clientAuth)
+  bool client = false;                    // also clientAuth
   absl::Time not_before;
   absl::Duration validity = absl::Hours(24 * 365);
 };
@@ -32,6 +32,7 @@ absl::StatusOr<KeyAndCert> CreateCertificateAuthority(const std::string& common_
                                                       absl::Duration validity);
 
 // A leaf certificate signed by `ca`.
-absl::StatusOr<KeyAndCert> IssueCertificate(const KeyAndCert& ca, const CertificateRequest& request);
+absl::StatusOr<KeyAndCert> IssueCertificate(const KeyAndCert& ca,
+                                            const CertificateRequest& request);
 
 }  // namespace kcred

@@ -3,8 +3,9 @@
 // conversion to string, so it cannot reach a log formatter by accident; logs show Fingerprint().
 
 #include <string>
-#include "absl/strings/string_view.h"
 #include <utility>
+
+#include "absl/strings/string_view.h"
 
 namespace kcred {
 

@@ -1,6 +1,6 @@
 #pragma once
-// Status helpers: early-return macros in the style of Abseil's internal ones, and the one place where
-// absl::Status becomes grpc::Status lives in daemon/server.
+// Status helpers: early-return macros in the style of Abseil's internal ones, and the one place
+// where absl::Status becomes grpc::Status lives in daemon/server.
 
 #include <utility>
 
@@ -11,10 +11,10 @@
 #define KCRED_STATUS_CONCAT(a, b) KCRED_STATUS_CONCAT_INNER(a, b)
 
 // Returns the status from the enclosing function when `expr` is not OK.
-#define KCRED_RETURN_IF_ERROR(expr)                     \
-  do {                                                  \
-    ::absl::Status kcred_status_ = (expr);              \
-    if (!kcred_status_.ok()) return kcred_status_;      \
+#define KCRED_RETURN_IF_ERROR(expr)                \
+  do {                                             \
+    ::absl::Status kcred_status_ = (expr);         \
+    if (!kcred_status_.ok()) return kcred_status_; \
   } while (false)
 
 // `lhs` (a declaration or an lvalue) = the value of StatusOr `expr`, or return its status.

@@ -210,8 +210,8 @@ absl::StatusOr<std::string> WaitForFile(const std::string& path,
     auto data = ReadFile(path);
     if (data.ok() && !data->empty()) return data;
     if (std::chrono::steady_clock::now() >= deadline) {
-      return absl::DeadlineExceededError(absl::StrCat(path, " did not appear within ",
-                                                      timeout.count(), " ms"));
+      return absl::DeadlineExceededError(
+          absl::StrCat(path, " did not appear within ", timeout.count(), " ms"));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }

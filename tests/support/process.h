@@ -28,11 +28,11 @@ class TempDir {
 };
 
 struct ProcessOptions {
-  std::vector<std::string> argv;               // argv[0] is the executable path
-  std::map<std::string, std::string> env;      // added to (or overriding) the test's environment
-  std::string stdout_file;                     // where stdout goes; /dev/null when empty
-  std::string stderr_file;                     // where stderr goes; the stdout file when empty
-  std::string stdin_data;                      // written to the child's stdin, then closed
+  std::vector<std::string> argv;           // argv[0] is the executable path
+  std::map<std::string, std::string> env;  // added to (or overriding) the test's environment
+  std::string stdout_file;                 // where stdout goes; /dev/null when empty
+  std::string stderr_file;                 // where stderr goes; the stdout file when empty
+  std::string stdin_data;                  // written to the child's stdin, then closed
 };
 
 // A child process in its own process group. Stop() sends SIGTERM and waits; the destructor kills
@@ -48,7 +48,8 @@ class Process {
   bool Running();
   // Sends `signal` to the process. No-op when it has exited.
   void Signal(int signal);
-  // Waits up to `timeout` for exit; returns the exit code (128+N for signal N) or an error on timeout.
+  // Waits up to `timeout` for exit; returns the exit code (128+N for signal N) or an error on
+  // timeout.
   absl::StatusOr<int> Wait(std::chrono::milliseconds timeout);
   // SIGTERM, wait up to `timeout`, then SIGKILL. Returns the exit code.
   int Stop(std::chrono::milliseconds timeout = std::chrono::seconds(10));
@@ -60,9 +61,9 @@ class Process {
 };
 
 struct RunResult {
-  int exit_code = -1;   // 128+N when killed by signal N
-  std::string out;      // stdout
-  std::string err;      // stderr
+  int exit_code = -1;  // 128+N when killed by signal N
+  std::string out;     // stdout
+  std::string err;     // stderr
 };
 
 // Runs a command to completion (killed after `timeout`) and captures its output.

@@ -1,5 +1,7 @@
 // Shows kcredd serving health over its unix socket and over mTLS, refusing plaintext TCP and bad
 // configs, and stopping cleanly, all driven through the real `kcred` binary.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -7,9 +9,6 @@
 #include <unistd.h>
 
 #include <cstring>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -20,8 +19,8 @@
 namespace kcred {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::BinaryPath;
+using ::testing::HasSubstr;
 using testing::Process;
 using testing::ProcessOptions;
 using testing::RunResult;
@@ -30,7 +29,8 @@ using testing::TempDir;
 class KcreddServingTest : public ::testing::Test {
  protected:
   // Starts kcredd with `args` and waits until it has written its ready file.
-  std::unique_ptr<Process> StartKcredd(std::vector<std::string> args, nlohmann::json* ready = nullptr) {
+  std::unique_ptr<Process> StartKcredd(std::vector<std::string> args,
+                                       nlohmann::json* ready = nullptr) {
     const std::string ready_file = dir_.File(absl::StrCat("ready-", starts_++));
     std::vector<std::string> argv = {BinaryPath("kcredd"), "--ready_file", ready_file};
     argv.insert(argv.end(), args.begin(), args.end());
@@ -71,14 +71,14 @@ class KcreddServingTest : public ::testing::Test {
     auto client = IssueCertificate(*ca, client_req);
     auto stranger = IssueCertificate(*other_ca, client_req);
     ASSERT_TRUE(server.ok() && client.ok() && stranger.ok());
-    for (const auto& [name, data] : std::vector<std::pair<std::string, std::string>>{
-             {"ca.crt", ca->cert_pem},
-             {"tls.crt", server->cert_pem},
-             {"tls.key", server->key_pem},
-             {"client.crt", client->cert_pem},
-             {"client.key", client->key_pem},
-             {"stranger.crt", stranger->cert_pem},
-             {"stranger.key", stranger->key_pem}}) {
+    for (const auto& [name, data] :
+         std::vector<std::pair<std::string, std::string>>{{"ca.crt", ca->cert_pem},
+                                                          {"tls.crt", server->cert_pem},
+                                                          {"tls.key", server->key_pem},
+                                                          {"client.crt", client->cert_pem},
+                                                          {"client.key", client->key_pem},
+                                                          {"stranger.crt", stranger->cert_pem},
+                                                          {"stranger.key", stranger->key_pem}}) {
       ASSERT_TRUE(testing::WriteFile(dir_.File(name), data, 0600).ok());
     }
   }
@@ -100,7 +100,8 @@ TEST_F(KcreddServingTest, UnixSocketServesHealthAndStopsCleanly) {
   EXPECT_EQ(health.exit_code, 0) << health.err;
   EXPECT_EQ(health.out, "SERVING\n");
 
-  RunResult broker = Kcred({"health", "--service", "kcred.v1.CredentialBroker", "--server", "unix:" + socket});
+  RunResult broker =
+      Kcred({"health", "--service", "kcred.v1.CredentialBroker", "--server", "unix:" + socket});
   EXPECT_EQ(broker.exit_code, 0) << broker.err;
 
   RunResult version = Kcred({"version", "--server", "unix:" + socket});
@@ -128,19 +129,24 @@ TEST_F(KcreddServingTest, StaleSocketIsReplacedButALiveOneIsNot) {
   EXPECT_THAT(Log(), HasSubstr("removed stale socket"));
   EXPECT_EQ(Kcred({"health", "--server", "unix:" + socket}).exit_code, 0);
 
-  RunResult second = testing::Run({BinaryPath("kcredd"), "--socket", socket}, {}, std::chrono::seconds(20));
+  RunResult second =
+      testing::Run({BinaryPath("kcredd"), "--socket", socket}, {}, std::chrono::seconds(20));
   EXPECT_EQ(second.exit_code, 1);
   EXPECT_THAT(second.err, HasSubstr("another server is already listening on " + socket));
-  EXPECT_EQ(Kcred({"health", "--server", "unix:" + socket}).exit_code, 0) << "first kcredd disturbed";
+  EXPECT_EQ(Kcred({"health", "--server", "unix:" + socket}).exit_code, 0)
+      << "first kcredd disturbed";
 }
 
 TEST_F(KcreddServingTest, MutualTlsAcceptsOnlyClientsOfItsCa) {
   WritePki();
   const std::string config = dir_.File("kcredd.yaml");
-  ASSERT_TRUE(testing::WriteFile(config, absl::StrCat(
-      "listen:\n  unix: false\n  tcp:\n    address: 127.0.0.1:0\n    tls:\n",
-      "      cert_file: ", dir_.File("tls.crt"), "\n      key_file: ", dir_.File("tls.key"),
-      "\n      client_ca_file: ", dir_.File("ca.crt"), "\n")).ok());
+  ASSERT_TRUE(
+      testing::WriteFile(
+          config,
+          absl::StrCat("listen:\n  unix: false\n  tcp:\n    address: 127.0.0.1:0\n    tls:\n",
+                       "      cert_file: ", dir_.File("tls.crt"), "\n      key_file: ",
+                       dir_.File("tls.key"), "\n      client_ca_file: ", dir_.File("ca.crt"), "\n"))
+          .ok());
   nlohmann::json ready;
   auto kcredd = StartKcredd({"--config", config}, &ready);
   ASSERT_NE(kcredd, nullptr);
@@ -155,12 +161,14 @@ TEST_F(KcreddServingTest, MutualTlsAcceptsOnlyClientsOfItsCa) {
                          dir_.File("client.crt"), "--key", dir_.File("client.key")});
   EXPECT_THAT(who.out, HasSubstr("you are x509:CN=ci-runner"));
 
-  RunResult no_cert = Kcred({"health", "--timeout", "5s", "--server", server, "--ca", dir_.File("ca.crt")});
+  RunResult no_cert =
+      Kcred({"health", "--timeout", "5s", "--server", server, "--ca", dir_.File("ca.crt")});
   EXPECT_EQ(no_cert.exit_code, 1);
   EXPECT_EQ(no_cert.out, "");
 
-  RunResult other_ca = Kcred({"health", "--timeout", "5s", "--server", server, "--ca", dir_.File("ca.crt"),
-                              "--cert", dir_.File("stranger.crt"), "--key", dir_.File("stranger.key")});
+  RunResult other_ca =
+      Kcred({"health", "--timeout", "5s", "--server", server, "--ca", dir_.File("ca.crt"), "--cert",
+             dir_.File("stranger.crt"), "--key", dir_.File("stranger.key")});
   EXPECT_EQ(other_ca.exit_code, 1);
   EXPECT_EQ(other_ca.out, "");
 
@@ -173,8 +181,11 @@ TEST_F(KcreddServingTest, MutualTlsAcceptsOnlyClientsOfItsCa) {
 
 TEST_F(KcreddServingTest, PlaintextTcpNeedsInsecureFlag) {
   const std::string config = dir_.File("kcredd.yaml");
-  ASSERT_TRUE(testing::WriteFile(config, "listen:\n  unix: false\n  tcp:\n    address: 127.0.0.1:0\n").ok());
-  RunResult refused = testing::Run({BinaryPath("kcredd"), "--config", config}, {}, std::chrono::seconds(20));
+  ASSERT_TRUE(
+      testing::WriteFile(config, "listen:\n  unix: false\n  tcp:\n    address: 127.0.0.1:0\n")
+          .ok());
+  RunResult refused =
+      testing::Run({BinaryPath("kcredd"), "--config", config}, {}, std::chrono::seconds(20));
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_THAT(refused.err, HasSubstr("kcredd refuses plaintext TCP"));
 
@@ -190,8 +201,10 @@ TEST_F(KcreddServingTest, PlaintextTcpNeedsInsecureFlag) {
 
 TEST_F(KcreddServingTest, CheckConfigNamesFileLineAndColumn) {
   const std::string bad = dir_.File("bad.yaml");
-  ASSERT_TRUE(testing::WriteFile(bad, "log:\n  level: info\nlisten:\n  tcp:\n    address: 127.0.0.1:1\n"
-                                      "    tls:\n      cert_file: /x.pem\n      key_file: /y.pem\n").ok());
+  ASSERT_TRUE(testing::WriteFile(bad,
+                                 "log:\n  level: info\nlisten:\n  tcp:\n    address: 127.0.0.1:1\n"
+                                 "    tls:\n      cert_file: /x.pem\n      key_file: /y.pem\n")
+                  .ok());
   RunResult result = testing::Run({BinaryPath("kcredd"), "check-config", "--config", bad});
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_EQ(result.err, bad + ":7:18: listen.tcp.tls.cert_file: file \"/x.pem\" does not exist\n");

@@ -1,10 +1,9 @@
 // Shows the shared helpers' contracts: Kubernetes name rules, atomic 0600 writes, fingerprints,
 // kubeconfig rendering and merging.
-#include <sys/stat.h>
-#include <yaml-cpp/yaml.h>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <yaml-cpp/yaml.h>
 
 #include "common/files.h"
 #include "common/kubeconfig.h"
@@ -142,7 +141,8 @@ current-context: other
 
   auto current = MergeKubeconfig(*twice, "config", Entry("", "new"), true);
   ASSERT_TRUE(current.ok());
-  EXPECT_EQ(YAML::Load(*current)["current-context"].as<std::string>(), "kcred-dev-automation-ci-bot");
+  EXPECT_EQ(YAML::Load(*current)["current-context"].as<std::string>(),
+            "kcred-dev-automation-ci-bot");
 }
 
 TEST(KubeconfigTest, MergeIntoEmptyFileCreatesAConfig) {
