@@ -81,6 +81,12 @@ std::string DurationText(int64_t seconds) {
   return seconds == 1 ? "1 second" : absl::StrCat(seconds, " seconds");
 }
 
+// Query booleans as Go's strconv.ParseBool reads them (python3-kubernetes sends "True").
+bool ParseBool(const std::string& value) {
+  return value == "1" || value == "t" || value == "T" || value == "true" || value == "True" ||
+         value == "TRUE";
+}
+
 }  // namespace
 
 nlohmann::json UserInfoToJson(const UserInfo& user) {
@@ -189,8 +195,7 @@ absl::Status ApiServer::Route(Call& call) {
   RequestAttributes& attrs = call.attrs;
   attrs.path = req.path;
   const std::string& method = req.method;
-  call.watch = req.has_param("watch") &&
-               (req.get_param_value("watch") == "true" || req.get_param_value("watch") == "1");
+  call.watch = ParseBool(req.get_param_value("watch"));
 
   std::string group, version;
   size_t rest = 0;
@@ -639,6 +644,13 @@ absl::Status ApiServer::ServeObjects(Call& call) {
   const std::string ns = info.namespaced ? attrs.namespace_name : "";
   const httplib::Request& req = call.http;
 
+  const std::string dry_run_param = req.get_param_value("dryRun");
+  if (!dry_run_param.empty() && dry_run_param != "All") {
+    return BadRequestError(absl::StrCat("dryRun: Unsupported value: \"", dry_run_param,
+                                        "\": supported values: \"All\""));
+  }
+  const bool dry_run = dry_run_param == "All";
+
   if (attrs.verb == "get") {
     absl::StatusOr<nlohmann::json> object = store_.Get(info, ns, attrs.name);
     if (!object.ok()) return object.status();
@@ -671,8 +683,8 @@ absl::Status ApiServer::ServeObjects(Call& call) {
       for (const nlohmann::json& item : list->items) {
         const std::string item_ns = Str(item, {"metadata", "namespace"});
         absl::StatusOr<nlohmann::json> deleted =
-            store_.Delete(info, item_ns, Str(item, {"metadata", "name"}));
-        if (deleted.ok()) {
+            store_.Delete(info, item_ns, Str(item, {"metadata", "name"}), "", dry_run);
+        if (deleted.ok() && !dry_run) {
           if (absl::Status s = AfterDelete(info, item_ns, *deleted); !s.ok()) return s;
         }
       }
@@ -695,9 +707,9 @@ absl::Status ApiServer::ServeObjects(Call& call) {
     absl::StatusOr<nlohmann::json> body = ReadBody(call);
     if (!body.ok()) return body.status();
     if (absl::Status s = PrepareObject(info, *body, nullptr); !s.ok()) return s;
-    absl::StatusOr<nlohmann::json> created = store_.Create(info, ns, *std::move(body));
+    absl::StatusOr<nlohmann::json> created = store_.Create(info, ns, *std::move(body), dry_run);
     if (!created.ok()) return created.status();
-    if (info.resource == "secrets" && Str(*created, {"type"}) == kSaTokenType) {
+    if (!dry_run && info.resource == "secrets" && Str(*created, {"type"}) == kSaTokenType) {
       absl::StatusOr<nlohmann::json> filled = FillLegacyTokenSecret(*created);
       if (filled.ok()) created = *std::move(filled);
     }
@@ -719,7 +731,7 @@ absl::Status ApiServer::ServeObjects(Call& call) {
     if (!current.ok()) return current.status();
     if (absl::Status s = PrepareObject(info, *body, *current); !s.ok()) return s;
     absl::StatusOr<nlohmann::json> updated =
-        store_.Update(info, ns, *std::move(body), info.resource == "leases");
+        store_.Update(info, ns, *std::move(body), info.resource == "leases", dry_run);
     if (!updated.ok()) return updated.status();
     call.body = *std::move(updated);
     return absl::OkStatus();
@@ -742,7 +754,8 @@ absl::Status ApiServer::ServeObjects(Call& call) {
                                  Str(*patched, {"metadata", "resourceVersion"}) !=
                                      Str(*current, {"metadata", "resourceVersion"});
       if (absl::Status s = PrepareObject(info, *patched, *current); !s.ok()) return s;
-      absl::StatusOr<nlohmann::json> updated = store_.Update(info, ns, *std::move(patched), false);
+      absl::StatusOr<nlohmann::json> updated =
+          store_.Update(info, ns, *std::move(patched), false, dry_run);
       if (updated.ok()) {
         call.body = *std::move(updated);
         return absl::OkStatus();
@@ -767,9 +780,12 @@ absl::Status ApiServer::ServeObjects(Call& call) {
       nlohmann::json options = nlohmann::json::parse(req.body, nullptr, false);
       if (!options.is_discarded()) expected_uid = Str(options, {"preconditions", "uid"});
     }
-    absl::StatusOr<nlohmann::json> deleted = store_.Delete(info, ns, attrs.name, expected_uid);
+    absl::StatusOr<nlohmann::json> deleted =
+        store_.Delete(info, ns, attrs.name, expected_uid, dry_run);
     if (!deleted.ok()) return deleted.status();
-    if (absl::Status s = AfterDelete(info, ns, *deleted); !s.ok()) return s;
+    if (!dry_run) {
+      if (absl::Status s = AfterDelete(info, ns, *deleted); !s.ok()) return s;
+    }
     if (info.resource == "serviceaccounts" || info.resource == "namespaces") {
       call.body = *std::move(deleted);
     } else {
@@ -819,7 +835,7 @@ absl::Status ApiServer::ServeWatch(Call& call) {
   state->fields = *std::move(fields);
   state->deadline = clock_.Now() + timeout;
   state->last_sent = clock_.Now();
-  state->bookmarks = req.get_param_value("allowWatchBookmarks") == "true";
+  state->bookmarks = ParseBool(req.get_param_value("allowWatchBookmarks"));
 
   const std::string rv_param = req.get_param_value("resourceVersion");
   if (rv_param.empty() || rv_param == "0") {

@@ -78,7 +78,7 @@ void ObjectStore::RecordLocked(std::string type, const ResourceInfo& info, absl:
 }
 
 absl::StatusOr<nlohmann::json> ObjectStore::Create(const ResourceInfo& info, absl::string_view ns,
-                                                   nlohmann::json object) {
+                                                   nlohmann::json object, bool dry_run) {
   if (!object.is_object()) return BadRequestError("the request body must be a JSON object");
   nlohmann::json& meta = object["metadata"];
   if (!meta.is_object()) meta = nlohmann::json::object();
@@ -117,13 +117,14 @@ absl::StatusOr<nlohmann::json> ObjectStore::Create(const ResourceInfo& info, abs
                           {{"metadata.name", GoQuote(name), std::string(valid.message())}});
     }
     if (objects.count(Key(ns, name))) return AlreadyExistsError(info, name);
-    ++resource_version_;
     meta["name"] = name;
     meta["uid"] = NewUuid();
-    meta["resourceVersion"] = absl::StrCat(resource_version_);
     meta["creationTimestamp"] = FormatTimestamp(clock_.Now());
     object["apiVersion"] = info.GroupVersion();
     object["kind"] = info.kind;
+    if (dry_run) return object;
+    ++resource_version_;
+    meta["resourceVersion"] = absl::StrCat(resource_version_);
     objects[Key(ns, name)] = object;
     RecordLocked("ADDED", info, ns, object);
   }
@@ -176,7 +177,7 @@ absl::StatusOr<ListResult> ObjectStore::List(const ResourceInfo& info, absl::str
 
 absl::StatusOr<nlohmann::json> ObjectStore::Update(const ResourceInfo& info, absl::string_view ns,
                                                    nlohmann::json object,
-                                                   bool require_resource_version) {
+                                                   bool require_resource_version, bool dry_run) {
   if (!object.is_object()) return BadRequestError("the request body must be a JSON object");
   nlohmann::json& meta = object["metadata"];
   if (!meta.is_object()) meta = nlohmann::json::object();
@@ -204,16 +205,20 @@ absl::StatusOr<nlohmann::json> ObjectStore::Update(const ResourceInfo& info, abs
                            absl::StrCat("Precondition failed: UID in precondition: ", uid,
                                         ", UID in object meta: ", MetaString(current, "uid")));
     }
-    ++resource_version_;
     meta["uid"] = current["metadata"]["uid"];
     meta["creationTimestamp"] = current["metadata"]["creationTimestamp"];
-    meta["resourceVersion"] = absl::StrCat(resource_version_);
     meta.erase("generateName");
     if (current["metadata"].contains("generateName")) {
       meta["generateName"] = current["metadata"]["generateName"];
     }
     object["apiVersion"] = info.GroupVersion();
     object["kind"] = info.kind;
+    if (dry_run) {
+      meta["resourceVersion"] = current["metadata"]["resourceVersion"];
+      return object;
+    }
+    ++resource_version_;
+    meta["resourceVersion"] = absl::StrCat(resource_version_);
     it->second = object;
     RecordLocked("MODIFIED", info, ns, object);
   }
@@ -223,7 +228,7 @@ absl::StatusOr<nlohmann::json> ObjectStore::Update(const ResourceInfo& info, abs
 
 absl::StatusOr<nlohmann::json> ObjectStore::Delete(const ResourceInfo& info, absl::string_view ns,
                                                    absl::string_view name,
-                                                   absl::string_view expected_uid) {
+                                                   absl::string_view expected_uid, bool dry_run) {
   nlohmann::json deleted;
   {
     absl::MutexLock lock(&mu_);
@@ -235,6 +240,7 @@ absl::StatusOr<nlohmann::json> ObjectStore::Delete(const ResourceInfo& info, abs
                            absl::StrCat("Precondition failed: UID in precondition: ", expected_uid,
                                         ", UID in object meta: ", MetaString(it->second, "uid")));
     }
+    if (dry_run) return it->second;
     deleted = std::move(it->second);
     objects.erase(it);
     ++resource_version_;

@@ -57,8 +57,10 @@ class ObjectStore final : public ObjectReader {
   // Creates `object` (its kind and apiVersion are set from `info`). Resolves generateName,
   // validates the name, requires the namespace to exist for namespaced kinds, and sets uid,
   // resourceVersion and creationTimestamp. Errors are Kubernetes errors (api_error.h).
+  // With `dry_run` every check runs but nothing is stored (for ?dryRun=All); the same holds for
+  // Update and Delete.
   absl::StatusOr<nlohmann::json> Create(const ResourceInfo& info, absl::string_view ns,
-                                        nlohmann::json object);
+                                        nlohmann::json object, bool dry_run = false);
   absl::StatusOr<nlohmann::json> Get(const ResourceInfo& info, absl::string_view ns,
                                      absl::string_view name) const;
   // Objects sorted by namespace and name, filtered, paged. `ns` empty lists all namespaces.
@@ -68,12 +70,14 @@ class ObjectStore final : public ObjectReader {
   // without it the update is unconditional unless `require_resource_version` (then Invalid).
   // uid and creationTimestamp are kept; a different uid in the body is a Conflict.
   absl::StatusOr<nlohmann::json> Update(const ResourceInfo& info, absl::string_view ns,
-                                        nlohmann::json object, bool require_resource_version);
+                                        nlohmann::json object, bool require_resource_version,
+                                        bool dry_run = false);
   // Deletes and returns the object (with a new resourceVersion, as the DELETED event carries it).
   // `expected_uid`, when non-empty, is a precondition (Conflict when it differs).
   absl::StatusOr<nlohmann::json> Delete(const ResourceInfo& info, absl::string_view ns,
                                         absl::string_view name,
-                                        absl::string_view expected_uid = "");
+                                        absl::string_view expected_uid = "",
+                                        bool dry_run = false);
   // Deletes every namespaced object in `ns` (not the namespace itself).
   void DeleteNamespaceContents(absl::string_view ns);
 

@@ -312,7 +312,7 @@ TEST_F(DevClusterTest, KubectlWatchSeesNewObjects) {
   (*watch)->Stop(std::chrono::seconds(5));
 }
 
-// Debian's python3-kubernetes lists namespaces with admin.kubeconfig.
+// Debian's python3-kubernetes lists, creates and watches with admin.kubeconfig.
 TEST_F(DevClusterTest, PythonClientListsNamespaces) {
   const std::string script =
       "import sys\n"
@@ -322,12 +322,16 @@ TEST_F(DevClusterTest, PythonClientListsNamespaces) {
       "print(' '.join(sorted(ns.metadata.name for ns in v1.list_namespace().items)))\n"
       "sa = v1.create_namespaced_service_account('default', "
       "client.V1ServiceAccount(metadata=client.V1ObjectMeta(name='from-python')))\n"
-      "print(sa.metadata.uid)\n";
+      "print(sa.metadata.uid)\n"
+      "from kubernetes import watch\n"
+      "events = list(watch.Watch().stream(v1.list_namespace, timeout_seconds=1))\n"
+      "print('watched', ' '.join(sorted(e['object'].metadata.name for e in events)))\n";
   std::string path = tmp_.File("list.py");
   ASSERT_TRUE(kcred::testing::WriteFile(path, script).ok());
   RunResult r = kcred::testing::Run({"/usr/bin/python3", path, admin_}, {{"HOME", tmp_.path()}});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("default kube-public kube-system"));
+  EXPECT_THAT(r.out, HasSubstr("watched default kube-public kube-system"));
   EXPECT_THAT(Admin({"get", "sa", "from-python", "-o", "name"}),
               HasSubstr("serviceaccount/from-python"));
 }

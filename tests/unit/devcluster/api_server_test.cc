@@ -274,6 +274,23 @@ TEST_F(ApiServerTest, LegacyTokenController) {
             401);
 }
 
+// ?dryRun=All runs every check and stores nothing.
+TEST_F(ApiServerTest, DryRunStoresNothing) {
+  CreateAccount("team", "bot");
+  EXPECT_EQ(Call("POST", "/api/v1/namespaces/team/serviceaccounts?dryRun=All",
+                 R"({"metadata":{"name":"dry"}})")
+                .status,
+            201);
+  EXPECT_EQ(Call("GET", "/api/v1/namespaces/team/serviceaccounts/dry").status, 404);
+  EXPECT_EQ(Call("POST", "/api/v1/namespaces/team/serviceaccounts?dryRun=All",
+                 R"({"metadata":{"name":"bot"}})")
+                .status,
+            409);
+  EXPECT_EQ(Call("DELETE", "/api/v1/namespaces/team/serviceaccounts/bot?dryRun=All").status, 200);
+  EXPECT_EQ(Call("GET", "/api/v1/namespaces/team/serviceaccounts/bot").status, 200);
+  EXPECT_EQ(Call("DELETE", "/api/v1/namespaces/team/serviceaccounts/bot?dryRun=Some").status, 400);
+}
+
 // Injected 503s carry Retry-After; only the admin may change faults.
 TEST_F(ApiServerTest, FaultsEndpoint) {
   CreateAccount("team", "bot");
