@@ -409,6 +409,7 @@ absl::StatusOr<std::string> HttpKubeClient::Call(const std::string& method, cons
       last = StatusFromResponse(http_status, result.body, method, path);
       retryable = IsRetryable(method, AttemptOutcome::kHttpStatus, http_status);
       retry_after = ParseRetryAfter(result.retry_after);
+      if (!retry_after.has_value()) retry_after = RetryAfterFromStatusBody(result.body);
     } else {
       TransportFailure failure = ClassifyTransport(result.curl_code, result.request_started);
       last = absl::Status(failure.code,

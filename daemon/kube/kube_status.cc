@@ -1,5 +1,8 @@
 #include "daemon/kube/kube_status.h"
 
+#include <algorithm>
+#include <cstdint>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
@@ -119,6 +122,21 @@ nlohmann::json MakeStatusBody(int http_status, absl::string_view reason,
                         {"message", std::string(message)},
                         {"reason", std::string(reason)},
                         {"code", http_status}};
+}
+
+std::optional<absl::Duration> RetryAfterFromStatusBody(absl::string_view body) {
+  nlohmann::json parsed =
+      nlohmann::json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_object() || !parsed.contains("details") || !parsed["details"].is_object()) {
+    return std::nullopt;
+  }
+  const nlohmann::json& details = parsed["details"];
+  if (!details.contains("retryAfterSeconds") || !details["retryAfterSeconds"].is_number_integer()) {
+    return std::nullopt;
+  }
+  int64_t seconds = details["retryAfterSeconds"].get<int64_t>();
+  if (seconds < 0) return std::nullopt;
+  return absl::Seconds(std::min<int64_t>(seconds, 24 * 3600));
 }
 
 std::optional<std::string> KubeReason(const absl::Status& status) {

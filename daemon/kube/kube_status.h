@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "nlohmann/json.hpp"
 
 namespace kcred::kube {
@@ -30,6 +31,9 @@ absl::Status StatusFromResponse(int http_status, absl::string_view body, absl::s
 
 // A metav1.Status body as an API server would send it, for servers and fakes.
 nlohmann::json MakeStatusBody(int http_status, absl::string_view reason, absl::string_view message);
+
+// details.retryAfterSeconds of a Status body (sent with 429 and some 5xx), if any.
+std::optional<absl::Duration> RetryAfterFromStatusBody(absl::string_view body);
 
 // The server's reason attached to `status` by StatusFromResponse, if any.
 std::optional<std::string> KubeReason(const absl::Status& status);

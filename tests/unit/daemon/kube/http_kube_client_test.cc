@@ -307,6 +307,19 @@ TEST_F(HttpKubeClientTest, HonoursRetryAfterOn429) {
   EXPECT_EQ(body["kind"], "ServiceAccount");
 }
 
+// Without a Retry-After header, the Status body's details.retryAfterSeconds sets the wait.
+TEST_F(HttpKubeClientTest, HonoursRetryAfterSecondsInStatusBody) {
+  TestApiServer server(server_identity_);
+  nlohmann::json body = MakeStatusBody(429, "TooManyRequests", "storage is (re)initializing");
+  body["details"] = {{"retryAfterSeconds", 2}};
+  server.Queue({429, body.dump(), {}});
+  auto client = MakeClient(Options(server));
+  const absl::Time start = clock_.Now();
+  ASSERT_TRUE(client->GetServerVersion(Deadline()).ok());
+  EXPECT_EQ(clock_.Now() - start, absl::Seconds(2));
+  EXPECT_EQ(server.seen().size(), 2u);
+}
+
 // A POST answered 500 may have been applied: it is not repeated. A GET is.
 TEST_F(HttpKubeClientTest, DoesNotRepeatPostAfter500) {
   TestApiServer server(server_identity_);

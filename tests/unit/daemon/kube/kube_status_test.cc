@@ -64,6 +64,14 @@ TEST(KubeStatusTest, NonStatusBody) {
   EXPECT_NE(empty.message().find("GET /api/v1/namespaces/x"), absl::string_view::npos);
 }
 
+TEST(KubeStatusTest, RetryAfterFromStatusBody) {
+  nlohmann::json body = MakeStatusBody(429, "TooManyRequests", "slow down");
+  EXPECT_FALSE(RetryAfterFromStatusBody(body.dump()).has_value());
+  body["details"] = {{"retryAfterSeconds", 7}};
+  EXPECT_EQ(RetryAfterFromStatusBody(body.dump()), absl::Seconds(7));
+  EXPECT_FALSE(RetryAfterFromStatusBody("not json").has_value());
+}
+
 // Paths are built in one place, with the right group, version and scope.
 TEST(ResourceTest, Paths) {
   EXPECT_EQ(*ObjectPath(Resource::kServiceAccount, "ns", "sa"),
