@@ -7,6 +7,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "client/arguments.h"
 #include "client/cli.h"
 #include "client/kubeconfig_file.h"
@@ -66,8 +67,8 @@ absl::StatusOr<v1::AccountRef> OneAccount(const ParsedArgs& args, absl::string_v
   }
   if (args.positionals.size() > 1) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "takes one account, got ", args.positionals.size(),
-        " arguments; put flags after the command, e.g. kcred ", command, " dev/automation/ci-bot"));
+        "takes one account, got ", args.positionals.size(), " arguments (",
+        absl::StrJoin(args.positionals, " "), "), e.g. kcred ", command, " dev/automation/ci-bot"));
   }
   return ParseAccountRef(args.positionals[0]);
 }

@@ -262,7 +262,9 @@ TEST_F(CliAccountCommandsTest, KubeconfigUsageErrors) {
             "dev/automation/ci-bot\n");
   r = Cli({"kubeconfig", "dev/a/b", "dev/a/c"});
   EXPECT_EQ(r.code, kExitUsage);
-  EXPECT_THAT(r.err, HasSubstr("takes one account, got 2 arguments"));
+  EXPECT_EQ(r.err,
+            "kcred kubeconfig: takes one account, got 2 arguments (dev/a/b dev/a/c), e.g. kcred "
+            "kubeconfig dev/automation/ci-bot\n");
   r = Cli({"kubeconfig", "dev/a/b", "--bogus"});
   EXPECT_EQ(r.code, kExitUsage);
   EXPECT_EQ(r.err, "kcred kubeconfig: unknown flag \"--bogus\"; run `kcred kubeconfig --help`\n");

@@ -2,8 +2,12 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include <nlohmann/json.hpp>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 
 namespace kcred::client {
 namespace {
@@ -189,6 +193,29 @@ TEST(CliJsonToYaml, QuotesAmbiguousStrings) {
             "t: true\n"
             "z: ~\n");
   EXPECT_EQ(JsonToYaml("{").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Any string survives the trip through YAML as the same string.
+TEST(CliJsonToYaml, RoundTripsTrickyStrings) {
+  const std::vector<std::string> strings = {
+      "a: b",  "#x",     "- x",   "x #y", "null",        "Yes",   "0x1f",   "1e3", "-",
+      "'q'",   "\"dq\"", "{a}",   "[b]",  "multi\nline", " lead", "trail ", "@at", "`tick",
+      "*star", "&amp",   "!bang", "%p",   "~",           "",      "NO",     ".5",  "ünïcode"};
+  nlohmann::json json = nlohmann::json::object();
+  for (std::size_t i = 0; i < strings.size(); ++i) json[absl::StrCat("k", i)] = strings[i];
+  auto yaml = JsonToYaml(json.dump());
+  ASSERT_TRUE(yaml.ok()) << yaml.status();
+  const YAML::Node root = YAML::Load(*yaml);
+  for (std::size_t i = 0; i < strings.size(); ++i) {
+    const YAML::Node value = root[absl::StrCat("k", i)];
+    ASSERT_TRUE(value.IsScalar()) << strings[i];
+    EXPECT_EQ(value.Scalar(), strings[i]) << *yaml;
+    // A plain (untagged) scalar would be resolved by type; quoted ones carry the "!" tag.
+    if (value.Tag() != "!") {
+      double d;
+      EXPECT_FALSE(absl::SimpleAtod(strings[i], &d)) << strings[i] << " left unquoted";
+    }
+  }
 }
 
 // Only json and yaml are output formats.
