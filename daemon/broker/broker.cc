@@ -1320,11 +1320,17 @@ struct Broker::Reconcile {
       step.resource = Resource::kNamespace;
       step.name = ns();
       step.managed = false;
-      step.object = {
-          {"metadata",
-           {{"name", ns()},
-            {"labels",
-             {{kManagedByLabel, kManagedByValue}, {kCreatedForLabel, LabelValue(name())}}}}}};
+      // Not labelled with kcred.io/account: the namespace outlives the account (see broker.h).
+      json labels = json::object();
+      for (const auto& [k, v] : spec.labels()) labels[k] = v;
+      labels[kManagedByLabel] = kManagedByValue;
+      labels[kCreatedForLabel] = LabelValue(name());
+      step.object = {{"metadata", {{"name", ns()}, {"labels", labels}}}};
+      if (!spec.annotations().empty()) {
+        json annotations = json::object();
+        for (const auto& [k, v] : spec.annotations()) annotations[k] = v;
+        step.object["metadata"]["annotations"] = annotations;
+      }
       steps.push_back(std::move(step));
     }
     // ServiceAccount.

@@ -518,9 +518,17 @@ TEST_F(BrokerTest, CreateNamespace) {
 
   v1::AccountSpec spec = RulesSpec();
   spec.set_create_namespace(true);
+  (*spec.mutable_labels())["team"] = "ci";
+  (*spec.mutable_annotations())["example.com/owner"] = "ci@example.com";
   ASSERT_TRUE(Provision(Ref("fresh", "bot"), spec).ok());
   auto ns = kube_.Peek(Resource::kNamespace, "", "fresh");
   ASSERT_TRUE(ns.has_value());
+  EXPECT_EQ((*ns)["metadata"]["labels"]["team"], "ci");
+  EXPECT_EQ((*ns)["metadata"]["annotations"]["example.com/owner"], "ci@example.com");
+  auto sa = kube_.Peek(Resource::kServiceAccount, "fresh", "bot");
+  EXPECT_EQ((*sa)["metadata"]["annotations"]["example.com/owner"], "ci@example.com");
+  auto anchor = kube_.Peek(Resource::kSecret, "fresh", "bot-kcred-1");
+  EXPECT_EQ((*anchor)["metadata"]["labels"]["team"], "ci");
   EXPECT_EQ((*ns)["metadata"]["labels"][kManagedByLabel], "kcred");
   EXPECT_EQ((*ns)["metadata"]["labels"][kCreatedForLabel], "bot");
   ASSERT_TRUE(Delete(Ref("fresh", "bot")).ok());
