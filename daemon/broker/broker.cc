@@ -186,8 +186,8 @@ struct Broker::Served {
   absl::Time issue_time;
   absl::Time expire_time = absl::InfiniteFuture();
   absl::Time next_rotation_time;
-  std::string kubeconfig;
-  KubeconfigEntry entry;  // names, server and CA; the token field is left empty
+  SecretString kubeconfig;  // holds the token
+  KubeconfigEntry entry;    // names, server and CA; the token field is left empty
 };
 
 struct Broker::AccountState {
@@ -506,7 +506,7 @@ absl::StatusOr<Broker::Served> Broker::MakeServed(const ClusterHandle& cluster,
   entry.ca_pem = cluster.config.ca_pem;
   entry.namespace_name = ns;
   entry.token = token.Reveal();
-  served.kubeconfig = RenderKubeconfig(entry);
+  served.kubeconfig = SecretString(RenderKubeconfig(entry));
   entry.token.clear();
   return served;
 }
@@ -1094,7 +1094,7 @@ absl::StatusOr<v1::ListAccountsResponse> Broker::ListAccounts(
   return response;
 }
 
-absl::StatusOr<v1::GetKubeconfigResponse> Broker::GetKubeconfig(const v1::AccountRef& ref) {
+absl::StatusOr<Broker::Served> Broker::CurrentCredentials(const v1::AccountRef& ref) const {
   KCRED_RETURN_IF_ERROR(ValidateRefNames(ref));
   KCRED_RETURN_IF_ERROR(FindCluster(ref.cluster()).status());
   const std::string account = RefString(ref.cluster(), ref.namespace_(), ref.name());
@@ -1116,8 +1116,13 @@ absl::StatusOr<v1::GetKubeconfigResponse> Broker::GetKubeconfig(const v1::Accoun
                      "; last error: ", status.last_error().empty() ? "(none)" : status.last_error(),
                      ". Rotate it with RotateToken once the cluster is reachable"));
   }
+  return served;
+}
+
+absl::StatusOr<v1::GetKubeconfigResponse> Broker::GetKubeconfig(const v1::AccountRef& ref) {
+  KCRED_ASSIGN_OR_RETURN(const Served served, CurrentCredentials(ref));
   v1::GetKubeconfigResponse response;
-  response.set_kubeconfig(served.kubeconfig);
+  response.set_kubeconfig(served.kubeconfig.Reveal());
   response.set_context_name(served.entry.context_name);
   response.set_cluster_name(served.entry.cluster_name);
   response.set_user_name(served.entry.user_name);
@@ -1133,20 +1138,7 @@ absl::StatusOr<v1::GetKubeconfigResponse> Broker::GetKubeconfig(const v1::Accoun
 }
 
 absl::StatusOr<v1::GetTokenResponse> Broker::GetToken(const v1::AccountRef& ref) {
-  // Same checks as GetKubeconfig, which never reads Kubernetes or the store either.
-  KCRED_ASSIGN_OR_RETURN(v1::GetKubeconfigResponse kubeconfig, GetKubeconfig(ref));
-  StatePtr state = FindAccount({ref.cluster(), ref.namespace_(), ref.name()});
-  if (state == nullptr) {
-    return absl::NotFoundError(absl::StrCat(
-        "account ", RefString(ref.cluster(), ref.namespace_(), ref.name()), " not found"));
-  }
-  absl::MutexLock lock(&state->mu);
-  if (!state->served.has_value()) {
-    return absl::UnavailableError(
-        absl::StrCat("account ", RefString(ref.cluster(), ref.namespace_(), ref.name()),
-                     " has no token to serve: ", state->unserved_reason));
-  }
-  const Served& served = *state->served;
+  KCRED_ASSIGN_OR_RETURN(const Served served, CurrentCredentials(ref));
   v1::GetTokenResponse response;
   response.set_token(served.token.Reveal());
   if (served.expire_time != absl::InfiniteFuture()) {

@@ -143,6 +143,10 @@ class Broker {
   absl::Status RevokeGeneration(const ClusterHandle& cluster, const AccountKey& key,
                                 const internal::v1::GenerationRecord& generation);
 
+  // A copy of the account's current credentials; NOT_FOUND or UNAVAILABLE (with the reason) when
+  // there are none to serve. Memory only.
+  absl::StatusOr<Served> CurrentCredentials(const v1::AccountRef& ref) const;
+
   // Builds the in-memory served credentials of the record's current generation.
   absl::StatusOr<Served> MakeServed(const ClusterHandle& cluster, const AccountKey& key,
                                     const internal::v1::GenerationRecord& generation,
