@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <functional>
 #include <set>
+#include <thread>
 #include <utility>
 
 #include "absl/random/random.h"
@@ -1165,18 +1166,25 @@ absl::StatusOr<v1::ListClustersResponse> Broker::ListClusters() {
     out->set_name(cluster.config.name);
     out->set_server(cluster.config.server);
     out->set_account_count(counts[cluster.config.name]);
-    const absl::Time now = clock_.Now();
-    *out->mutable_last_check_time() = ToProto(now);
-    absl::StatusOr<kube::ServerVersion> version =
-        cluster.client->GetServerVersion(now + kProbeTimeout);
-    if (version.ok()) {
-      out->set_reachable(true);
-      out->set_server_version(version->git_version);
-    } else {
-      out->set_reachable(false);
-      out->set_error(std::string(version.status().message()));
-    }
   }
+  // Probe every cluster at once, so unreachable ones cost one probe timeout in total.
+  std::vector<std::thread> probes;
+  for (size_t i = 0; i < clusters_.size(); ++i) {
+    probes.emplace_back([this, i, out = response.mutable_clusters(static_cast<int>(i))] {
+      const absl::Time now = clock_.Now();
+      *out->mutable_last_check_time() = ToProto(now);
+      absl::StatusOr<kube::ServerVersion> version =
+          clusters_[i].client->GetServerVersion(now + kProbeTimeout);
+      if (version.ok()) {
+        out->set_reachable(true);
+        out->set_server_version(version->git_version);
+      } else {
+        out->set_reachable(false);
+        out->set_error(std::string(version.status().message()));
+      }
+    });
+  }
+  for (std::thread& probe : probes) probe.join();
   return response;
 }
 

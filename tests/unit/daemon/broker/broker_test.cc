@@ -1103,6 +1103,39 @@ TEST_F(BrokerTest, LongestAccountName) {
   EXPECT_EQ(LabelledEverywhere("automation", name), 0u);
 }
 
+// Several clusters: each account lives on its own, and every cluster is probed.
+TEST_F(BrokerTest, SeveralClusters) {
+  FakeKubeClient prod(clock_);
+  ASSERT_TRUE(prod.Seed(Resource::kNamespace, {{"metadata", {{"name", "automation"}}}}).ok());
+  config::ClusterConfig prod_config = cluster_;
+  prod_config.name = "prod";
+  prod_config.server = "https://prod.example:6443";
+  broker_ = std::make_unique<Broker>(
+      clock_, store_, *sealer_,
+      std::vector<ClusterHandle>{{cluster_, &kube_}, {prod_config, &prod}}, defaults_);
+  ASSERT_TRUE(Provision(Ref("automation", "ci-bot", "prod"), RulesSpec()).ok());
+  EXPECT_EQ(kube_.ObjectCount(Resource::kServiceAccount), 0u);
+  EXPECT_EQ(prod.ObjectCount(Resource::kServiceAccount), 1u);
+  auto kubeconfig = broker_->GetKubeconfig(Ref("automation", "ci-bot", "prod"));
+  ASSERT_TRUE(kubeconfig.ok());
+  EXPECT_EQ(kubeconfig->server(), "https://prod.example:6443");
+  EXPECT_EQ(kubeconfig->context_name(), "kcred-prod-automation-ci-bot");
+  EXPECT_EQ(broker_->GetAccount(Ref("automation", "ci-bot")).status().code(),
+            absl::StatusCode::kNotFound);
+
+  prod.FailNext(Verb::kServerVersion, std::nullopt, 1, absl::UnavailableError("no route"));
+  auto clusters = broker_->ListClusters();
+  ASSERT_TRUE(clusters.ok());
+  ASSERT_EQ(clusters->clusters_size(), 2);
+  EXPECT_EQ(clusters->clusters(0).name(), "dev");
+  EXPECT_TRUE(clusters->clusters(0).reachable());
+  EXPECT_EQ(clusters->clusters(0).account_count(), 0);
+  EXPECT_EQ(clusters->clusters(1).name(), "prod");
+  EXPECT_FALSE(clusters->clusters(1).reachable());
+  EXPECT_EQ(clusters->clusters(1).account_count(), 1);
+  broker_.reset();  // before `prod` goes
+}
+
 // Kubeconfig names follow the cluster's templates.
 TEST_F(BrokerTest, KubeconfigNameTemplates) {
   cluster_.cluster_name_template = "gs-{cluster}";
