@@ -1695,6 +1695,13 @@ absl::StatusOr<v1::ProvisionAccountResponse> Broker::Provision(
       absl::StatusOr<GenerationRecord> issued =
           IssueGeneration(*cluster, key, spec, 1, policy.mode, &token);
       if (!issued.ok()) return fail(issued.status());
+      // From here on a failure also takes the token's Secret back (revoking the token).
+      Step secret;
+      secret.resource = Resource::kSecret;
+      secret.ns = ref.namespace_();
+      secret.name = issued->secret_name();
+      secret.uid = issued->secret_uid();
+      created.push_back(std::move(secret));
       absl::StatusOr<Served> served = MakeServed(*cluster, key, *issued, token);
       if (!served.ok()) return fail(served.status());
       *record.add_generations() = *issued;

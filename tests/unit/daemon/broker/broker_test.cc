@@ -890,6 +890,17 @@ TEST_F(BrokerTest, FailedFirstProvisionRollsBack) {
   ASSERT_TRUE(Provision(Ref("automation", "ci-bot"), RulesSpec()).ok());
 }
 
+// A store failure on the first commit rolls everything back, the token's Secret included.
+TEST_F(BrokerTest, FailedFirstCommitRollsBack) {
+  // Another writer already holds the key: the first commit (expecting it absent) fails.
+  ASSERT_TRUE(
+      store_.Put("accounts/dev/automation/ci-bot", "junk", store::Precondition::None()).ok());
+  auto response = Provision(Ref("automation", "ci-bot"), RulesSpec());
+  ASSERT_FALSE(response.ok());
+  EXPECT_EQ(LabelledEverywhere("automation", "ci-bot"), 0u);
+  EXPECT_EQ(kube_.ValidTokenCount(), 0);
+}
+
 // A lost answer to the anchor's creation is recovered: the retry reuses kcred's own Secret.
 TEST_F(BrokerTest, LostAnchorAnswerIsRecovered) {
   kube_.FailNextAfterApplying(Verb::kCreate, Resource::kSecret, 1,
