@@ -161,7 +161,16 @@ absl::StatusOr<UserInfo> ApiServer::Authenticate(const httplib::Request& request
 void ApiServer::Handle(const httplib::Request& request, httplib::Response& response) {
   const absl::Time start = clock_.Now();
   Call call{request, response, {}, {}, nullptr, false, 200, nullptr, false};
-  absl::Status status = Route(call);
+  absl::Status status;
+  try {
+    status = Route(call);
+  } catch (const nlohmann::json::exception& e) {
+    // A body of the wrong shape (say, a string where an object belongs) that slipped past the
+    // checks; the client sent something Kubernetes would also refuse to decode.
+    status = BadRequestError(absl::StrCat("the request body does not have the shape of a ",
+                                          call.info ? call.info->kind : "Kubernetes object", ": ",
+                                          e.what()));
+  }
   bool dropped = false;
   if (status.ok() && call.raw_set) {
     // The handler wrote the answer itself (watch streams, fault drops, health).

@@ -274,6 +274,21 @@ TEST_F(ApiServerTest, LegacyTokenController) {
             401);
 }
 
+// Bodies of the wrong shape are 400s, not crashes.
+TEST_F(ApiServerTest, MalformedBodiesAreBadRequests) {
+  EXPECT_EQ(Call("POST", "/api/v1/namespaces", R"({"metadata":{"name":"x"},"spec":"oops"})").status,
+            400);
+  EXPECT_EQ(Call("POST", "/api/v1/namespaces/default/secrets", "not json").status, 400);
+  EXPECT_EQ(Call("POST", "/api/v1/namespaces/default/secrets",
+                 R"({"metadata":{"name":"s"},"data":{"k":"%%%"}})")
+                .status,
+            400);
+  EXPECT_EQ(
+      Call("POST", "/api/v1/namespaces/default/secrets", "<x/>", kAdminToken, "application/xml")
+          .status,
+      415);
+}
+
 // ?dryRun=All runs every check and stores nothing.
 TEST_F(ApiServerTest, DryRunStoresNothing) {
   CreateAccount("team", "bot");
