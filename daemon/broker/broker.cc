@@ -835,23 +835,33 @@ absl::StatusOr<std::optional<absl::Time>> Broker::RevokeDue() {
     absl::MutexLock lock(&mu_);
     accounts.assign(accounts_.begin(), accounts_.end());
   }
+  const absl::Time now = clock_.Now();
   std::vector<std::string> failures;
   std::optional<absl::Time> next_due;
-  for (const auto& entry : accounts) {
-    const AccountKey& key = entry.first;
-    StatePtr state = AcquireAccount(key);
-    ScopeExit guard([this, &key, &state] { ReleaseAccount(key, state); });
-    bool pending = false;
-    {
-      absl::MutexLock lock(&state->mu);
-      if (!state->exists) continue;
-      for (const GenerationRecord& g : state->record.generations()) {
-        pending = pending || g.has_revoke_time();
-      }
+  auto note_pending = [&next_due](const AccountRecord& record) {
+    for (const GenerationRecord& g : record.generations()) {
+      if (!g.has_revoke_time()) continue;
+      absl::Time due = FromProto(g.revoke_time());
+      if (!next_due.has_value() || due < *next_due) next_due = due;
     }
-    if (!pending) continue;
+  };
+  for (const auto& [key_in_snapshot, snapshot] : accounts) {
+    // A quick look first, so accounts with nothing due never wait for a long operation.
+    bool due = false;
+    {
+      absl::MutexLock lock(&snapshot->mu);
+      if (!snapshot->exists) continue;
+      for (const GenerationRecord& g : snapshot->record.generations()) {
+        due = due || (g.has_revoke_time() && FromProto(g.revoke_time()) <= now);
+      }
+      if (!due) note_pending(snapshot->record);
+    }
+    if (!due) continue;
+    const AccountKey key = key_in_snapshot;
     absl::StatusOr<const ClusterHandle*> cluster = FindCluster(std::get<0>(key));
     if (!cluster.ok()) continue;  // not served; its record is kept for when it comes back
+    StatePtr state = AcquireAccount(key);
+    ScopeExit guard([this, &key, &state] { ReleaseAccount(key, state); });
     absl::Status revoked = RevokeDueLocked(**cluster, key, *state);
     if (!revoked.ok()) {
       failures.push_back(
@@ -859,18 +869,12 @@ absl::StatusOr<std::optional<absl::Time>> Broker::RevokeDue() {
                        revoked.message()));
     }
     absl::MutexLock lock(&state->mu);
-    for (const GenerationRecord& g : state->record.generations()) {
-      if (!g.has_revoke_time()) continue;
-      absl::Time due = FromProto(g.revoke_time());
-      if (!next_due.has_value() || due < *next_due) next_due = due;
-    }
+    if (state->exists) note_pending(state->record);
   }
   if (!failures.empty()) {
-    return absl::UnavailableError(absl::StrCat("revoking previous tokens failed for ",
-                                               failures.size(),
-                                               " account(s); they stay "
-                                               "scheduled: ",
-                                               absl::StrJoin(failures, "; ")));
+    return absl::UnavailableError(
+        absl::StrCat("revoking previous tokens failed for ", failures.size(),
+                     " account(s); they stay scheduled: ", absl::StrJoin(failures, "; ")));
   }
   return next_due;
 }
