@@ -189,7 +189,8 @@ void ApiServer::Handle(const httplib::Request& request, httplib::Response& respo
     response.set_content(object.dump(), "application/json");
   }
   const double latency_ms = absl::ToDoubleMilliseconds(clock_.Now() - start);
-  logger_->info("{} {} user={} status={} latency={:.2f}ms", request.method, request.path,
+  logger_->info("{} {} verb={} user={} status={} latency={:.2f}ms", request.method, request.path,
+                call.attrs.verb.empty() ? "-" : call.attrs.verb,
                 call.user.username.empty() ? "-" : call.user.username,
                 dropped ? std::string("dropped") : std::to_string(call.status), latency_ms);
 }

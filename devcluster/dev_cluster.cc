@@ -105,7 +105,16 @@ absl::StatusOr<std::unique_ptr<DevCluster>> DevCluster::Start(const DevClusterOp
   impl->clock = clock;
   if (absl::Status s = options.faults.Validate(); !s.ok()) return s;
   if (options.min_token_expiration < absl::Seconds(1)) {
-    return absl::InvalidArgumentError("minimum token expiration must be at least 1s");
+    return absl::InvalidArgumentError(absl::StrCat(
+        "minimum token expiration ", absl::FormatDuration(options.min_token_expiration),
+        " is too short; use at least 1s"));
+  }
+  if (options.max_token_expiration > absl::ZeroDuration() &&
+      options.max_token_expiration < options.min_token_expiration) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "maximum token expiration ", absl::FormatDuration(options.max_token_expiration),
+        " is below the minimum ", absl::FormatDuration(options.min_token_expiration),
+        "; raise the maximum or lower --min-token-expiration"));
   }
   std::string host;
   int port = 0;

@@ -353,6 +353,30 @@ TEST_F(DevClusterTest, StateSurvivesRestart) {
   EXPECT_THAT(whoami.out, HasSubstr("system:serviceaccount:durable:keeper"));
 }
 
+// The token lifetime flags: a lowered minimum for rotation tests, and a cap like the real flag.
+TEST_F(DevClusterTest, TokenLifetimeFlags) {
+  ASSERT_EQ(server_->Stop(), 0);
+  Start({"--min-token-expiration=5s", "--max-token-expiration=1h"});
+  Admin({"create", "serviceaccount", "rotor"});
+  nlohmann::json short_claims = JwtClaims(std::string(
+      absl::StripAsciiWhitespace(Admin({"create", "token", "rotor", "--duration=5s"}))));
+  EXPECT_EQ(short_claims["exp"].get<int64_t>() - short_claims["iat"].get<int64_t>(), 5);
+  RunResult capped = Kubectl(admin_, {"create", "token", "rotor", "--duration=3h"});
+  ASSERT_EQ(capped.exit_code, 0) << capped.err;
+  nlohmann::json capped_claims = JwtClaims(std::string(absl::StripAsciiWhitespace(capped.out)));
+  EXPECT_EQ(capped_claims["exp"].get<int64_t>() - capped_claims["iat"].get<int64_t>(), 3600);
+  EXPECT_THAT(capped.err, HasSubstr("shortened to 3600 seconds"));
+  EXPECT_NE(Kubectl(admin_, {"create", "token", "rotor", "--duration=4s"}).exit_code, 0);
+
+  // A maximum below the minimum is refused at start with a message that says so.
+  ASSERT_EQ(server_->Stop(), 0);
+  server_.reset();
+  RunResult refused = kcred::testing::Run({kcred::testing::BinaryPath("kcred-devcluster"),
+                                           "--data-dir=" + data_dir_, "--max-token-expiration=1m"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.err, HasSubstr("maximum token expiration 1m is below the minimum 10m"));
+}
+
 // Faults set at run time through the admin-only endpoint reach kubectl, and can be cleared.
 TEST_F(DevClusterTest, FaultInjectionEndpoint) {
   auto client = HttpClient();
