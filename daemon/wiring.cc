@@ -44,6 +44,21 @@ absl::StatusOr<kube::CredentialPtr> ClusterCredential(const config::ClusterConfi
   return target->credential;
 }
 
+// "export PATH=<dir>:$PATH" when kcred sits next to this kcredd and is not already on PATH.
+std::string BinDirExport() {
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return "";
+  const std::filesystem::path dir = self.parent_path();
+  if (!std::filesystem::exists(dir / "kcred", ec)) return "";
+  const char* path = std::getenv("PATH");
+  if (path != nullptr && std::string(":").append(path).append(":").find(":" + dir.string() + ":") !=
+                             std::string::npos) {
+    return "";
+  }
+  return absl::StrCat("  export PATH=", dir.string(), ":$PATH\n");
+}
+
 }  // namespace
 
 absl::StatusOr<Runtime> BuildRuntime(const config::Config& config, Clock& clock) {
@@ -139,18 +154,16 @@ std::string DevModeBanner(const DevMode& dev) {
   const std::string socket = dev.config.listen.unix_socket->path;
   return absl::StrCat(
       "\nkcredd is running in dev mode against an embedded kcred-devcluster.\n\n",
-      "  cluster \"dev\"   ", dev.cluster->server_url(), "  (admin: ",
-      dev.cluster->admin_kubeconfig_path(), ")\n", "  kcredd          unix:", socket, "\n",
-      "  state           ", dev.dir, dev.remove_dir ? " (removed at exit)" : "", "\n\n",
-      "Try, in another terminal:\n\n", "  export KCRED_SERVER=unix:", socket, "\n",
-      "  kcred clusters\n",
-      "  kcred provision dev/automation/ci-bot --create-namespace \\\n",
+      "  cluster \"dev\"   ", dev.cluster->server_url(),
+      "  (admin: ", dev.cluster->admin_kubeconfig_path(), ")\n", "  kcredd          unix:", socket,
+      "\n", "  state           ", dev.dir, dev.remove_dir ? " (removed at exit)" : "", "\n\n",
+      "Try, in another terminal:\n\n", BinDirExport(), "  export KCRED_SERVER=unix:", socket, "\n",
+      "  kcred clusters\n", "  kcred provision dev/automation/ci-bot --create-namespace \\\n",
       "      --rule 'get,list,watch:pods,services,configmaps' \n",
       "  kcred kubeconfig dev/automation/ci-bot -o ci-bot.kubeconfig\n",
       "  kubectl --kubeconfig ci-bot.kubeconfig auth whoami\n",
       "  kubectl --kubeconfig ci-bot.kubeconfig get pods -n automation\n",
-      "  kcred rotate dev/automation/ci-bot\n", "  kcred list\n\n",
-      "Press Ctrl-C to stop.\n");
+      "  kcred rotate dev/automation/ci-bot\n", "  kcred list\n\n", "Press Ctrl-C to stop.\n");
 }
 
 }  // namespace kcred
