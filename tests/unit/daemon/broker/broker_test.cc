@@ -706,6 +706,51 @@ TEST_F(BrokerTest, FailedRotationKeepsCurrentToken) {
   EXPECT_TRUE(retried->account().status().last_error().empty());
 }
 
+// A revocation that fails stays scheduled, is reported, and succeeds on a later call.
+TEST_F(BrokerTest, FailedRevocationIsRetried) {
+  ASSERT_TRUE(Provision(Ref("automation", "ci-bot"), RulesSpec()).ok());
+  SecretString old_token = TokenOf(Ref("automation", "ci-bot"));
+  ASSERT_TRUE(Rotate(Ref("automation", "ci-bot")).ok());
+  clock_.Advance(absl::Minutes(5));
+  kube_.FailNext(Verb::kDelete, Resource::kSecret, 1, absl::UnavailableError("etcd slow"));
+  auto failed = broker_->RevokeDue();
+  ASSERT_EQ(failed.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(failed.status().message(), HasSubstr("dev/automation/ci-bot"));
+  EXPECT_THAT(failed.status().message(), HasSubstr("etcd slow"));
+  EXPECT_EQ(kube_.CheckToken(old_token), TokenState::kValid);
+  auto account = broker_->GetAccount(Ref("automation", "ci-bot"));
+  EXPECT_EQ(account->status().pending_revocations_size(), 1);
+  EXPECT_THAT(account->status().last_error(), HasSubstr("revoking generation 1"));
+  // Other reads keep working meanwhile.
+  EXPECT_TRUE(broker_->GetToken(Ref("automation", "ci-bot")).ok());
+
+  auto retried = broker_->RevokeDue();
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(kube_.CheckToken(old_token), TokenState::kRevoked);
+  EXPECT_EQ(broker_->GetAccount(Ref("automation", "ci-bot"))->status().pending_revocations_size(),
+            0);
+}
+
+// validate_only on an existing account reports the updates it would make, and makes none.
+TEST_F(BrokerTest, ValidateOnlyReportsUpdates) {
+  ASSERT_TRUE(Provision(Ref("automation", "ci-bot"), RulesSpec()).ok());
+  const int writes = Writes(kube_);
+  v1::ProvisionAccountRequest request;
+  *request.mutable_ref() = Ref("automation", "ci-bot");
+  *request.mutable_spec() = RulesSpec();
+  request.mutable_spec()->mutable_access()->mutable_rules()->mutable_rules(0)->add_verbs("patch");
+  request.set_validate_only(true);
+  auto preview = broker_->Provision(request);
+  ASSERT_TRUE(preview.ok()) << preview.status();
+  EXPECT_EQ(preview->outcome(), v1::PROVISION_OUTCOME_UPDATED);
+  ASSERT_EQ(preview->changes_size(), 1);
+  EXPECT_EQ(preview->changes(0).object().kind(), "Role");
+  EXPECT_EQ(preview->changes(0).action(), v1::CHANGE_ACTION_UPDATED);
+  EXPECT_EQ(Writes(kube_), writes);
+  auto role = kube_.Peek(Resource::kRole, "automation", "ci-bot");
+  EXPECT_EQ((*role)["rules"][0]["verbs"].size(), 3u);
+}
+
 // Pending revocations are durable: a restarted broker still revokes them.
 TEST_F(BrokerTest, PendingRevocationSurvivesRestart) {
   ASSERT_TRUE(Provision(Ref("automation", "ci-bot"), RulesSpec()).ok());
