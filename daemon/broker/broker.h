@@ -23,6 +23,19 @@
 // the ServiceAccount and its valid token stay. A changed token mode rotates at once; a changed
 // ttl, audiences, rotation point or grace takes effect with the next rotation.
 //
+// Adopted objects become kcred's: they are labelled, kept in line with the spec, and deleted with
+// the account. A role named by role_ref and a token_only ServiceAccount are never modified or
+// deleted. A new account whose provisioning fails part-way is rolled back; an existing one keeps
+// what was done (labelled, so DeleteAccount finds it) and records the error in its status.
+//
+// Store: one record per account under accounts/<cluster>/<ns>/<name>
+// (proto/kcred/v1/internal/records.proto): spec, status, the objects kcred manages, and every live
+// token generation with its token sealed under the associated data
+// "accounts/<cluster>/<ns>/<name>#generation=<g>". Writes are compare-and-swap on the record's
+// revision. A rotation commits the new generation (current) before the previous one's Secret is
+// deleted; superseded generations stay in the record, with their revoke time, until RevokeDue
+// has deleted their Secrets, so revocations survive a restart.
+//
 // Concurrency: operations on one account are serialized by a per-account mutex held across its
 // Kubernetes calls; different accounts proceed in parallel. Reads (GetAccount, ListAccounts,
 // GetKubeconfig, GetToken) take only short locks and are answered from memory.
