@@ -887,24 +887,37 @@ absl::Status ApiServer::ServeWatch(Call& call) {
           sink.done();
           return true;
         }
+        int64_t seen = state->last_rv;
         absl::StatusOr<std::vector<WatchEvent>> events =
             store.WaitForEvents(*state->info, state->ns, state->last_rv,
-                                std::min(state->deadline, now + absl::Seconds(1)));
+                                std::min(state->deadline, now + absl::Seconds(1)), &seen);
         if (!events.ok()) {
           send({{"type", "ERROR"}, {"object", StatusObject(events.status())}});
           sink.done();
           return true;
         }
+        auto matches = [&state](const nlohmann::json& object) {
+          if (!object.is_object()) return false;
+          return state->labels.Matches(Field(Field(object, "metadata"), "labels")) &&
+                 state->fields.Matches(object);
+        };
         for (const WatchEvent& event : *events) {
-          state->last_rv = std::max(state->last_rv, event.resource_version);
-          const nlohmann::json& meta = event.object["metadata"];
-          if (!state->labels.Matches(meta.contains("labels") ? meta["labels"] : nlohmann::json()) ||
-              !state->fields.Matches(event.object)) {
+          // As kube-apiserver does for filtered watches: an object that starts matching is
+          // ADDED, one that stops matching is DELETED.
+          std::string type = event.type;
+          const bool now_matches = matches(event.object);
+          if (type == "MODIFIED") {
+            const bool matched_before = matches(event.previous);
+            if (!now_matches && !matched_before) continue;
+            if (!matched_before) type = "ADDED";
+            if (!now_matches) type = "DELETED";
+          } else if (!now_matches) {
             continue;
           }
-          if (!send({{"type", event.type}, {"object", event.object}})) return false;
+          if (!send({{"type", type}, {"object", event.object}})) return false;
           state->last_sent = clock.Now();
         }
+        state->last_rv = std::max(state->last_rv, seen);
         if (state->bookmarks && clock.Now() - state->last_sent > absl::Seconds(10)) {
           nlohmann::json bookmark = {
               {"type", "BOOKMARK"},

@@ -3,6 +3,7 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
@@ -63,13 +64,14 @@ void ObjectStore::NotifyChange() {
 }
 
 void ObjectStore::RecordLocked(std::string type, const ResourceInfo& info, absl::string_view ns,
-                               const nlohmann::json& object) {
+                               const nlohmann::json& object, nlohmann::json previous) {
   WatchEvent event;
   event.resource_version = resource_version_;
   event.type = std::move(type);
   event.resource = info.resource;
   event.namespace_name = std::string(ns);
   event.object = object;
+  event.previous = std::move(previous);
   events_.push_back(std::move(event));
   while (events_.size() > history_) {
     oldest_watchable_ = events_.front().resource_version;
@@ -219,8 +221,8 @@ absl::StatusOr<nlohmann::json> ObjectStore::Update(const ResourceInfo& info, abs
     }
     ++resource_version_;
     meta["resourceVersion"] = absl::StrCat(resource_version_);
-    it->second = object;
-    RecordLocked("MODIFIED", info, ns, object);
+    nlohmann::json previous = std::exchange(it->second, object);
+    RecordLocked("MODIFIED", info, ns, object, std::move(previous));
   }
   NotifyChange();
   return object;
@@ -281,7 +283,8 @@ int64_t ObjectStore::CurrentResourceVersion() const {
 absl::StatusOr<std::vector<WatchEvent>> ObjectStore::WaitForEvents(const ResourceInfo& info,
                                                                    absl::string_view ns,
                                                                    int64_t after,
-                                                                   absl::Time deadline) const {
+                                                                   absl::Time deadline,
+                                                                   int64_t* seen_out) const {
   std::vector<WatchEvent> out;
   absl::MutexLock lock(&mu_);
   if (after < oldest_watchable_) {
@@ -294,7 +297,7 @@ absl::StatusOr<std::vector<WatchEvent>> ObjectStore::WaitForEvents(const Resourc
       return closed_ || resource_version_ > seen;
     };
     mu_.AwaitWithDeadline(absl::Condition(&ready), deadline);
-    if (closed_ || resource_version_ <= seen) return out;
+    if (closed_ || resource_version_ <= seen) break;
     for (auto it = events_.rbegin(); it != events_.rend() && it->resource_version > seen; ++it) {
       if (it->resource == info.resource && (ns.empty() || it->namespace_name == ns)) {
         out.push_back(*it);
@@ -303,9 +306,11 @@ absl::StatusOr<std::vector<WatchEvent>> ObjectStore::WaitForEvents(const Resourc
     seen = resource_version_;
     if (!out.empty()) {
       std::reverse(out.begin(), out.end());
-      return out;
+      break;
     }
   }
+  if (seen_out != nullptr) *seen_out = seen;
+  return out;
 }
 
 void ObjectStore::Close() {

@@ -31,6 +31,7 @@ struct WatchEvent {
   std::string resource;
   std::string namespace_name;
   nlohmann::json object;
+  nlohmann::json previous;  // the object before a MODIFIED event; null otherwise
 };
 
 struct ListOptions {
@@ -75,8 +76,7 @@ class ObjectStore final : public ObjectReader {
   // Deletes and returns the object (with a new resourceVersion, as the DELETED event carries it).
   // `expected_uid`, when non-empty, is a precondition (Conflict when it differs).
   absl::StatusOr<nlohmann::json> Delete(const ResourceInfo& info, absl::string_view ns,
-                                        absl::string_view name,
-                                        absl::string_view expected_uid = "",
+                                        absl::string_view name, absl::string_view expected_uid = "",
                                         bool dry_run = false);
   // Deletes every namespaced object in `ns` (not the namespace itself).
   void DeleteNamespaceContents(absl::string_view ns);
@@ -84,10 +84,12 @@ class ObjectStore final : public ObjectReader {
   int64_t CurrentResourceVersion() const;
   // Events of `info` in `ns` (all namespaces when empty) with resourceVersion > `after`, waiting
   // until there is at least one, `deadline` passes, or Close() is called (empty result then).
-  // Gone (410) when `after` is older than the retained history.
+  // Gone (410) when `after` is older than the retained history. `*seen` (optional) is set to the
+  // resourceVersion the caller may resume after, also when no event of `info` matched.
   absl::StatusOr<std::vector<WatchEvent>> WaitForEvents(const ResourceInfo& info,
                                                         absl::string_view ns, int64_t after,
-                                                        absl::Time deadline) const;
+                                                        absl::Time deadline,
+                                                        int64_t* seen = nullptr) const;
   // Wakes every waiting watch; later waits return at once.
   void Close();
   bool closed() const;
@@ -106,7 +108,8 @@ class ObjectStore final : public ObjectReader {
 
   static std::string Key(absl::string_view ns, absl::string_view name);
   void RecordLocked(std::string type, const ResourceInfo& info, absl::string_view ns,
-                    const nlohmann::json& object) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                    const nlohmann::json& object, nlohmann::json previous = nullptr)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NotifyChange();
 
   const Clock& clock_;

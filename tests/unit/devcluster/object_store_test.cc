@@ -147,6 +147,26 @@ TEST_F(ObjectStoreTest, WatchEventsAndNamespaceCleanup) {
   EXPECT_TRUE(store_.Get("namespaces", "", "ns").has_value());
 }
 
+// MODIFIED events carry the previous object, so filtered watches can tell what changed; the
+// resumable resourceVersion advances past events of other resources.
+TEST_F(ObjectStoreTest, ModifiedEventsCarryThePreviousObject) {
+  nlohmann::json created = *store_.Create(sa_, "ns", Sa("bot", {{"v", "1"}}));
+  const int64_t after_create = store_.CurrentResourceVersion();
+  nlohmann::json update = created;
+  update["metadata"]["labels"]["v"] = "2";
+  ASSERT_TRUE(store_.Update(sa_, "ns", update, false).ok());
+  ASSERT_TRUE(store_.Create(Res("", "secrets"), "ns", {{"metadata", {{"name", "s"}}}}).ok());
+  int64_t seen = 0;
+  absl::StatusOr<std::vector<WatchEvent>> events =
+      store_.WaitForEvents(sa_, "ns", after_create, clock_.Now(), &seen);
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].type, "MODIFIED");
+  EXPECT_EQ((*events)[0].previous["metadata"]["labels"]["v"], "1");
+  EXPECT_EQ((*events)[0].object["metadata"]["labels"]["v"], "2");
+  EXPECT_EQ(seen, store_.CurrentResourceVersion());
+}
+
 // Watching from a resourceVersion older than the kept history is 410 Gone.
 TEST_F(ObjectStoreTest, WatchFromExpiredVersionIsGone) {
   for (int i = 0; i < 20; ++i) {
