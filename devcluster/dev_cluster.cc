@@ -233,7 +233,9 @@ absl::StatusOr<std::unique_ptr<DevCluster>> DevCluster::Start(const DevClusterOp
   const int threads = std::max(4, options.threads);
   server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server.set_keep_alive_max_count(100000);
-  server.set_keep_alive_timeout(30);
+  // Each idle kept-alive connection holds a worker thread; release them soon enough that new
+  // clients are not starved when many connections idle.
+  server.set_keep_alive_timeout(10);
   server.set_payload_max_length(3 * 1024 * 1024);
   server.set_tcp_nodelay(true);
   ApiServer* api = impl->api.get();
