@@ -39,6 +39,7 @@ const std::map<std::string, const Message*>& Prototypes() {
       {"v1/ServiceAccount", &core::ServiceAccount::default_instance()},
       {"v1/Secret", &core::Secret::default_instance()},
       {"v1/ConfigMap", &core::ConfigMap::default_instance()},
+      {"v1/Service", &core::Service::default_instance()},
       {"rbac.authorization.k8s.io/v1/Role", &rbac::Role::default_instance()},
       {"rbac.authorization.k8s.io/v1/ClusterRole", &rbac::ClusterRole::default_instance()},
       {"rbac.authorization.k8s.io/v1/RoleBinding", &rbac::RoleBinding::default_instance()},
@@ -60,6 +61,7 @@ const std::map<std::string, const Message*>& Prototypes() {
 
 constexpr absl::string_view kTimeType = "k8s.io.apimachinery.pkg.apis.meta.v1.Time";
 constexpr absl::string_view kMicroTimeType = "k8s.io.apimachinery.pkg.apis.meta.v1.MicroTime";
+constexpr absl::string_view kIntOrStringType = "k8s.io.apimachinery.pkg.util.intstr.IntOrString";
 
 bool IsExtraValue(const Descriptor* d) { return d->name() == "ExtraValue"; }
 
@@ -81,6 +83,14 @@ nlohmann::json MessageValue(const Message& message) {
   const Descriptor* d = message.GetDescriptor();
   if (d->full_name() == kTimeType) return TimeToJson(message, false);
   if (d->full_name() == kMicroTimeType) return TimeToJson(message, true);
+  if (d->full_name() == kIntOrStringType) {
+    // JSON writes the value itself: 8080 or "http".
+    const Reflection* r = message.GetReflection();
+    if (r->GetInt64(message, d->FindFieldByName("type")) == 1) {
+      return r->GetString(message, d->FindFieldByName("strVal"));
+    }
+    return r->GetInt32(message, d->FindFieldByName("intVal"));
+  }
   if (IsExtraValue(d)) {
     nlohmann::json items = nlohmann::json::array();
     const FieldDescriptor* f = d->FindFieldByName("items");

@@ -192,6 +192,17 @@ TEST_F(DevClusterTest, AdminKubectlWorkflow) {
   EXPECT_EQ(binding["roleRef"]["name"], "ns-reader");
   EXPECT_EQ(binding["subjects"][0]["namespace"], "team-a");
 
+  // Other kinds kubectl creates from typed objects (a Service goes out as protobuf).
+  Admin({"create", "configmap", "settings", "-n", "team-a", "--from-literal=mode=dev"});
+  Admin({"create", "service", "nodeport", "web", "-n", "team-a", "--tcp=8080:http",
+         "--node-port=30080"});
+  nlohmann::json service =
+      nlohmann::json::parse(Admin({"get", "service", "web", "-n", "team-a", "-o", "json"}));
+  EXPECT_EQ(service["spec"]["type"], "NodePort");
+  EXPECT_EQ(service["spec"]["ports"][0]["port"], 8080);
+  EXPECT_EQ(service["spec"]["ports"][0]["targetPort"], "http");
+  EXPECT_EQ(service["spec"]["ports"][0]["nodePort"], 30080);
+
   RunResult duplicate = Kubectl(admin_, {"create", "namespace", "team-a"});
   EXPECT_THAT(duplicate.err, HasSubstr("namespaces \"team-a\" already exists"));
 

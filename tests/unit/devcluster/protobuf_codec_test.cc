@@ -127,6 +127,28 @@ TEST(ProtobufCodecTest, ExtraValuesAndBooleans) {
   EXPECT_FALSE((*json)["metadata"].contains("generation"));
 }
 
+// A Service's ports keep IntOrString target ports in their JSON form (a number or a name).
+TEST(ProtobufCodecTest, ServiceWithIntOrStringPorts) {
+  core::Service service;
+  service.mutable_metadata()->set_name("web");
+  service.mutable_spec()->set_type("NodePort");
+  (*service.mutable_spec()->mutable_selector())["app"] = "web";
+  auto* named = service.mutable_spec()->add_ports();
+  named->set_port(8080);
+  named->mutable_targetport()->set_type(1);
+  named->mutable_targetport()->set_strval("http");
+  auto* numbered = service.mutable_spec()->add_ports();
+  numbered->set_port(443);
+  numbered->mutable_targetport()->set_type(0);
+  numbered->mutable_targetport()->set_intval(8443);
+  absl::StatusOr<nlohmann::json> json =
+      DecodeKubernetesProtobuf(Envelope("v1", "Service", service));
+  ASSERT_TRUE(json.ok()) << json.status();
+  EXPECT_EQ((*json)["spec"]["ports"][0]["targetPort"], "http");
+  EXPECT_EQ((*json)["spec"]["ports"][1]["targetPort"], 8443);
+  EXPECT_EQ((*json)["spec"]["selector"], nlohmann::json({{"app", "web"}}));
+}
+
 // Bodies that are not Kubernetes protobuf, or of kinds not served, are errors that say so.
 TEST(ProtobufCodecTest, RejectsBadBodies) {
   EXPECT_FALSE(DecodeKubernetesProtobuf("{\"kind\":\"Secret\"}").ok());
