@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <filesystem>
 
@@ -106,6 +107,18 @@ absl::StatusOr<int> ListenUnix(const config::UnixListenerConfig& cfg) {
   return fd;
 }
 
+// The path a listening unix socket is bound to ("" for an abstract or unnamed one).
+std::string UnixSocketPath(int fd) {
+  sockaddr_un addr{};
+  socklen_t len = sizeof addr;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0 ||
+      addr.sun_family != AF_UNIX || len <= offsetof(sockaddr_un, sun_path) ||
+      addr.sun_path[0] == '\0') {
+    return "";
+  }
+  return std::string(addr.sun_path, strnlen(addr.sun_path, sizeof addr.sun_path));
+}
+
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TlsCredentials(
     const config::TlsConfig& tls) {
   auto cert = ReadFileToString(tls.cert_file);
@@ -135,6 +148,8 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   auto log = Logger("server");
   std::unique_ptr<GrpcServer> self(new GrpcServer());
   self->peers_ = peers;
+  // Owned from here on, so every early return below closes it (through the destructor).
+  self->listen_fd_ = options.activated_fd;
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -165,10 +180,13 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
     builder.AddListeningPort(tcp.address, creds, &self->tcp_port_);
   }
 
-  if (options.listen.unix_socket) {
+  if (options.activated_fd >= 0) {
+    self->unix_path_ = UnixSocketPath(options.activated_fd);
+  } else if (options.listen.unix_socket) {
     auto fd = ListenUnix(*options.listen.unix_socket);
     if (!fd.ok()) return fd.status();
     self->listen_fd_ = *fd;
+    self->owns_socket_file_ = true;
     self->unix_path_ = options.listen.unix_socket->path;
   }
 
@@ -176,7 +194,8 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   if (self->server_ == nullptr) {
     if (self->listen_fd_ >= 0) {
       close(self->listen_fd_);
-      unlink(self->unix_path_.c_str());
+      self->listen_fd_ = -1;
+      if (self->owns_socket_file_) unlink(self->unix_path_.c_str());
     }
     return absl::FailedPreconditionError(absl::StrCat(
         "cannot start the gRPC server", options.listen.tcp
@@ -195,7 +214,8 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   if (self->listen_fd_ >= 0) {
     self->wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     self->accept_thread_ = std::thread([s = self.get()] { s->AcceptLoop(); });
-    log->info("listening on unix:{}", self->unix_path_);
+    log->info("listening on unix:{}{}", self->unix_path_,
+              self->owns_socket_file_ ? "" : " (socket passed by systemd)");
   }
   if (self->tcp_port_ != 0) {
     log->info("listening on tcp port {} ({})", self->tcp_port_,
@@ -250,7 +270,8 @@ void GrpcServer::Shutdown(absl::Duration grace) {
   if (listen_fd_ >= 0) {
     close(listen_fd_);
     listen_fd_ = -1;
-    unlink(unix_path_.c_str());
+    // An inherited socket stays with systemd, which queues new clients until kcredd runs again.
+    if (owns_socket_file_) unlink(unix_path_.c_str());
   }
   if (server_) {
     server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));

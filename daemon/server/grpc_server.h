@@ -26,6 +26,11 @@ struct ServerOptions {
   int max_receive_message_bytes = 4 << 20;
   // Services reported SERVING by grpc.health.v1 once started (the empty name always is).
   std::vector<std::string> health_service_names;
+  // A listening unix stream socket inherited from systemd (TakeActivatedUnixSocket), or -1. When
+  // set, it replaces listen.unix: kcredd serves it through the same accept loop (SO_PEERCRED) but
+  // neither creates, chmods nor removes the socket file, which belongs to kcredd.socket. The server
+  // takes ownership of the fd.
+  int activated_fd = -1;
 };
 
 class GrpcServer {
@@ -43,7 +48,7 @@ class GrpcServer {
   const std::string& unix_path() const { return unix_path_; }
 
   // Stops accepting, lets in-flight calls finish for up to `grace`, cancels the rest, and removes
-  // the socket file. Idempotent.
+  // the socket file (unless systemd owns it). Idempotent.
   void Shutdown(absl::Duration grace);
 
  private:
@@ -55,7 +60,8 @@ class GrpcServer {
   int tcp_port_ = 0;
   std::string unix_path_;
   int listen_fd_ = -1;
-  int wake_fd_ = -1;  // eventfd that stops the accept loop
+  bool owns_socket_file_ = false;  // false for a socket inherited from systemd
+  int wake_fd_ = -1;               // eventfd that stops the accept loop
   std::thread accept_thread_;
   std::atomic<bool> shut_down_{false};
 };
