@@ -1088,6 +1088,15 @@ TEST_F(BrokerTest, ListAccountsPagesAndFilters) {
   filtered.mutable_selector()->set_label_selector("");
   filtered.mutable_selector()->set_namespace_("b-team");
   EXPECT_EQ(broker_->ListAccounts(filtered)->accounts_size(), 2);
+  filtered.mutable_selector()->clear_namespace_();
+  filtered.mutable_selector()->set_label_selector("team in (ops, qa)");
+  EXPECT_EQ(broker_->ListAccounts(filtered)->accounts_size(), 1);
+  filtered.mutable_selector()->set_label_selector("team notin (ops),team");
+  EXPECT_EQ(broker_->ListAccounts(filtered)->accounts_size(), 2);
+  filtered.mutable_selector()->set_label_selector("!team");
+  EXPECT_EQ(broker_->ListAccounts(filtered)->accounts_size(), 2);
+  filtered.mutable_selector()->set_label_selector("team in (ops");
+  EXPECT_EQ(broker_->ListAccounts(filtered).status().code(), absl::StatusCode::kInvalidArgument);
   filtered.mutable_selector()->set_label_selector("bad key=x");
   EXPECT_EQ(broker_->ListAccounts(filtered).status().code(), absl::StatusCode::kInvalidArgument);
   v1::ListAccountsRequest unknown;
