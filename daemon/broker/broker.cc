@@ -75,7 +75,12 @@ std::string ObjectString(Resource resource, absl::string_view ns, absl::string_v
 // Keeps the Kubernetes error's code, prefixed with what kcred was doing.
 absl::Status Wrap(const absl::Status& status, absl::string_view doing) {
   if (status.ok()) return status;
-  return absl::Status(status.code(), absl::StrCat(doing, ": ", status.message()));
+  absl::Status wrapped(status.code(), absl::StrCat(doing, ": ", status.message()));
+  // Keep the payloads, e.g. the server's reason (kube::KubeReason).
+  status.ForEachPayload([&wrapped](absl::string_view type_url, const absl::Cord& payload) {
+    wrapped.SetPayload(type_url, payload);
+  });
+  return wrapped;
 }
 
 std::string MetaString(const json& object, const char* key) {

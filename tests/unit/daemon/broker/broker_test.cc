@@ -11,6 +11,7 @@
 #include "daemon/broker/object_names.h"
 #include "daemon/broker/validation.h"
 #include "daemon/kube/fake_kube_client.h"
+#include "daemon/kube/kube_status.h"
 #include "daemon/store/aes_gcm_sealer.h"
 #include "daemon/store/memory_store.h"
 #include "daemon/store/sealing_key.h"
@@ -929,6 +930,7 @@ TEST_F(BrokerTest, FailedFirstProvisionRollsBack) {
   auto response = Provision(Ref("automation", "ci-bot"), RulesSpec());
   ASSERT_EQ(response.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(response.status().message(), HasSubstr("creating RoleBinding automation/ci-bot"));
+  EXPECT_THAT(response.status().message(), HasSubstr("down"));
   EXPECT_EQ(LabelledEverywhere("automation", "ci-bot"), 0u);
   EXPECT_EQ(broker_->account_count(), 0u);
   EXPECT_TRUE(store_.All().empty());
@@ -944,6 +946,19 @@ TEST_F(BrokerTest, FailedFirstCommitRollsBack) {
   ASSERT_FALSE(response.ok());
   EXPECT_EQ(LabelledEverywhere("automation", "ci-bot"), 0u);
   EXPECT_EQ(kube_.ValidTokenCount(), 0);
+}
+
+// Kubernetes errors keep their code, message and reason, prefixed with what kcred was doing.
+TEST_F(BrokerTest, KubernetesErrorsKeepTheirReason) {
+  kube_.FailNext(Verb::kCreate, Resource::kRole, 1,
+                 kube::StatusFromResponse(
+                     422, kube::MakeStatusBody(422, "Invalid", "rules[0]: bad").dump(), "POST",
+                     "/apis/rbac.authorization.k8s.io/v1/namespaces/automation/roles"));
+  auto response = Provision(Ref("automation", "ci-bot"), RulesSpec());
+  ASSERT_EQ(response.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(response.status().message(), HasSubstr("creating Role automation/ci-bot: POST"));
+  EXPECT_THAT(response.status().message(), HasSubstr("rules[0]: bad"));
+  EXPECT_EQ(kube::KubeReason(response.status()), "Invalid");
 }
 
 // A lost answer to the anchor's creation is recovered: the retry reuses kcred's own Secret.
