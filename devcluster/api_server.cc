@@ -511,6 +511,8 @@ absl::Status ApiServer::PrepareObject(const ResourceInfo& info, nlohmann::json& 
         absl::StrCat("the body is a ", body_kind, " but the URL is for ", info.GroupResource()));
   }
   if (info.resource == "namespaces") {
+    // Like kube-apiserver, every namespace carries its name as a label (for namespaceSelectors).
+    if (!name.empty()) object["metadata"]["labels"]["kubernetes.io/metadata.name"] = name;
     object["spec"]["finalizers"] = nlohmann::json::array({"kubernetes"});
     object["status"]["phase"] = "Active";
   } else if (info.resource == "secrets") {

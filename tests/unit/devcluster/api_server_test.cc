@@ -124,6 +124,12 @@ TEST_F(ApiServerTest, Discovery) {
 // Default namespaces exist and cannot be deleted; others delete with their contents.
 TEST_F(ApiServerTest, NamespacesLifecycle) {
   EXPECT_EQ(Json(Call("GET", "/api/v1/namespaces"))["items"].size(), 3u);
+  EXPECT_EQ(
+      Json(
+          Call("GET",
+               "/api/v1/namespaces?labelSelector=kubernetes.io/metadata.name=kube-system"))["items"]
+          .size(),
+      1u);
   httplib::Response forbidden = Call("DELETE", "/api/v1/namespaces/default");
   EXPECT_EQ(forbidden.status, 403);
   CreateAccount("team", "bot");
