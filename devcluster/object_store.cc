@@ -25,6 +25,14 @@ std::string RandomSuffix() {
   return out;
 }
 
+// object[key] for reading: null when `object` is not an object or lacks `key`.
+const nlohmann::json& At(const nlohmann::json& object, const char* key) {
+  static const nlohmann::json kNull;
+  if (!object.is_object()) return kNull;
+  auto it = object.find(key);
+  return it == object.end() ? kNull : *it;
+}
+
 std::string MetaString(const nlohmann::json& object, const char* field) {
   auto meta = object.find("metadata");
   if (meta == object.end() || !meta->is_object()) return "";
@@ -163,8 +171,7 @@ absl::StatusOr<ListResult> ObjectStore::List(const ResourceInfo& info, absl::str
   for (; it != objects.end(); ++it) {
     const nlohmann::json& object = it->second;
     if (!ns.empty() && MetaString(object, "namespace") != ns) continue;
-    const nlohmann::json& meta = object["metadata"];
-    if (!options.labels.Matches(meta.contains("labels") ? meta["labels"] : nlohmann::json()) ||
+    if (!options.labels.Matches(At(At(object, "metadata"), "labels")) ||
         !options.fields.Matches(object)) {
       continue;
     }
@@ -207,16 +214,15 @@ absl::StatusOr<nlohmann::json> ObjectStore::Update(const ResourceInfo& info, abs
                            absl::StrCat("Precondition failed: UID in precondition: ", uid,
                                         ", UID in object meta: ", MetaString(current, "uid")));
     }
-    meta["uid"] = current["metadata"]["uid"];
-    meta["creationTimestamp"] = current["metadata"]["creationTimestamp"];
+    const nlohmann::json& current_meta = At(current, "metadata");
+    meta["uid"] = At(current_meta, "uid");
+    meta["creationTimestamp"] = At(current_meta, "creationTimestamp");
     meta.erase("generateName");
-    if (current["metadata"].contains("generateName")) {
-      meta["generateName"] = current["metadata"]["generateName"];
-    }
+    if (current_meta.contains("generateName")) meta["generateName"] = current_meta["generateName"];
     object["apiVersion"] = info.GroupVersion();
     object["kind"] = info.kind;
     if (dry_run) {
-      meta["resourceVersion"] = current["metadata"]["resourceVersion"];
+      meta["resourceVersion"] = At(current_meta, "resourceVersion");
       return object;
     }
     ++resource_version_;
@@ -348,6 +354,10 @@ absl::Status ObjectStore::Restore(const nlohmann::json& snapshot) {
     }
     Objects& objects = restored[resource];
     for (const nlohmann::json& object : list) {
+      if (MetaString(object, "name").empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("state snapshot: an object of \"", resource, "\" has no metadata.name"));
+      }
       objects[Key(MetaString(object, "namespace"), MetaString(object, "name"))] = object;
     }
   }
