@@ -435,7 +435,9 @@ void RefreshStatus(AccountRecord& record, const TokenPolicy& policy, absl::Time 
 
 absl::Status Broker::Commit(const AccountKey& key, AccountState& state, AccountRecord record,
                             std::optional<Served> served) {
-  const auto& [cluster_name, ns, name] = key;
+  const std::string& cluster_name = std::get<0>(key);
+  const std::string& ns = std::get<1>(key);
+  const std::string& name = std::get<2>(key);
   absl::StatusOr<const ClusterHandle*> cluster = FindCluster(cluster_name);
   const config::ClusterConfig fallback;
   TokenPolicy policy = ResolvePolicy(record.account().spec(),
@@ -538,7 +540,9 @@ absl::StatusOr<Broker::Served> Broker::MakeServed(const ClusterHandle& cluster,
                                                   const AccountKey& key,
                                                   const GenerationRecord& generation,
                                                   const SecretString& token) const {
-  const auto& [cluster_name, ns, name] = key;
+  const std::string& cluster_name = std::get<0>(key);
+  const std::string& ns = std::get<1>(key);
+  const std::string& name = std::get<2>(key);
   Served served;
   served.token = token;
   served.generation = generation.generation();
@@ -644,7 +648,9 @@ absl::StatusOr<GenerationRecord> Broker::IssueGeneration(const ClusterHandle& cl
                                                          const v1::AccountSpec& spec,
                                                          int64_t generation, v1::TokenMode mode,
                                                          SecretString* token) {
-  const auto& [cluster_name, ns, name] = key;
+  const std::string& cluster_name = std::get<0>(key);
+  const std::string& ns = std::get<1>(key);
+  const std::string& name = std::get<2>(key);
   kube::KubeClient& client = *cluster.client;
   const TokenPolicy policy = ResolvePolicy(spec, cluster.config, defaults_);
   const std::string secret_name = GenerationSecretName(ns, name, generation);
@@ -789,7 +795,9 @@ absl::Status Broker::RotateLocked(const ClusterHandle& cluster, const AccountKey
                                   std::optional<absl::Duration> grace_override,
                                   std::optional<Served>* served, int64_t* previous_generation,
                                   absl::Time* previous_revoke_time) {
-  const auto& [cluster_name, ns, name] = key;
+  const std::string& cluster_name = std::get<0>(key);
+  const std::string& ns = std::get<1>(key);
+  const std::string& name = std::get<2>(key);
   const absl::Time started = clock_.Now();
   const v1::AccountSpec& spec = record.account().spec();
   const TokenPolicy policy = ResolvePolicy(spec, cluster.config, defaults_);
@@ -936,7 +944,9 @@ absl::StatusOr<int> Broker::SweepOrphans() {
   int deleted = 0;
   std::vector<std::string> failures;
   for (const AccountKey& key : keys) {
-    const auto& [cluster_name, ns, name] = key;
+    const std::string& cluster_name = std::get<0>(key);
+    const std::string& ns = std::get<1>(key);
+    const std::string& name = std::get<2>(key);
     absl::StatusOr<const ClusterHandle*> cluster = FindCluster(cluster_name);
     if (!cluster.ok()) continue;
     StatePtr state = AcquireAccount(key);
