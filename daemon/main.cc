@@ -4,10 +4,10 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <thread>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -23,6 +23,8 @@
 #include "common/flags.h"
 #include "common/logging.h"
 #include "daemon/config/config.h"
+#include "daemon/rotation/broker_rotation.h"
+#include "daemon/rotation/scheduler.h"
 #include "daemon/server/broker_service.h"
 #include "daemon/server/grpc_server.h"
 #include "daemon/wiring.h"
@@ -37,14 +39,17 @@ ABSL_FLAG(std::string, log_level, "", "Override log.level: trace, debug, info, w
 ABSL_FLAG(std::string, log_format, "", "Override log.format: auto, text, json, journal.");
 ABSL_FLAG(std::string, ready_file, "",
           "Once serving, write the bound addresses as JSON to this file (for scripts and tests).");
-ABSL_FLAG(bool, dev, false,
-          "Dev mode: embed kcred-devcluster as cluster \"dev\", keep state in a temporary directory "
-          "(or --dev_dir), serve on a unix socket there, and print commands to try.");
-ABSL_FLAG(std::string, dev_dir, "",
-          "Dev mode: keep the dev cluster, the store and the socket in this directory across runs.");
-ABSL_FLAG(absl::Duration, dev_min_token_ttl, absl::Minutes(10),
-          "Dev mode: the shortest token lifetime the dev cluster accepts (Kubernetes: 10m); lower it "
-          "to watch rotations happen quickly.");
+ABSL_FLAG(
+    bool, dev, false,
+    "Dev mode: embed kcred-devcluster as cluster \"dev\", keep state in a temporary directory "
+    "(or --dev_dir), serve on a unix socket there, and print commands to try.");
+ABSL_FLAG(
+    std::string, dev_dir, "",
+    "Dev mode: keep the dev cluster, the store and the socket in this directory across runs.");
+ABSL_FLAG(
+    absl::Duration, dev_min_token_ttl, absl::Minutes(10),
+    "Dev mode: the shortest token lifetime the dev cluster accepts (Kubernetes: 10m); lower it "
+    "to watch rotations happen quickly.");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "How long in-flight calls may run after SIGTERM/SIGINT before they are cancelled.");
 
@@ -113,45 +118,17 @@ int CheckConfig() {
   return 0;
 }
 
-// Revokes previous token generations once their grace has passed, until stopped.
-class Revoker {
- public:
-  explicit Revoker(kcred::broker::Broker& broker) : broker_(broker) {
-    thread_ = std::thread([this] { Run(); });
-  }
-  ~Revoker() {
-    {
-      absl::MutexLock lock(&mu_);
-      stop_ = true;
-    }
-    thread_.join();
-  }
-
- private:
-  void Run() {
-    auto log = kcred::Logger("broker");
-    for (;;) {
-      // Checked at least every few seconds: a rotation may have scheduled a revocation sooner.
-      absl::Time wake = absl::Now() + absl::Seconds(5);
-      auto next = broker_.RevokeDue();
-      if (!next.ok()) {
-        log->warn("revoking previous tokens: {}", next.status().message());
-      } else if (next->has_value()) {
-        wake = std::min(wake, **next);
-      }
-      absl::MutexLock lock(&mu_);
-      auto stopped = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stop_; };
-      if (mu_.AwaitWithDeadline(absl::Condition(&stopped), wake)) return;
-    }
-  }
-
-  kcred::broker::Broker& broker_;
-  absl::Mutex mu_;
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
-};
-
 int Serve() {
+  // Signals are taken synchronously by this thread; every thread started later
+  // (the dev cluster's too) inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
   kcred::RealClock clock;
   std::optional<kcred::DevMode> dev;
   absl::StatusOr<kcred::config::Config> config;
@@ -185,26 +162,40 @@ int Serve() {
     }
   };
 
-  // Signals are taken synchronously by this thread; every thread started later inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-
   auto runtime = kcred::BuildRuntime(*config, clock);
   if (!runtime.ok()) {
     log->error("{}", runtime.status().message());
     cleanup_dev();
     return 1;
   }
-  std::optional<Revoker> revoker;
-  if (runtime->broker) revoker.emplace(*runtime->broker);
+  // The rotation engine: revocations of previous tokens, and scheduled rotations of every account.
+  std::optional<kcred::rotation::Revoker> revoker;
+  std::optional<kcred::rotation::BrokerRotation> rotation;
+  std::optional<kcred::rotation::Scheduler> scheduler;
+  if (runtime->broker) {
+    revoker.emplace(clock, *runtime->broker, config->token_defaults.grace + absl::Minutes(1));
+    rotation.emplace(*runtime->broker, config->token_defaults, &*revoker);
+    scheduler.emplace(clock, *rotation, kcred::rotation::SchedulerOptions{}, &*rotation);
+    for (const auto& cluster : config->clusters) {
+      (void)scheduler->SetClusterLimits(cluster.name, kcred::rotation::LimitsFor(cluster));
+    }
+    rotation->Attach(&*scheduler);
+    auto seeded = rotation->Seed();
+    if (!seeded.ok()) {
+      log->error("scheduling rotations: {}", seeded.status().message());
+    } else {
+      log->info("scheduled rotations for {} account(s)", *seeded);
+    }
+    if (auto s = scheduler->Start(); !s.ok()) log->error("rotation scheduler: {}", s.message());
+  }
+  auto stop_rotation = [&] {
+    if (scheduler) scheduler->Stop();
+    revoker.reset();
+  };
 
   kcred::server::PeerRegistry peers;
-  kcred::server::BrokerService broker(runtime->broker.get(), peers, KCRED_VERSION, clock.Now());
+  kcred::server::BrokerService broker(runtime->broker.get(), rotation ? &*rotation : nullptr, peers,
+                                      KCRED_VERSION, clock.Now());
   kcred::server::ServerOptions options;
   options.listen = config->listen;
   options.insecure = absl::GetFlag(FLAGS_insecure);
@@ -213,7 +204,7 @@ int Serve() {
   auto server = kcred::server::GrpcServer::Start(options, {&broker}, &peers);
   if (!server.ok()) {
     log->error("{}", server.status().message());
-    revoker.reset();
+    stop_rotation();
     cleanup_dev();
     return 1;
   }
@@ -250,7 +241,7 @@ int Serve() {
     break;
   }
   (*server)->Shutdown(absl::GetFlag(FLAGS_shutdown_grace));
-  revoker.reset();
+  stop_rotation();
   cleanup_dev();
   log->info("stopped");
   return 0;
@@ -267,9 +258,9 @@ int main(int argc, char** argv) {
   usage.version_string = [] { return std::string("kcredd ") + KCRED_VERSION + "\n"; };
   absl::SetFlagsUsageConfig(usage);
   absl::SetProgramUsageMessage(kUsage);
-  std::vector<std::string> args = kcred::ParseNormalized(
-      kcred::NormalizeFlagDashes(argc, argv),
-      [](int n, char** v) { return absl::ParseCommandLine(n, v); });
+  std::vector<std::string> args =
+      kcred::ParseNormalized(kcred::NormalizeFlagDashes(argc, argv),
+                             [](int n, char** v) { return absl::ParseCommandLine(n, v); });
 
   if (args.size() > 1) {
     const std::string command = args[1];

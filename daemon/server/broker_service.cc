@@ -24,17 +24,22 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
-BrokerService::BrokerService(broker::Broker* broker, const PeerRegistry& peers, std::string version,
-                             absl::Time start_time)
-    : broker_(broker), peers_(peers), version_(std::move(version)), start_time_(start_time) {}
+BrokerService::BrokerService(broker::Broker* broker, broker::AccountListener* listener,
+                             const PeerRegistry& peers, std::string version, absl::Time start_time)
+    : broker_(broker),
+      listener_(listener),
+      peers_(peers),
+      version_(std::move(version)),
+      start_time_(start_time) {}
 
 template <typename T, typename Call>
 grpc::Status BrokerService::Handle(grpc::ServerContext* context, const char* method,
                                    const v1::AccountRef* ref, bool audited, T* response,
                                    Call call) {
   if (broker_ == nullptr) {
-    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                        "kcredd has no clusters configured; add clusters to its config and restart");
+    return grpc::Status(
+        grpc::StatusCode::UNAVAILABLE,
+        "kcredd has no clusters configured; add clusters to its config and restart");
   }
   absl::StatusOr<T> result = call();
   const std::string caller = CallerIdentity(*context, peers_);
@@ -55,8 +60,12 @@ grpc::Status BrokerService::Handle(grpc::ServerContext* context, const char* met
 grpc::Status BrokerService::ProvisionAccount(grpc::ServerContext* context,
                                              const v1::ProvisionAccountRequest* request,
                                              v1::ProvisionAccountResponse* response) {
-  return Handle(context, "ProvisionAccount", &request->ref(), true, response,
-                [&] { return broker_->Provision(*request); });
+  grpc::Status status = Handle(context, "ProvisionAccount", &request->ref(), true, response,
+                               [&] { return broker_->Provision(*request); });
+  if (status.ok() && listener_ != nullptr && !request->validate_only()) {
+    listener_->AccountChanged(response->account());
+  }
+  return status;
 }
 
 grpc::Status BrokerService::GetAccount(grpc::ServerContext* context,
@@ -76,15 +85,19 @@ grpc::Status BrokerService::ListAccounts(grpc::ServerContext* context,
 grpc::Status BrokerService::DeleteAccount(grpc::ServerContext* context,
                                           const v1::DeleteAccountRequest* request,
                                           v1::DeleteAccountResponse* response) {
-  return Handle(context, "DeleteAccount", &request->ref(), true, response,
-                [&] { return broker_->DeleteAccount(*request); });
+  grpc::Status status = Handle(context, "DeleteAccount", &request->ref(), true, response,
+                               [&] { return broker_->DeleteAccount(*request); });
+  if (status.ok() && listener_ != nullptr) listener_->AccountDeleted(request->ref());
+  return status;
 }
 
 grpc::Status BrokerService::RotateToken(grpc::ServerContext* context,
                                         const v1::RotateTokenRequest* request,
                                         v1::RotateTokenResponse* response) {
-  return Handle(context, "RotateToken", &request->ref(), true, response,
-                [&] { return broker_->RotateToken(*request); });
+  grpc::Status status = Handle(context, "RotateToken", &request->ref(), true, response,
+                               [&] { return broker_->RotateToken(*request); });
+  if (status.ok() && listener_ != nullptr) listener_->AccountChanged(response->account());
+  return status;
 }
 
 grpc::Status BrokerService::GetKubeconfig(grpc::ServerContext* context,

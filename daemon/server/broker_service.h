@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "daemon/broker/account_listener.h"
 #include "daemon/broker/broker.h"
 #include "daemon/server/caller.h"
 #include "proto/kcred/v1/broker.grpc.pb.h"
@@ -19,8 +20,9 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 class BrokerService final : public kcred::v1::CredentialBroker::Service {
  public:
   // `broker` may be null: then only GetServerInfo is served and account calls answer UNAVAILABLE.
-  BrokerService(broker::Broker* broker, const PeerRegistry& peers, std::string version,
-                absl::Time start_time);
+  // `listener` (optional) hears about every successful change made through the API.
+  BrokerService(broker::Broker* broker, broker::AccountListener* listener,
+                const PeerRegistry& peers, std::string version, absl::Time start_time);
 
   grpc::Status ProvisionAccount(grpc::ServerContext* context,
                                 const v1::ProvisionAccountRequest* request,
@@ -39,8 +41,7 @@ class BrokerService final : public kcred::v1::CredentialBroker::Service {
                         v1::GetTokenResponse* response) override;
   grpc::Status ListClusters(grpc::ServerContext* context, const v1::ListClustersRequest* request,
                             v1::ListClustersResponse* response) override;
-  grpc::Status GetServerInfo(grpc::ServerContext* context,
-                             const v1::GetServerInfoRequest* request,
+  grpc::Status GetServerInfo(grpc::ServerContext* context, const v1::GetServerInfoRequest* request,
                              v1::GetServerInfoResponse* response) override;
 
  private:
@@ -50,6 +51,7 @@ class BrokerService final : public kcred::v1::CredentialBroker::Service {
                       bool audited, T* response, Call call);
 
   broker::Broker* broker_;
+  broker::AccountListener* listener_;
   const PeerRegistry& peers_;
   const std::string version_;
   const absl::Time start_time_;

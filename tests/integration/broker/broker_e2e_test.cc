@@ -12,136 +12,25 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "tests/support/kcred_env.h"
 #include "tests/support/process.h"
 
 namespace kcred {
 namespace {
 
-using testing::BinaryPath;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using testing::Process;
-using testing::ProcessOptions;
 using testing::RunResult;
-using testing::TempDir;
-
-constexpr char kKubectl[] = "/usr/bin/kubectl";
-// 64 hex digits: a fixed sealing key for the test's throwaway store.
-constexpr char kSealingKey[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n";
 
 class BrokerE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(testing::WriteFile(dir_.File("sealing.key"), kSealingKey, 0600).ok());
-    StartCluster();
-    WriteConfig();
-    StartKcredd();
+    env_.StartCluster();
+    env_.WriteConfig();
+    env_.StartKcredd();
   }
 
-  void TearDown() override {
-    if (kcredd_) {
-      EXPECT_EQ(kcredd_->Stop(), 0) << Log("kcredd.log");
-    }
-    if (cluster_) {
-      EXPECT_EQ(cluster_->Stop(), 0);
-    }
-  }
-
-  void StartCluster(const std::string& listen = "127.0.0.1:0") {
-    std::remove(dir_.File("cluster/address").c_str());
-    ProcessOptions options;
-    options.argv = {BinaryPath("kcred-devcluster"), "--listen=" + listen,
-                    "--data-dir=" + dir_.File("cluster"), "--min-token-expiration=10s",
-                    "--log-level=warn"};
-    options.stdout_file = dir_.File("devcluster.log");
-    auto process = Process::Start(options);
-    ASSERT_TRUE(process.ok());
-    cluster_ = *std::move(process);
-    auto address = testing::WaitForFile(dir_.File("cluster/address"), std::chrono::seconds(30));
-    ASSERT_TRUE(address.ok()) << Log("devcluster.log");
-    address_ = std::string(absl::StripAsciiWhitespace(*address));
-    admin_ = dir_.File("cluster/admin.kubeconfig");
-  }
-
-  void WriteConfig() {
-    ASSERT_TRUE(
-        testing::WriteFile(dir_.File("kcredd.yaml"),
-                           absl::StrCat("listen:\n  unix:\n    path: ", dir_.File("kcredd.sock"),
-                                        "\nstate_dir: ", dir_.File("state"),
-                                        "\nstore:\n  sealing_key_file: ", dir_.File("sealing.key"),
-                                        "\nclusters:\n- name: dev\n  server: https://", address_,
-                                        "\n  ca_file: ", dir_.File("cluster/ca.crt"),
-                                        "\n  credential:\n    kubeconfig_file: ", admin_,
-                                        "\n  min_token_ttl: 10s\n"))
-            .ok());
-  }
-
-  void StartKcredd() {
-    const std::string ready = dir_.File("kcredd.ready");
-    std::remove(ready.c_str());
-    ProcessOptions options;
-    options.argv = {BinaryPath("kcredd"), "--config", dir_.File("kcredd.yaml"),
-                    "--ready-file",       ready,      "--log-level=debug"};
-    options.stdout_file = dir_.File("kcredd.log");
-    auto process = Process::Start(options);
-    ASSERT_TRUE(process.ok());
-    kcredd_ = *std::move(process);
-    ASSERT_TRUE(testing::WaitForFile(ready, std::chrono::seconds(30)).ok()) << Log("kcredd.log");
-  }
-
-  std::string Log(const std::string& name) {
-    return testing::ReadFile(dir_.File(name)).value_or("");
-  }
-
-  RunResult Kcred(std::vector<std::string> args) {
-    args.insert(args.begin(), BinaryPath("kcred"));
-    return testing::Run(args,
-                        {{"KCRED_SERVER", "unix:" + dir_.File("kcredd.sock")},
-                         {"HOME", dir_.path()},
-                         {"KUBECONFIG", dir_.File("home-kubeconfig")}},
-                        std::chrono::seconds(60));
-  }
-
-  // kcred must succeed; returns stdout.
-  std::string KcredOk(std::vector<std::string> args) {
-    RunResult r = Kcred(args);
-    EXPECT_EQ(r.exit_code, 0) << "kcred " << absl::StrJoin(args, " ") << ": " << r.err
-                              << "\nkcredd log:\n"
-                              << Log("kcredd.log");
-    return r.out;
-  }
-
-  RunResult Kubectl(const std::string& kubeconfig, std::vector<std::string> args) {
-    std::vector<std::string> argv = {kKubectl, "--kubeconfig", kubeconfig};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return testing::Run(argv, {{"HOME", dir_.path()}, {"KUBECONFIG", ""}},
-                        std::chrono::seconds(30));
-  }
-
-  std::string AdminOk(std::vector<std::string> args) {
-    RunResult r = Kubectl(admin_, args);
-    EXPECT_EQ(r.exit_code, 0) << "kubectl " << absl::StrJoin(args, " ") << ": " << r.err;
-    return r.out;
-  }
-
-  // Fetches the account's kubeconfig into a file and returns its path.
-  std::string FetchKubeconfig(const std::string& ref, const std::string& file) {
-    KcredOk({"kubeconfig", ref, "-o", dir_.File(file)});
-    return dir_.File(file);
-  }
-
-  // Objects kcred labelled for `account`, as "kind/name" lines, across namespaces.
-  std::string LabelledObjects(const std::string& account) {
-    return AdminOk(
-        {"get", "serviceaccounts,secrets,roles,rolebindings,clusterroles,clusterrolebindings", "-A",
-         "-l", "app.kubernetes.io/managed-by=kcred,kcred.io/account=" + account, "-o", "name"});
-  }
-
-  TempDir dir_;
-  std::unique_ptr<Process> cluster_;
-  std::unique_ptr<Process> kcredd_;
-  std::string address_;
-  std::string admin_;
+  testing::KcredEnv env_;
 };
 
 const std::vector<std::string> kCiBotRules = {
@@ -151,132 +40,135 @@ TEST_F(BrokerE2eTest, TheRecipeEndToEnd) {
   std::vector<std::string> args = {"provision", "dev/automation/ci-bot", "--cluster-scope",
                                    "--create-namespace"};
   args.insert(args.end(), kCiBotRules.begin(), kCiBotRules.end());
-  EXPECT_THAT(KcredOk(args), HasSubstr("CREATED"));
+  EXPECT_THAT(env_.KcredOk(args), HasSubstr("CREATED"));
 
-  const std::string kubeconfig = FetchKubeconfig("dev/automation/ci-bot", "ci-bot.kubeconfig");
+  const std::string kubeconfig = env_.FetchKubeconfig("dev/automation/ci-bot", "ci-bot.kubeconfig");
   struct stat st {};
   ASSERT_EQ(stat(kubeconfig.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 
-  RunResult pods = Kubectl(kubeconfig, {"get", "pods", "-n", "automation"});
+  RunResult pods = env_.Kubectl(kubeconfig, {"get", "pods", "-n", "automation"});
   EXPECT_EQ(pods.exit_code, 0) << pods.err;
-  RunResult other_ns = Kubectl(kubeconfig, {"get", "configmaps", "-n", "default"});
+  RunResult other_ns = env_.Kubectl(kubeconfig, {"get", "configmaps", "-n", "default"});
   EXPECT_EQ(other_ns.exit_code, 0) << "cluster scope reaches every namespace: " << other_ns.err;
-  RunResult leases = Kubectl(kubeconfig, {"get", "leases", "-n", "automation"});
+  RunResult leases = env_.Kubectl(kubeconfig, {"get", "leases", "-n", "automation"});
   EXPECT_NE(leases.exit_code, 0);
   EXPECT_THAT(
       leases.err,
       HasSubstr("leases.coordination.k8s.io is forbidden: User "
                 "\"system:serviceaccount:automation:ci-bot\" cannot list resource \"leases\" "
                 "in API group \"coordination.k8s.io\" in the namespace \"automation\""));
-  RunResult whoami = Kubectl(kubeconfig, {"auth", "whoami"});
+  RunResult whoami = env_.Kubectl(kubeconfig, {"auth", "whoami"});
   EXPECT_EQ(whoami.exit_code, 0) << whoami.err;
   EXPECT_THAT(whoami.out, HasSubstr("system:serviceaccount:automation:ci-bot"));
 
   // Applying the same request again changes nothing.
-  EXPECT_THAT(KcredOk(args), HasSubstr("UNCHANGED"));
+  EXPECT_THAT(env_.KcredOk(args), HasSubstr("UNCHANGED"));
   // The kubeconfig names its context after the account, with the account's namespace.
-  RunResult view =
-      Kubectl(kubeconfig, {"config", "view", "-o", "jsonpath={.contexts[0].context.namespace}"});
+  RunResult view = env_.Kubectl(
+      kubeconfig, {"config", "view", "-o", "jsonpath={.contexts[0].context.namespace}"});
   EXPECT_EQ(view.out, "automation");
 }
 
 TEST_F(BrokerE2eTest, NamespaceScopedAccountStaysInItsNamespace) {
-  AdminOk({"create", "namespace", "other"});
-  KcredOk({"provision", "dev/team-a/reader", "--create-namespace", "--rule",
-           "get,list:pods,configmaps"});
-  const std::string kubeconfig = FetchKubeconfig("dev/team-a/reader", "reader.kubeconfig");
-  EXPECT_EQ(Kubectl(kubeconfig, {"get", "pods", "-n", "team-a"}).exit_code, 0);
-  RunResult denied = Kubectl(kubeconfig, {"get", "pods", "-n", "other"});
+  env_.AdminOk({"create", "namespace", "other"});
+  env_.KcredOk({"provision", "dev/team-a/reader", "--create-namespace", "--rule",
+                "get,list:pods,configmaps"});
+  const std::string kubeconfig = env_.FetchKubeconfig("dev/team-a/reader", "reader.kubeconfig");
+  EXPECT_EQ(env_.Kubectl(kubeconfig, {"get", "pods", "-n", "team-a"}).exit_code, 0);
+  RunResult denied = env_.Kubectl(kubeconfig, {"get", "pods", "-n", "other"});
   EXPECT_NE(denied.exit_code, 0);
   EXPECT_THAT(
       denied.err,
       HasSubstr("cannot list resource \"pods\" in API group \"\" in the namespace \"other\""));
-  RunResult secrets = Kubectl(kubeconfig, {"get", "secrets", "-n", "team-a"});
+  RunResult secrets = env_.Kubectl(kubeconfig, {"get", "secrets", "-n", "team-a"});
   EXPECT_NE(secrets.exit_code, 0);
 }
 
 TEST_F(BrokerE2eTest, RoleRefAndTokenOnlyModes) {
-  AdminOk({"create", "namespace", "apps"});
-  AdminOk({"create", "clusterrole", "config-reader", "--verb=get,list", "--resource=configmaps"});
-  KcredOk({"provision", "dev/apps/bound", "--role-ref", "ClusterRole/config-reader"});
-  const std::string bound = FetchKubeconfig("dev/apps/bound", "bound.kubeconfig");
-  EXPECT_EQ(Kubectl(bound, {"get", "configmaps", "-n", "apps"}).exit_code, 0);
-  EXPECT_NE(Kubectl(bound, {"get", "pods", "-n", "apps"}).exit_code, 0);
+  env_.AdminOk({"create", "namespace", "apps"});
+  env_.AdminOk(
+      {"create", "clusterrole", "config-reader", "--verb=get,list", "--resource=configmaps"});
+  env_.KcredOk({"provision", "dev/apps/bound", "--role-ref", "ClusterRole/config-reader"});
+  const std::string bound = env_.FetchKubeconfig("dev/apps/bound", "bound.kubeconfig");
+  EXPECT_EQ(env_.Kubectl(bound, {"get", "configmaps", "-n", "apps"}).exit_code, 0);
+  EXPECT_NE(env_.Kubectl(bound, {"get", "pods", "-n", "apps"}).exit_code, 0);
 
   // Token only: an existing ServiceAccount keeps the access it has.
-  AdminOk({"create", "serviceaccount", "legacy-app", "-n", "apps"});
-  AdminOk({"create", "rolebinding", "legacy-app-view", "-n", "apps", "--clusterrole=config-reader",
-           "--serviceaccount=apps:legacy-app"});
-  KcredOk({"provision", "dev/apps/legacy-app", "--token-only"});
-  const std::string token_only = FetchKubeconfig("dev/apps/legacy-app", "token-only.kubeconfig");
-  RunResult whoami = Kubectl(token_only, {"auth", "whoami"});
+  env_.AdminOk({"create", "serviceaccount", "legacy-app", "-n", "apps"});
+  env_.AdminOk({"create", "rolebinding", "legacy-app-view", "-n", "apps",
+                "--clusterrole=config-reader", "--serviceaccount=apps:legacy-app"});
+  env_.KcredOk({"provision", "dev/apps/legacy-app", "--token-only"});
+  const std::string token_only =
+      env_.FetchKubeconfig("dev/apps/legacy-app", "token-only.kubeconfig");
+  RunResult whoami = env_.Kubectl(token_only, {"auth", "whoami"});
   EXPECT_THAT(whoami.out, HasSubstr("system:serviceaccount:apps:legacy-app"));
-  EXPECT_EQ(Kubectl(token_only, {"get", "configmaps", "-n", "apps"}).exit_code, 0);
+  EXPECT_EQ(env_.Kubectl(token_only, {"get", "configmaps", "-n", "apps"}).exit_code, 0);
 
   // A missing role for role_ref is NOT_FOUND and leaves nothing behind.
   RunResult missing =
-      Kcred({"provision", "dev/apps/ghost", "--role-ref", "ClusterRole/no-such-role"});
+      env_.Kcred({"provision", "dev/apps/ghost", "--role-ref", "ClusterRole/no-such-role"});
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_THAT(missing.err, HasSubstr("no-such-role"));
-  EXPECT_EQ(LabelledObjects("ghost"), "");
+  EXPECT_EQ(env_.LabelledObjects("ghost"), "");
 }
 
 TEST_F(BrokerE2eTest, LegacyModeTokenWorks) {
-  KcredOk({"provision", "dev/legacy/old-tool", "--create-namespace", "--mode", "legacy", "--rule",
-           "get,list:pods"});
-  const std::string kubeconfig = FetchKubeconfig("dev/legacy/old-tool", "legacy.kubeconfig");
-  EXPECT_EQ(Kubectl(kubeconfig, {"get", "pods", "-n", "legacy"}).exit_code, 0);
+  env_.KcredOk({"provision", "dev/legacy/old-tool", "--create-namespace", "--mode", "legacy",
+                "--rule", "get,list:pods"});
+  const std::string kubeconfig = env_.FetchKubeconfig("dev/legacy/old-tool", "legacy.kubeconfig");
+  EXPECT_EQ(env_.Kubectl(kubeconfig, {"get", "pods", "-n", "legacy"}).exit_code, 0);
   const std::string secrets =
-      AdminOk({"get", "secrets", "-n", "legacy", "-o", "jsonpath={.items[*].type}"});
+      env_.AdminOk({"get", "secrets", "-n", "legacy", "-o", "jsonpath={.items[*].type}"});
   EXPECT_THAT(secrets, HasSubstr("kubernetes.io/service-account-token"));
 }
 
 TEST_F(BrokerE2eTest, RotationRevokesTheOldTokenAfterGrace) {
-  KcredOk({"provision", "dev/rot/bot", "--create-namespace", "--rule", "get,list:pods", "--grace",
-           "0s"});
-  const std::string old_config = FetchKubeconfig("dev/rot/bot", "old.kubeconfig");
-  EXPECT_EQ(Kubectl(old_config, {"get", "pods", "-n", "rot"}).exit_code, 0);
+  env_.KcredOk({"provision", "dev/rot/bot", "--create-namespace", "--rule", "get,list:pods",
+                "--grace", "0s"});
+  const std::string old_config = env_.FetchKubeconfig("dev/rot/bot", "old.kubeconfig");
+  EXPECT_EQ(env_.Kubectl(old_config, {"get", "pods", "-n", "rot"}).exit_code, 0);
 
-  KcredOk({"rotate", "dev/rot/bot", "--reason", "test"});
-  const std::string new_config = FetchKubeconfig("dev/rot/bot", "new.kubeconfig");
+  env_.KcredOk({"rotate", "dev/rot/bot", "--reason", "test"});
+  const std::string new_config = env_.FetchKubeconfig("dev/rot/bot", "new.kubeconfig");
   EXPECT_NE(testing::ReadFile(old_config).value_or(""), testing::ReadFile(new_config).value_or(""));
-  EXPECT_EQ(Kubectl(new_config, {"get", "pods", "-n", "rot"}).exit_code, 0);
-  RunResult old = Kubectl(old_config, {"get", "pods", "-n", "rot"});
+  EXPECT_EQ(env_.Kubectl(new_config, {"get", "pods", "-n", "rot"}).exit_code, 0);
+  RunResult old = env_.Kubectl(old_config, {"get", "pods", "-n", "rot"});
   EXPECT_NE(old.exit_code, 0);
   EXPECT_THAT(old.err, HasSubstr("You must be logged in to the server (Unauthorized)"));
 
   // With a grace period the previous token keeps working until it ends.
-  KcredOk({"rotate", "dev/rot/bot", "--grace", "1h"});
-  const std::string newest = FetchKubeconfig("dev/rot/bot", "newest.kubeconfig");
-  EXPECT_EQ(Kubectl(new_config, {"get", "pods", "-n", "rot"}).exit_code, 0)
+  env_.KcredOk({"rotate", "dev/rot/bot", "--grace", "1h"});
+  const std::string newest = env_.FetchKubeconfig("dev/rot/bot", "newest.kubeconfig");
+  EXPECT_EQ(env_.Kubectl(new_config, {"get", "pods", "-n", "rot"}).exit_code, 0)
       << "the previous token must stay valid during its grace period";
-  EXPECT_EQ(Kubectl(newest, {"get", "pods", "-n", "rot"}).exit_code, 0);
-  EXPECT_THAT(KcredOk({"get", "dev/rot/bot", "-o", "json"}), HasSubstr("\"generation\": \"3\""));
+  EXPECT_EQ(env_.Kubectl(newest, {"get", "pods", "-n", "rot"}).exit_code, 0);
+  EXPECT_THAT(env_.KcredOk({"get", "dev/rot/bot", "-o", "json"}),
+              HasSubstr("\"generation\": \"3\""));
 }
 
 TEST_F(BrokerE2eTest, DeleteRemovesEverythingAndRevokes) {
-  KcredOk({"provision", "dev/gone/bot", "--create-namespace", "--cluster-scope", "--rule",
-           "get,list:pods"});
-  const std::string kubeconfig = FetchKubeconfig("dev/gone/bot", "gone.kubeconfig");
-  EXPECT_EQ(Kubectl(kubeconfig, {"get", "pods", "-n", "gone"}).exit_code, 0);
-  EXPECT_NE(LabelledObjects("bot"), "");
+  env_.KcredOk({"provision", "dev/gone/bot", "--create-namespace", "--cluster-scope", "--rule",
+                "get,list:pods"});
+  const std::string kubeconfig = env_.FetchKubeconfig("dev/gone/bot", "gone.kubeconfig");
+  EXPECT_EQ(env_.Kubectl(kubeconfig, {"get", "pods", "-n", "gone"}).exit_code, 0);
+  EXPECT_NE(env_.LabelledObjects("bot"), "");
 
-  KcredOk({"delete", "dev/gone/bot", "--yes"});
-  EXPECT_EQ(LabelledObjects("bot"), "");
-  RunResult after = Kubectl(kubeconfig, {"get", "pods", "-n", "gone"});
+  env_.KcredOk({"delete", "dev/gone/bot", "--yes"});
+  EXPECT_EQ(env_.LabelledObjects("bot"), "");
+  RunResult after = env_.Kubectl(kubeconfig, {"get", "pods", "-n", "gone"});
   EXPECT_THAT(after.err, HasSubstr("Unauthorized"));
-  RunResult get = Kcred({"get", "dev/gone/bot"});
+  RunResult get = env_.Kcred({"get", "dev/gone/bot"});
   EXPECT_EQ(get.exit_code, 1);
   // Deleting again is not an error that loses anything: it says the account is gone.
-  RunResult again = Kcred({"delete", "dev/gone/bot", "--yes"});
+  RunResult again = env_.Kcred({"delete", "dev/gone/bot", "--yes"});
   EXPECT_THAT(again.err + again.out, HasSubstr("not found"));
 }
 
 TEST_F(BrokerE2eTest, RestartRestoresAccountsAndServesWithoutTheCluster) {
-  KcredOk({"provision", "dev/keep/bot", "--create-namespace", "--rule", "get:pods"});
+  env_.KcredOk({"provision", "dev/keep/bot", "--create-namespace", "--rule", "get:pods"});
   const std::string before =
-      testing::ReadFile(FetchKubeconfig("dev/keep/bot", "before.kubeconfig")).value_or("");
+      testing::ReadFile(env_.FetchKubeconfig("dev/keep/bot", "before.kubeconfig")).value_or("");
   std::string token;
   {
     std::istringstream in(before);
@@ -287,26 +179,24 @@ TEST_F(BrokerE2eTest, RestartRestoresAccountsAndServesWithoutTheCluster) {
   }
   ASSERT_GT(token.size(), 20u);
 
-  ASSERT_EQ(kcredd_->Stop(), 0);
-  kcredd_.reset();
+  ASSERT_EQ(env_.StopKcredd(), 0);
   // The database and its WAL never hold the token in the clear.
   for (const char* file : {"state/kcred.db", "state/kcred.db-wal"}) {
-    auto bytes = testing::ReadFile(dir_.File(file));
+    auto bytes = testing::ReadFile(env_.File(file));
     if (bytes.ok()) {
       EXPECT_EQ(bytes->find(token), std::string::npos) << file << " holds the token";
     }
   }
-  ASSERT_EQ(cluster_->Stop(), 0);
-  cluster_.reset();
+  ASSERT_EQ(env_.StopCluster(), 0);
 
-  StartKcredd();
+  env_.StartKcredd();
   const std::string after =
-      testing::ReadFile(FetchKubeconfig("dev/keep/bot", "after.kubeconfig")).value_or("");
+      testing::ReadFile(env_.FetchKubeconfig("dev/keep/bot", "after.kubeconfig")).value_or("");
   EXPECT_EQ(before, after) << "the same token is served after a restart, without the cluster";
-  EXPECT_THAT(KcredOk({"list"}), HasSubstr("bot"));
+  EXPECT_THAT(env_.KcredOk({"list"}), HasSubstr("bot"));
 
-  StartCluster(address_);  // same data dir and port: the served token still works
-  EXPECT_EQ(Kubectl(dir_.File("after.kubeconfig"), {"auth", "whoami"}).exit_code, 0);
+  env_.StartCluster(env_.address());  // same data dir and port: the served token still works
+  EXPECT_EQ(env_.Kubectl(env_.File("after.kubeconfig"), {"auth", "whoami"}).exit_code, 0);
 }
 
 TEST_F(BrokerE2eTest, BadInputsGetTheRightCodeAndLeaveNothing) {
@@ -328,28 +218,29 @@ TEST_F(BrokerE2eTest, BadInputsGetTheRightCodeAndLeaveNothing) {
       {{"provision", "dev/missing-ns/bot", "--rule", "get:pods"}, 1, "missing-ns"},
   };
   for (const auto& c : cases) {
-    RunResult r = Kcred(c.args);
+    RunResult r = env_.Kcred(c.args);
     EXPECT_EQ(r.exit_code, c.exit_code) << absl::StrJoin(c.args, " ") << "\n" << r.out << r.err;
     EXPECT_THAT(r.err, HasSubstr(c.message)) << absl::StrJoin(c.args, " ");
   }
-  EXPECT_EQ(LabelledObjects("bot"), "");
+  EXPECT_EQ(env_.LabelledObjects("bot"), "");
 
   // A foreign object of the same name is never touched.
-  AdminOk({"create", "namespace", "shared"});
-  AdminOk({"create", "serviceaccount", "deployer", "-n", "shared"});
-  RunResult foreign = Kcred({"provision", "dev/shared/deployer", "--rule", "get:pods"});
+  env_.AdminOk({"create", "namespace", "shared"});
+  env_.AdminOk({"create", "serviceaccount", "deployer", "-n", "shared"});
+  RunResult foreign = env_.Kcred({"provision", "dev/shared/deployer", "--rule", "get:pods"});
   EXPECT_EQ(foreign.exit_code, 1);
   EXPECT_THAT(foreign.err, HasSubstr("already exists"));
   EXPECT_THAT(foreign.err, HasSubstr("adopt"));
-  EXPECT_THAT(AdminOk({"get", "serviceaccount", "deployer", "-n", "shared", "-o",
-                       "jsonpath={.metadata.labels}"}),
+  EXPECT_THAT(env_.AdminOk({"get", "serviceaccount", "deployer", "-n", "shared", "-o",
+                            "jsonpath={.metadata.labels}"}),
               Not(HasSubstr("kcred")));
-  EXPECT_EQ(LabelledObjects("deployer"), "");
-  EXPECT_EQ(Kcred({"provision", "dev/shared/deployer", "--rule", "get:pods", "--adopt"}).exit_code,
-            0);
+  EXPECT_EQ(env_.LabelledObjects("deployer"), "");
+  EXPECT_EQ(
+      env_.Kcred({"provision", "dev/shared/deployer", "--rule", "get:pods", "--adopt"}).exit_code,
+      0);
 
   // An oversize request is refused by the transport.
-  const std::string big_file = dir_.File("big.yaml");
+  const std::string big_file = env_.File("big.yaml");
   ASSERT_TRUE(
       testing::WriteFile(
           big_file,
@@ -357,32 +248,34 @@ TEST_F(BrokerE2eTest, BadInputsGetTheRightCodeAndLeaveNothing) {
                        "  access:\n    rules:\n", "    - verbs: [get]\n      resources: [pods]\n",
                        "  annotations:\n    note: ", std::string(2 << 20, 'x'), "\n"))
           .ok());
-  RunResult big = Kcred({"provision", "-f", big_file});
+  RunResult big = env_.Kcred({"provision", "-f", big_file});
   EXPECT_EQ(big.exit_code, 1) << big.err;
   EXPECT_THAT(big.err, HasSubstr("larger than"));
-  EXPECT_EQ(LabelledObjects("big"), "");
+  EXPECT_EQ(env_.LabelledObjects("big"), "");
 }
 
 TEST_F(BrokerE2eTest, MergeKeepsOtherEntriesAndWorksWithKubectlAndPython) {
-  KcredOk({"provision", "dev/merge/bot", "--create-namespace", "--rule", "get,list:pods"});
-  const std::string home_config = dir_.File("home-kubeconfig");
-  ASSERT_TRUE(testing::WriteFile(home_config, testing::ReadFile(admin_).value_or(""), 0600).ok());
+  env_.KcredOk({"provision", "dev/merge/bot", "--create-namespace", "--rule", "get,list:pods"});
+  const std::string home_config = env_.File("home-kubeconfig");
+  ASSERT_TRUE(
+      testing::WriteFile(home_config, testing::ReadFile(env_.admin()).value_or(""), 0600).ok());
   const std::string admin_context = absl::StrCat(
-      absl::StripAsciiWhitespace(Kubectl(home_config, {"config", "current-context"}).out));
+      absl::StripAsciiWhitespace(env_.Kubectl(home_config, {"config", "current-context"}).out));
 
-  KcredOk({"kubeconfig", "dev/merge/bot", "--merge"});
-  RunResult contexts = Kubectl(home_config, {"config", "get-contexts", "-o", "name"});
+  env_.KcredOk({"kubeconfig", "dev/merge/bot", "--merge"});
+  RunResult contexts = env_.Kubectl(home_config, {"config", "get-contexts", "-o", "name"});
   EXPECT_THAT(contexts.out, HasSubstr(admin_context));
-  EXPECT_EQ(absl::StripAsciiWhitespace(Kubectl(home_config, {"config", "current-context"}).out),
-            admin_context);
-  EXPECT_EQ(Kubectl(home_config, {"get", "namespaces"}).exit_code, 0)
+  EXPECT_EQ(
+      absl::StripAsciiWhitespace(env_.Kubectl(home_config, {"config", "current-context"}).out),
+      admin_context);
+  EXPECT_EQ(env_.Kubectl(home_config, {"get", "namespaces"}).exit_code, 0)
       << "the admin entry still works";
 
-  KcredOk({"kubeconfig", "dev/merge/bot", "--merge", "--set-current"});
-  RunResult whoami = Kubectl(home_config, {"auth", "whoami"});
+  env_.KcredOk({"kubeconfig", "dev/merge/bot", "--merge", "--set-current"});
+  RunResult whoami = env_.Kubectl(home_config, {"auth", "whoami"});
   EXPECT_THAT(whoami.out, HasSubstr("system:serviceaccount:merge:bot"));
 
-  const std::string script = dir_.File("list_pods.py");
+  const std::string script = env_.File("list_pods.py");
   ASSERT_TRUE(testing::WriteFile(script,
                                  "import sys\nfrom kubernetes import client, config\n"
                                  "config.load_kube_config(config_file=sys.argv[1])\n"
@@ -390,7 +283,7 @@ TEST_F(BrokerE2eTest, MergeKeepsOtherEntriesAndWorksWithKubectlAndPython) {
                                  "print('pods:', len(pods.items))\n")
                   .ok());
   RunResult python =
-      testing::Run({"/usr/bin/python3", script, home_config}, {{"HOME", dir_.path()}});
+      testing::Run({"/usr/bin/python3", script, home_config}, {{"HOME", env_.dir()}});
   EXPECT_EQ(python.exit_code, 0) << python.err;
   EXPECT_THAT(python.out, HasSubstr("pods: 0"));
 }
