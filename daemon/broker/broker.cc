@@ -518,6 +518,31 @@ void Broker::ReloadAfterConflict(const std::string& store_key, AccountState& sta
   state.record = std::move(record);
 }
 
+void Broker::SetEventListener(EventListener listener) {
+  absl::MutexLock lock(&listener_mu_);
+  listener_ = std::move(listener);
+}
+
+void Broker::EmitAccount(v1::EventType type, v1::Account account, absl::string_view message) {
+  absl::MutexLock lock(&listener_mu_);
+  if (!listener_) return;
+  v1::AccountEvent event;
+  event.set_type(type);
+  *event.mutable_account() = std::move(account);
+  *event.mutable_time() = ToProto(clock_.Now());
+  event.set_message(std::string(message));
+  listener_(event);
+}
+
+void Broker::Emit(v1::EventType type, const AccountState& state, absl::string_view message) {
+  v1::Account account;
+  {
+    absl::MutexLock lock(&state.mu);
+    account = state.record.account();
+  }
+  EmitAccount(type, std::move(account), message);
+}
+
 void Broker::RecordFailure(const AccountKey& key, AccountState& state, const absl::Status& error) {
   AccountRecord record;
   {
@@ -534,6 +559,7 @@ void Broker::RecordFailure(const AccountKey& key, AccountState& state, const abs
                            RefString(std::get<0>(key), std::get<1>(key), std::get<2>(key)),
                            saved.message());
   }
+  Emit(v1::EVENT_TYPE_FAILED, state, error.message());
 }
 
 absl::StatusOr<Broker::Served> Broker::MakeServed(const ClusterHandle& cluster,
@@ -831,6 +857,8 @@ absl::Status Broker::RotateLocked(const ClusterHandle& cluster, const AccountKey
   Logger("broker")->info("account {}: rotated to generation {} ({}) in {}",
                          RefString(cluster_name, ns, name), next, issued.token_fingerprint(),
                          absl::FormatDuration(clock_.Now() - started));
+  Emit(v1::EVENT_TYPE_ROTATED, state,
+       absl::StrCat("generation ", next, " (", issued.token_fingerprint(), ") is current"));
   if (grace == absl::ZeroDuration() && *previous_generation != 0) {
     absl::Status revoked = RevokeDueLocked(cluster, key, state);
     if (!revoked.ok()) {
@@ -855,11 +883,14 @@ absl::Status Broker::RevokeDueLocked(const ClusterHandle& cluster, const Account
   google::protobuf::RepeatedPtrField<GenerationRecord> kept;
   absl::Status failure;
   bool changed = false;
+  std::vector<std::string> revoked_messages;
   for (const GenerationRecord& g : record.generations()) {
     if (g.has_revoke_time() && FromProto(g.revoke_time()) <= now) {
       absl::Status revoked = RevokeGeneration(cluster, key, g);
       if (revoked.ok()) {
         changed = true;
+        revoked_messages.push_back(
+            absl::StrCat("generation ", g.generation(), " (", g.token_fingerprint(), ") revoked"));
         Logger("broker")->info("account {}: revoked generation {} ({})",
                                RefString(std::get<0>(key), std::get<1>(key), std::get<2>(key)),
                                g.generation(), g.token_fingerprint());
@@ -878,6 +909,9 @@ absl::Status Broker::RevokeDueLocked(const ClusterHandle& cluster, const Account
       status.set_last_error(std::string(failure.message()));
       *status.mutable_last_error_time() = ToProto(now);
       KCRED_RETURN_IF_ERROR(Commit(key, state, std::move(record), std::nullopt));
+    }
+    for (const std::string& message : revoked_messages) {
+      Emit(v1::EVENT_TYPE_REVOKED, state, message);
     }
   } else if (!failure.ok()) {
     RecordFailure(key, state, failure);
@@ -1718,6 +1752,11 @@ absl::StatusOr<v1::ProvisionAccountResponse> Broker::Provision(
                                  ObjectString(it->resource, it->ns, it->name), removed.message());
         }
       }
+      v1::Account attempted;
+      *attempted.mutable_ref() = ref;
+      *attempted.mutable_spec() = spec;
+      attempted.set_origin(v1::ORIGIN_API);
+      EmitAccount(v1::EVENT_TYPE_FAILED, std::move(attempted), error.message());
     } else {
       RecordFailure(key, *state, error);
     }
@@ -1802,6 +1841,8 @@ absl::StatusOr<v1::ProvisionAccountResponse> Broker::Provision(
       "account {}: provisioned ({}, {} object changes), generation {} ({}) in {}", account,
       v1::ProvisionOutcome_Name(response.outcome()), response.changes_size(), status.generation(),
       status.token_fingerprint(), absl::FormatDuration(clock_.Now() - started));
+  Emit(previous.has_value() ? v1::EVENT_TYPE_UPDATED : v1::EVENT_TYPE_PROVISIONED, *state,
+       v1::ProvisionOutcome_Name(response.outcome()));
   return response;
 }
 
@@ -1901,12 +1942,16 @@ absl::StatusOr<v1::DeleteAccountResponse> Broker::DeleteAccount(
   if (!erased.ok()) {
     return Wrap(erased.status(), absl::StrCat("removing account ", account, " from the store"));
   }
+  v1::Account last;
   {
     absl::MutexLock lock(&state->mu);
+    last = state->record.account();
     state->exists = false;
     state->served.reset();
     state->record.Clear();
   }
+  EmitAccount(v1::EVENT_TYPE_DELETED, std::move(last),
+              absl::StrCat(response.deleted_objects_size(), " objects deleted"));
   Logger("broker")->info("account {}: deleted ({} objects removed) in {}", account,
                          response.deleted_objects_size(),
                          absl::FormatDuration(clock_.Now() - started));

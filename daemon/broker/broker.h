@@ -41,6 +41,7 @@
 // GetKubeconfig, GetToken) take only short locks and are answered from memory.
 
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -124,6 +125,14 @@ class Broker {
   // were deleted; failures on some accounts do not stop the others and are reported together.
   absl::StatusOr<int> SweepOrphans();
 
+  // Receives account events (provisioned, updated, rotated, revoked, deleted, failed) as they
+  // are committed, for WatchAccounts. Events carry the account (never a token) and no
+  // resume_token (the watch hub numbers them). The listener is called synchronously, with the
+  // account's operation lock held: it must return quickly and must not call Provision,
+  // DeleteAccount, RotateToken, RevokeDue or SweepOrphans. Set it before serving; thread-safe.
+  using EventListener = std::function<void(const v1::AccountEvent&)>;
+  void SetEventListener(EventListener listener);
+
   // How many accounts are loaded.
   size_t account_count() const;
 
@@ -179,6 +188,11 @@ class Broker {
   // Installs the stored record of `store_key` after a lost compare-and-swap.
   void ReloadAfterConflict(const std::string& store_key, AccountState& state);
 
+  // Sends an event about the account as it now is in memory (`state` must exist, or be given
+  // as `account` when it no longer does).
+  void Emit(v1::EventType type, const AccountState& state, absl::string_view message);
+  void EmitAccount(v1::EventType type, v1::Account account, absl::string_view message);
+
   // Records a failure on the account (last_error, Degraded) without changing anything else.
   void RecordFailure(const AccountKey& key, AccountState& state, const absl::Status& error);
 
@@ -187,6 +201,9 @@ class Broker {
   const store::Sealer& sealer_;
   std::vector<ClusterHandle> clusters_;
   const config::TokenDefaults defaults_;
+
+  absl::Mutex listener_mu_;
+  EventListener listener_ ABSL_GUARDED_BY(listener_mu_);
 
   mutable absl::Mutex mu_;
   std::map<AccountKey, StatePtr> accounts_ ABSL_GUARDED_BY(mu_);

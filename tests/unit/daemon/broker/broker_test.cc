@@ -1216,6 +1216,39 @@ TEST_F(BrokerTest, SeveralClusters) {
   broker_.reset();  // before `prod` goes
 }
 
+// Events follow every committed change, and never carry a token.
+TEST_F(BrokerTest, EventsForWatchers) {
+  absl::Mutex mu;
+  std::vector<v1::AccountEvent> events;
+  broker_->SetEventListener([&](const v1::AccountEvent& event) {
+    absl::MutexLock lock(&mu);
+    events.push_back(event);
+  });
+  ASSERT_TRUE(Provision(Ref("automation", "ci-bot"), RulesSpec()).ok());
+  ASSERT_TRUE(Provision(Ref("automation", "ci-bot"), RulesSpec()).ok());  // unchanged: no event
+  std::vector<std::string> tokens = {TokenOf(Ref("automation", "ci-bot")).Reveal()};
+  ASSERT_TRUE(Rotate(Ref("automation", "ci-bot"), 0).ok());
+  tokens.push_back(TokenOf(Ref("automation", "ci-bot")).Reveal());
+  kube_.FailNext(Verb::kCreateToken, std::nullopt, 1, absl::UnavailableError("down"));
+  ASSERT_FALSE(Rotate(Ref("automation", "ci-bot")).ok());
+  ASSERT_TRUE(Delete(Ref("automation", "ci-bot")).ok());
+
+  absl::MutexLock lock(&mu);
+  std::vector<v1::EventType> types;
+  for (const v1::AccountEvent& event : events) {
+    types.push_back(event.type());
+    EXPECT_EQ(event.account().ref().name(), "ci-bot");
+    EXPECT_TRUE(event.has_time());
+    const std::string bytes = event.SerializeAsString();
+    for (const std::string& token : tokens) EXPECT_EQ(bytes.find(token), std::string::npos);
+  }
+  EXPECT_THAT(types, ::testing::ElementsAre(v1::EVENT_TYPE_PROVISIONED, v1::EVENT_TYPE_ROTATED,
+                                            v1::EVENT_TYPE_REVOKED, v1::EVENT_TYPE_FAILED,
+                                            v1::EVENT_TYPE_DELETED));
+  EXPECT_EQ(events[1].account().status().generation(), 2);
+  EXPECT_THAT(events[3].message(), HasSubstr("down"));
+}
+
 // Kubeconfig names follow the cluster's templates.
 TEST_F(BrokerTest, KubeconfigNameTemplates) {
   cluster_.cluster_name_template = "gs-{cluster}";
