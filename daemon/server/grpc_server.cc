@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
 #include "common/logging.h"
+#include "proto/grpc/health/v1/health.grpc.pb.h"
 
 namespace kcred::server {
 namespace {
@@ -213,7 +214,11 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   }
   if (self->listen_fd_ >= 0) {
     self->wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    self->accept_thread_ = std::thread([s = self.get()] { s->AcceptLoop(); });
+    self->accepting_ = true;
+    self->accept_thread_ = std::thread([s = self.get()] {
+      s->AcceptLoop();
+      s->accepting_ = false;
+    });
     log->info("listening on unix:{}{}", self->unix_path_,
               self->owns_socket_file_ ? "" : " (socket passed by systemd)");
   }
@@ -257,6 +262,32 @@ void GrpcServer::AcceptLoop() {
     peers_->Record(fd, PeerCredentials{cred.pid, cred.uid, cred.gid});
     grpc::AddInsecureChannelFromFd(server_.get(), fd);
   }
+}
+
+absl::Status GrpcServer::CheckServing(absl::Duration timeout) {
+  if (shut_down_.load() || server_ == nullptr) {
+    return absl::UnavailableError("the gRPC server is shut down");
+  }
+  if (listen_fd_ >= 0 && !accepting_.load()) {
+    return absl::UnavailableError(
+        absl::StrCat("no longer accepting connections on unix:", unix_path_,
+                     " (the accept loop stopped; see the log above)"));
+  }
+  auto stub =
+      grpc::health::v1::Health::NewStub(server_->InProcessChannel(grpc::ChannelArguments()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::Status status = stub->Check(&ctx, grpc::health::v1::HealthCheckRequest(), &response);
+  if (!status.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("the gRPC server does not answer its own health check within ",
+                     absl::FormatDuration(timeout), ": ", status.error_message()));
+  }
+  if (response.status() != grpc::health::v1::HealthCheckResponse::SERVING) {
+    return absl::UnavailableError("the gRPC server reports NOT_SERVING");
+  }
+  return absl::OkStatus();
 }
 
 void GrpcServer::Shutdown(absl::Duration grace) {

@@ -47,6 +47,11 @@ class GrpcServer {
   // The unix socket path, or "" when there is none.
   const std::string& unix_path() const { return unix_path_; }
 
+  // OK while the server serves: the unix accept loop still runs (when there is one) and
+  // grpc.health.v1 answers SERVING through an in-process channel within `timeout`. Otherwise
+  // Unavailable saying what is wrong. For the systemd watchdog. Thread-safe.
+  absl::Status CheckServing(absl::Duration timeout);
+
   // Stops accepting, lets in-flight calls finish for up to `grace`, cancels the rest, and removes
   // the socket file (unless systemd owns it). Idempotent.
   void Shutdown(absl::Duration grace);
@@ -64,6 +69,7 @@ class GrpcServer {
   int wake_fd_ = -1;               // eventfd that stops the accept loop
   std::thread accept_thread_;
   std::atomic<bool> shut_down_{false};
+  std::atomic<bool> accepting_{false};  // the accept loop runs
 };
 
 }  // namespace kcred::server

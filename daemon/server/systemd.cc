@@ -52,6 +52,11 @@ uint64_t MonotonicMicros() {
 
 }  // namespace
 
+std::string ServingStatusText(size_t accounts, size_t clusters) {
+  return absl::StrCat("serving ", accounts, accounts == 1 ? " account" : " accounts", " on ",
+                      clusters, clusters == 1 ? " cluster" : " clusters");
+}
+
 absl::StatusOr<std::optional<int>> TakeActivatedUnixSocket() {
   int n = sd_listen_fds(/*unset_environment=*/1);
   if (n < 0) {

@@ -3,6 +3,7 @@
 // STATUS, RELOADING, STOPPING, WATCHDOG). Everything here is inert when kcredd does not run under
 // systemd, so the same binary serves a terminal, a container and a unit.
 
+#include <cstddef>
 #include <functional>
 #include <optional>
 #include <string>
@@ -23,6 +24,9 @@ namespace kcred::server {
 // (several fds, a datagram or TCP socket). Clears LISTEN_PID/LISTEN_FDS/LISTEN_FDNAMES either way,
 // so it answers only once per process.
 absl::StatusOr<std::optional<int>> TakeActivatedUnixSocket();
+
+// The STATUS= line while serving: "serving 42 accounts on 2 clusters" (singular for 1).
+std::string ServingStatusText(size_t accounts, size_t clusters);
 
 // Reports kcredd's state to the service manager over $NOTIFY_SOCKET. Every call is a no-op (and
 // OK) when $NOTIFY_SOCKET was unset at construction. Thread-safe.

@@ -59,7 +59,10 @@ TEST(GrpcServerActivationTest, ServesInheritedSocketAndLeavesItInPlace) {
   EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
   EXPECT_NE(access(dir.File("configured.sock").c_str(), F_OK), 0);
 
+  EXPECT_TRUE((*server)->CheckServing(absl::Seconds(5)).ok());
+
   (*server)->Shutdown(absl::Seconds(1));
+  EXPECT_FALSE((*server)->CheckServing(absl::Seconds(1)).ok());
   struct stat st {};
   ASSERT_EQ(lstat(path.c_str(), &st), 0) << "the socket file belongs to systemd";
   EXPECT_TRUE(S_ISSOCK(st.st_mode));

@@ -124,6 +124,12 @@ TEST_F(NotifierTest, ReadySendsReadyAndStatus) {
   EXPECT_EQ(socket_.Receive(), "READY=1\nSTATUS=serving 42 accounts on 2 clusters");
 }
 
+TEST(ServingStatusTextTest, CountsAccountsAndClusters) {
+  EXPECT_EQ(ServingStatusText(42, 2), "serving 42 accounts on 2 clusters");
+  EXPECT_EQ(ServingStatusText(1, 1), "serving 1 account on 1 cluster");
+  EXPECT_EQ(ServingStatusText(0, 0), "serving 0 accounts on 0 clusters");
+}
+
 TEST_F(NotifierTest, StatusIsOneLine) {
   Notifier notifier;
   ASSERT_TRUE(notifier.Status("reload refused:\nclusters[0].url is empty").ok());
