@@ -193,6 +193,15 @@ TEST_F(KcreddSystemdTest, DISABLED_ServesThePassedSocketAndTalksToTheServiceMana
   // WatchdogSec=400ms: kcredd pets every 200ms while its health check passes.
   EXPECT_EQ(NotificationStartingWith("WATCHDOG=1"), "WATCHDOG=1") << Log();
 
+  // systemctl reload: RELOADING=1 (with MONOTONIC_USEC for systemd 253+), then READY=1 again.
+  kcredd.Signal(SIGHUP);
+  auto reloading = NotificationStartingWith("RELOADING=1");
+  ASSERT_TRUE(reloading.has_value()) << Log();
+  EXPECT_THAT(*reloading, HasSubstr("\nMONOTONIC_USEC="));
+  auto reloaded = NotificationStartingWith("READY=1");
+  ASSERT_TRUE(reloaded.has_value()) << Log();
+  EXPECT_THAT(*reloaded, HasSubstr("STATUS=serving 0 accounts on 0 clusters"));
+
   kcredd.Signal(SIGTERM);
   EXPECT_EQ(NotificationStartingWith("STOPPING=1"), "STOPPING=1") << Log();
   EXPECT_EQ(kcredd.Wait(std::chrono::seconds(20)), 0) << Log();
