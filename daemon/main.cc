@@ -27,6 +27,7 @@
 #include "daemon/rotation/scheduler.h"
 #include "daemon/server/broker_service.h"
 #include "daemon/server/grpc_server.h"
+#include "daemon/server/systemd.h"
 #include "daemon/wiring.h"
 
 ABSL_FLAG(std::string, config, "",
@@ -128,6 +129,10 @@ int Serve() {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // systemd: take the socket kcredd.socket passed and the notification settings before any thread
+  // starts (reading LISTEN_* clears them from the environment).
+  auto activated = kcred::server::TakeActivatedUnixSocket();
+  kcred::server::Notifier notifier;
 
   kcred::RealClock clock;
   std::optional<kcred::DevMode> dev;
@@ -161,6 +166,14 @@ int Serve() {
       std::filesystem::remove_all(dev->dir, ec);
     }
   };
+  auto notify = [&log](const absl::Status& s) {
+    if (!s.ok()) log->warn("{}", s.message());
+  };
+  if (!activated.ok()) {
+    log->error("{}", activated.status().message());
+    cleanup_dev();
+    return 1;
+  }
 
   auto runtime = kcred::BuildRuntime(*config, clock);
   if (!runtime.ok()) {
@@ -173,7 +186,7 @@ int Serve() {
   std::optional<kcred::rotation::BrokerRotation> rotation;
   std::optional<kcred::rotation::Scheduler> scheduler;
   if (runtime->broker) {
-    revoker.emplace(clock, *runtime->broker, config->token_defaults.grace + absl::Minutes(1));
+    revoker.emplace(clock, *runtime->broker, config->token_defaults.grace + absl::Seconds(5));
     rotation.emplace(*runtime->broker, config->token_defaults, &*revoker);
     scheduler.emplace(clock, *rotation, kcred::rotation::SchedulerOptions{}, &*rotation);
     for (const auto& cluster : config->clusters) {
@@ -201,6 +214,7 @@ int Serve() {
   options.insecure = absl::GetFlag(FLAGS_insecure);
   options.max_receive_message_bytes = 1 << 20;
   options.health_service_names = {kcred::v1::CredentialBroker::service_full_name()};
+  if (activated->has_value()) options.activated_fd = **activated;
   auto server = kcred::server::GrpcServer::Start(options, {&broker}, &peers);
   if (!server.ok()) {
     log->error("{}", server.status().message());
@@ -227,19 +241,36 @@ int Serve() {
     }
   }
 
+  auto serving_status = [&] {
+    return kcred::server::ServingStatusText(runtime->broker ? runtime->broker->account_count() : 0,
+                                            config->clusters.size());
+  };
+  notify(notifier.Ready(serving_status()));
+  // The watchdog is petted only while the server answers its own health check.
+  const absl::Duration health_timeout = notifier.watchdog_timeout().value_or(absl::Seconds(20)) / 4;
+  notify(notifier.StartWatchdog([&server, log, health_timeout] {
+    absl::Status serving = (*server)->CheckServing(health_timeout);
+    if (!serving.ok()) log->error("health check failed: {}", serving.message());
+    return serving.ok();
+  }));
+
   for (;;) {
     int sig = 0;
     if (sigwait(&signals, &sig) != 0) continue;
     if (sig == SIGHUP) {
+      notify(notifier.Reloading());
       log->warn(
           "SIGHUP received: this version does not reload its configuration; restart kcredd to "
           "apply changes");
+      notify(notifier.ReadyAfterReload(serving_status()));
       continue;
     }
     log->info("{} received: finishing in-flight calls (up to {}) and stopping", strsignal(sig),
               absl::FormatDuration(absl::GetFlag(FLAGS_shutdown_grace)));
     break;
   }
+  notify(notifier.Stopping());
+  notifier.StopWatchdog();
   (*server)->Shutdown(absl::GetFlag(FLAGS_shutdown_grace));
   stop_rotation();
   cleanup_dev();

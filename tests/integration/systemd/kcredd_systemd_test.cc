@@ -163,9 +163,7 @@ class KcreddSystemdTest : public ::testing::Test {
   int notify_fd_ = -1;
 };
 
-// DISABLED_ until daemon/main.cc wires daemon/server/systemd.h (TakeActivatedUnixSocket,
-// Notifier, GrpcServer::CheckServing); remove the prefix then. Passes with that wiring.
-TEST_F(KcreddSystemdTest, DISABLED_ServesThePassedSocketAndTalksToTheServiceManager) {
+TEST_F(KcreddSystemdTest, ServesThePassedSocketAndTalksToTheServiceManager) {
   const std::string socket = dir_.File("kcredd.sock");
   int fd = BindUnix(socket, SOCK_STREAM);
   ASSERT_GE(fd, 0) << std::strerror(errno);
@@ -211,8 +209,7 @@ TEST_F(KcreddSystemdTest, DISABLED_ServesThePassedSocketAndTalksToTheServiceMana
   EXPECT_THAT(Log(), HasSubstr("socket passed by systemd"));
 }
 
-// DISABLED_ until daemon/main.cc wires daemon/server/systemd.h; remove the prefix then.
-TEST_F(KcreddSystemdTest, DISABLED_RefusesAPassedSocketOfTheWrongKind) {
+TEST_F(KcreddSystemdTest, RefusesAPassedSocketOfTheWrongKind) {
   int fd = BindUnix(dir_.File("dgram.sock"), SOCK_DGRAM);
   ASSERT_GE(fd, 0) << std::strerror(errno);
   ActivatedKcredd kcredd(fd, {"--config", config_}, Env(), log_);
