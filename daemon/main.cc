@@ -188,7 +188,9 @@ int Serve() {
   if (runtime->broker) {
     revoker.emplace(clock, *runtime->broker, config->token_defaults.grace + absl::Seconds(5));
     rotation.emplace(*runtime->broker, config->token_defaults, &*revoker);
-    scheduler.emplace(clock, *rotation, kcred::rotation::SchedulerOptions{}, &*rotation);
+    kcred::rotation::SchedulerOptions scheduler_options;
+    scheduler_options.workers = 16;  // at least any cluster's max_in_flight (LimitsFor)
+    scheduler.emplace(clock, *rotation, scheduler_options, &*rotation);
     for (const auto& cluster : config->clusters) {
       (void)scheduler->SetClusterLimits(cluster.name, kcred::rotation::LimitsFor(cluster));
     }

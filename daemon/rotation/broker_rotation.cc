@@ -195,7 +195,7 @@ void BrokerRotation::AccountDeleted(const v1::AccountRef& ref) {
 
 ClusterLimits LimitsFor(const config::ClusterConfig& cluster) {
   ClusterLimits limits;
-  limits.max_in_flight = 4;
+  limits.max_in_flight = std::clamp(cluster.burst / 4, 2, 16);
   limits.starts_per_second = std::max(0.25, cluster.qps / 4);
   limits.burst = std::max(1, cluster.burst / 4);
   return limits;

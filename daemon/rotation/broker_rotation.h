@@ -85,7 +85,8 @@ class BrokerRotation final : public Executor,
 };
 
 // Per-cluster rotation limits derived from the cluster's API budget: a rotation makes about four
-// API calls, so it may start at a quarter of the cluster's QPS, with at most 4 in flight.
+// API calls, so rotations may start at a quarter of the cluster's QPS, and a quarter of its burst
+// (between 2 and 16) may be in flight at once.
 ClusterLimits LimitsFor(const config::ClusterConfig& cluster);
 
 }  // namespace kcred::rotation
