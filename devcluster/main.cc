@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "common/flags.h"
 #include "common/logging.h"
 #include "devcluster/dev_cluster.h"
 
@@ -63,18 +64,8 @@ int main(int argc, char** argv) {
   usage.version_string = [] { return std::string("kcred-devcluster " KCRED_VERSION "\n"); };
   absl::SetFlagsUsageConfig(usage);
   // Accept --data-dir as well as --data_dir (and so on), as users type dashes.
-  std::vector<std::string> args(argv, argv + argc);
-  for (size_t i = 1; i < args.size(); ++i) {
-    std::string& arg = args[i];
-    if (arg.rfind("--", 0) != 0) continue;
-    size_t end = arg.find('=');
-    for (size_t c = 2; c < std::min(end, arg.size()); ++c) {
-      if (arg[c] == '-') arg[c] = '_';
-    }
-  }
-  std::vector<char*> cargs;
-  for (std::string& arg : args) cargs.push_back(arg.data());
-  absl::ParseCommandLine(static_cast<int>(cargs.size()), cargs.data());
+  kcred::ParseNormalized(kcred::NormalizeFlagDashes(argc, argv),
+                         [](int n, char** v) { return absl::ParseCommandLine(n, v); });
 
   absl::StatusOr<spdlog::level::level_enum> level =
       kcred::ParseLogLevel(absl::GetFlag(FLAGS_log_level));
