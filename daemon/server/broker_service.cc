@@ -25,12 +25,14 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 }
 
 BrokerService::BrokerService(broker::Broker* broker, broker::AccountListener* listener,
-                             const PeerRegistry& peers, std::string version, absl::Time start_time)
+                             const PeerRegistry& peers, std::string version, absl::Time start_time,
+                             AccountEventHub* events)
     : broker_(broker),
       listener_(listener),
       peers_(peers),
       version_(std::move(version)),
-      start_time_(start_time) {}
+      start_time_(start_time),
+      events_(events) {}
 
 template <typename T, typename Call>
 grpc::Status BrokerService::Handle(grpc::ServerContext* context, const char* method,
@@ -113,6 +115,73 @@ grpc::Status BrokerService::GetToken(grpc::ServerContext* context,
                                      v1::GetTokenResponse* response) {
   return Handle(context, "GetToken", &request->ref(), true, response,
                 [&] { return broker_->GetToken(request->ref()); });
+}
+
+grpc::Status BrokerService::WatchAccounts(grpc::ServerContext* context,
+                                          const v1::WatchAccountsRequest* request,
+                                          grpc::ServerWriter<v1::AccountEvent>* writer) {
+  if (broker_ == nullptr) {
+    return grpc::Status(
+        grpc::StatusCode::UNAVAILABLE,
+        "kcredd has no clusters configured; add clusters to its config and restart");
+  }
+  if (events_ == nullptr) {
+    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                        "this kcredd does not publish account events; upgrade kcredd");
+  }
+  const std::string caller = CallerIdentity(*context, peers_);
+  // Validates the selector (known cluster, parsable label selector) the way ListAccounts does.
+  v1::ListAccountsRequest list;
+  *list.mutable_selector() = request->selector();
+  list.set_page_size(1);
+  if (absl::StatusOr<v1::ListAccountsResponse> probe = broker_->ListAccounts(list); !probe.ok()) {
+    return ToGrpcStatus(probe.status());
+  }
+  // Subscribe before reading the snapshot, so nothing that happens meanwhile is lost.
+  absl::StatusOr<std::unique_ptr<AccountEventHub::Subscription>> subscription =
+      events_->Subscribe(request->selector(), request->resume_token());
+  if (!subscription.ok()) return ToGrpcStatus(subscription.status());
+  Logger("server")->debug("WatchAccounts for {}: started ({})", caller,
+                          request->resume_token().empty() ? "from now" : "resuming");
+  if (request->resume_token().empty() && request->send_initial_state()) {
+    list.set_page_size(0);
+    for (;;) {
+      absl::StatusOr<v1::ListAccountsResponse> page = broker_->ListAccounts(list);
+      if (!page.ok()) return ToGrpcStatus(page.status());
+      for (const v1::Account& account : page->accounts()) {
+        v1::AccountEvent event;
+        event.set_type(v1::EVENT_TYPE_SNAPSHOT);
+        *event.mutable_account() = account;
+        event.set_resume_token((*subscription)->start_token());
+        SetTimestamp(absl::Now(), event.mutable_time());
+        if (!writer->Write(event)) {
+          return grpc::Status(grpc::StatusCode::CANCELLED, "the watcher went away");
+        }
+      }
+      if (page->next_page_token().empty()) break;
+      list.set_page_token(page->next_page_token());
+    }
+  }
+  // Wakes up now and then to notice a cancelled call even when no event comes.
+  constexpr absl::Duration kPoll = absl::Milliseconds(250);
+  v1::AccountEvent event;
+  for (;;) {
+    if (context->IsCancelled()) {
+      return grpc::Status(grpc::StatusCode::CANCELLED, "the watch was cancelled");
+    }
+    switch ((*subscription)->Next(kPoll, &event)) {
+      case AccountEventHub::NextResult::kTimeout:
+        continue;
+      case AccountEventHub::NextResult::kClosed:
+        return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                            "kcredd is shutting down; reconnect and pass the last resume_token");
+      case AccountEventHub::NextResult::kEvent:
+        if (!writer->Write(event)) {
+          return grpc::Status(grpc::StatusCode::CANCELLED, "the watcher went away");
+        }
+        break;
+    }
+  }
 }
 
 grpc::Status BrokerService::ListClusters(grpc::ServerContext* context,

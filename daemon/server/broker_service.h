@@ -9,6 +9,7 @@
 #include "absl/time/time.h"
 #include "daemon/broker/account_listener.h"
 #include "daemon/broker/broker.h"
+#include "daemon/server/account_events.h"
 #include "daemon/server/caller.h"
 #include "proto/kcred/v1/broker.grpc.pb.h"
 
@@ -21,8 +22,11 @@ class BrokerService final : public kcred::v1::CredentialBroker::Service {
  public:
   // `broker` may be null: then only GetServerInfo is served and account calls answer UNAVAILABLE.
   // `listener` (optional) hears about every successful change made through the API.
+  // `events` (optional; must outlive the service) serves WatchAccounts: it should receive the
+  // broker's events (Broker::SetEventListener); without it WatchAccounts answers UNAVAILABLE.
   BrokerService(broker::Broker* broker, broker::AccountListener* listener,
-                const PeerRegistry& peers, std::string version, absl::Time start_time);
+                const PeerRegistry& peers, std::string version, absl::Time start_time,
+                AccountEventHub* events = nullptr);
 
   grpc::Status ProvisionAccount(grpc::ServerContext* context,
                                 const v1::ProvisionAccountRequest* request,
@@ -39,6 +43,11 @@ class BrokerService final : public kcred::v1::CredentialBroker::Service {
                              v1::GetKubeconfigResponse* response) override;
   grpc::Status GetToken(grpc::ServerContext* context, const v1::GetTokenRequest* request,
                         v1::GetTokenResponse* response) override;
+  // Optional SNAPSHOT events, then events resumed from resume_token, then live events until the
+  // client cancels or the server stops (the hub is closed, or the call is cancelled at the end of
+  // the shutdown grace).
+  grpc::Status WatchAccounts(grpc::ServerContext* context, const v1::WatchAccountsRequest* request,
+                             grpc::ServerWriter<v1::AccountEvent>* writer) override;
   grpc::Status ListClusters(grpc::ServerContext* context, const v1::ListClustersRequest* request,
                             v1::ListClustersResponse* response) override;
   grpc::Status GetServerInfo(grpc::ServerContext* context, const v1::GetServerInfoRequest* request,
@@ -55,6 +64,7 @@ class BrokerService final : public kcred::v1::CredentialBroker::Service {
   const PeerRegistry& peers_;
   const std::string version_;
   const absl::Time start_time_;
+  AccountEventHub* events_;
 };
 
 }  // namespace kcred::server
