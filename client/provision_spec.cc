@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "client/arguments.h"
+#include "common/yaml_reader.h"
 
 namespace kcred::client {
 
@@ -170,59 +171,11 @@ absl::StatusOr<v1::AccountSpec> BuildSpecFromFlags(const ParsedArgs& args) {
 
 namespace {
 
-std::string Join(const std::string& path, const std::string& key) {
-  return path.empty() ? key : absl::StrCat(path, ".", key);
-}
-
 // Walks the provision file, turning every problem into an error naming source:line:col and the
 // dotted key path.
-class Reader {
+class Reader : public YamlReader {
  public:
-  explicit Reader(std::string source) : source_(std::move(source)) {}
-
-  absl::Status Error(const YAML::Node& at, const std::string& path,
-                     absl::string_view message) const {
-    const YAML::Mark mark = at.Mark();
-    std::string where = source_;
-    if (mark.line >= 0) absl::StrAppend(&where, ":", mark.line + 1, ":", mark.column + 1);
-    return absl::InvalidArgumentError(
-        absl::StrCat(where, ": ", path.empty() ? "" : path + ": ", message));
-  }
-
-  absl::Status ExpectMap(const YAML::Node& node, const std::string& path,
-                         const std::vector<std::string>& allowed) const {
-    if (!node.IsMap()) {
-      return Error(node, path,
-                   absl::StrCat("expected a mapping with keys ", absl::StrJoin(allowed, ", ")));
-    }
-    for (const auto& kv : node) {
-      const std::string key = kv.first.Scalar();
-      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-        return Error(kv.first, Join(path, key),
-                     absl::StrCat("unknown key; expected one of ", absl::StrJoin(allowed, ", ")));
-      }
-    }
-    return absl::OkStatus();
-  }
-
-  absl::StatusOr<std::string> String(const YAML::Node& node, const std::string& path) const {
-    if (!node.IsScalar()) return Error(node, path, "expected a string");
-    return node.Scalar();
-  }
-
-  absl::StatusOr<std::string> NonEmptyString(const YAML::Node& node,
-                                             const std::string& path) const {
-    auto s = String(node, path);
-    if (s.ok() && s->empty()) return Error(node, path, "must not be empty");
-    return s;
-  }
-
-  absl::StatusOr<bool> Bool(const YAML::Node& node, const std::string& path) const {
-    if (node.IsScalar() && (node.Scalar() == "true" || node.Scalar() == "false")) {
-      return node.Scalar() == "true";
-    }
-    return Error(node, path, "expected true or false");
-  }
+  using YamlReader::YamlReader;
 
   // A list of strings; `allow_empty` permits "" items (the core API group).
   absl::Status Strings(const YAML::Node& node, const std::string& path, bool allow_empty,
@@ -489,7 +442,7 @@ class Reader {
     ProvisionFile file;
     if (!root.IsDefined() || root.IsNull()) {
       return absl::InvalidArgumentError(
-          absl::StrCat(source_,
+          absl::StrCat(source(),
                        ": empty; expected a document with account (or ref) and spec; see kcred "
                        "provision --help"));
     }
@@ -517,7 +470,6 @@ class Reader {
   }
 
  private:
-  std::string source_;
 };
 
 }  // namespace

@@ -15,98 +15,16 @@
 #include "common/files.h"
 #include "common/names.h"
 #include "common/status.h"
+#include "common/yaml_reader.h"
 
 namespace kcred::config {
 namespace {
 
 // Walks a YAML document, turning every problem into an error that names source:line:col and the
 // dotted key path.
-class Reader {
+class Reader : public YamlReader {
  public:
-  explicit Reader(std::string source) : source_(std::move(source)) {}
-
-  absl::Status Error(const YAML::Node& at, const std::string& path,
-                     absl::string_view message) const {
-    const YAML::Mark mark = at.Mark();
-    std::string where = source_;
-    if (mark.line >= 0) absl::StrAppend(&where, ":", mark.line + 1, ":", mark.column + 1);
-    return absl::InvalidArgumentError(
-        absl::StrCat(where, ": ", path.empty() ? "" : path + ": ", message));
-  }
-
-  // Requires `node` to be a mapping whose keys are all in `allowed`.
-  absl::Status ExpectMap(const YAML::Node& node, const std::string& path,
-                         const std::set<std::string>& allowed) const {
-    if (!node.IsMap()) {
-      return Error(node, path,
-                   absl::StrCat("expected a mapping with keys ", absl::StrJoin(allowed, ", ")));
-    }
-    for (const auto& kv : node) {
-      const std::string key = kv.first.Scalar();
-      if (allowed.count(key) == 0) {
-        return Error(kv.first, Join(path, key),
-                     absl::StrCat("unknown key; expected one of ", absl::StrJoin(allowed, ", ")));
-      }
-    }
-    return absl::OkStatus();
-  }
-
-  absl::StatusOr<std::string> String(const YAML::Node& node, const std::string& path) const {
-    if (!node.IsScalar()) return Error(node, path, "expected a string");
-    return node.Scalar();
-  }
-
-  absl::StatusOr<std::string> NonEmptyString(const YAML::Node& node,
-                                             const std::string& path) const {
-    auto s = String(node, path);
-    if (s.ok() && s->empty()) return Error(node, path, "must not be empty");
-    return s;
-  }
-
-  absl::StatusOr<bool> Bool(const YAML::Node& node, const std::string& path) const {
-    if (node.IsScalar()) {
-      const std::string& s = node.Scalar();
-      if (s == "true") return true;
-      if (s == "false") return false;
-    }
-    return Error(node, path, "expected true or false");
-  }
-
-  absl::StatusOr<absl::Duration> Duration(const YAML::Node& node, const std::string& path) const {
-    absl::Duration d;
-    if (!node.IsScalar() || !absl::ParseDuration(node.Scalar(), &d) || d < absl::ZeroDuration()) {
-      return Error(node, path, "expected a duration such as 90s, 10m or 1h");
-    }
-    return d;
-  }
-
-  absl::StatusOr<double> Double(const YAML::Node& node, const std::string& path) const {
-    double v = 0;
-    if (!node.IsScalar() || !absl::SimpleAtod(node.Scalar(), &v)) {
-      return Error(node, path, "expected a number");
-    }
-    return v;
-  }
-
-  absl::StatusOr<int> Int(const YAML::Node& node, const std::string& path) const {
-    int v = 0;
-    if (!node.IsScalar() || !absl::SimpleAtoi(node.Scalar(), &v)) {
-      return Error(node, path, "expected an integer");
-    }
-    return v;
-  }
-
-  absl::StatusOr<std::vector<std::string>> StringList(const YAML::Node& node,
-                                                      const std::string& path) const {
-    if (!node.IsSequence()) return Error(node, path, "expected a list of strings");
-    std::vector<std::string> out;
-    for (std::size_t i = 0; i < node.size(); ++i) {
-      auto s = NonEmptyString(node[i], absl::StrCat(path, "[", i, "]"));
-      if (!s.ok()) return s.status();
-      out.push_back(*s);
-    }
-    return out;
-  }
+  using YamlReader::YamlReader;
 
   // A readable file (its content is not checked here).
   absl::StatusOr<std::string> ReadableFile(const YAML::Node& node, const std::string& path) const {
@@ -164,10 +82,6 @@ class Reader {
     return file;
   }
 
-  static std::string Join(const std::string& path, const std::string& key) {
-    return path.empty() ? key : path + "." + key;
-  }
-
  private:
   absl::Status FileError(const YAML::Node& node, const std::string& path, const std::string& file,
                          const absl::Status& status) const {
@@ -180,8 +94,6 @@ class Reader {
     }
     return Error(node, path, status.message());
   }
-
-  std::string source_;
 };
 
 absl::StatusOr<int> ParseMode(const Reader& r, const YAML::Node& node, const std::string& path) {
@@ -239,7 +151,7 @@ absl::Status ValidateAddress(const Reader& r, const YAML::Node& node, const std:
 absl::StatusOr<TlsConfig> ParseTls(const Reader& r, const YAML::Node& node,
                                    const std::string& path) {
   KCRED_RETURN_IF_ERROR(
-      r.ExpectMap(node, path, {"cert_file", "key_file", "client_ca_file", "require_client_cert"}));
+      r.ExpectMap(node, path, {"cert_file", "client_ca_file", "key_file", "require_client_cert"}));
   TlsConfig tls;
   if (node["require_client_cert"]) {
     KCRED_ASSIGN_OR_RETURN(tls.require_client_cert,
@@ -264,7 +176,7 @@ absl::StatusOr<TlsConfig> ParseTls(const Reader& r, const YAML::Node& node,
 
 absl::StatusOr<ListenConfig> ParseListen(const Reader& r, const YAML::Node& node) {
   const std::string path = "listen";
-  KCRED_RETURN_IF_ERROR(r.ExpectMap(node, path, {"unix", "tcp"}));
+  KCRED_RETURN_IF_ERROR(r.ExpectMap(node, path, {"tcp", "unix"}));
   ListenConfig listen;
   if (node["unix"]) {
     const YAML::Node u = node["unix"];
@@ -272,7 +184,7 @@ absl::StatusOr<ListenConfig> ParseListen(const Reader& r, const YAML::Node& node
     if (u.IsNull() || (u.IsScalar() && u.Scalar() == "false")) {
       // `unix: false` (or null) turns the unix socket off.
     } else {
-      KCRED_RETURN_IF_ERROR(r.ExpectMap(u, upath, {"path", "mode", "group"}));
+      KCRED_RETURN_IF_ERROR(r.ExpectMap(u, upath, {"group", "mode", "path"}));
       UnixListenerConfig unix_config;
       if (u["path"]) {
         KCRED_ASSIGN_OR_RETURN(unix_config.path, r.NonEmptyString(u["path"], upath + ".path"));
@@ -321,7 +233,7 @@ absl::StatusOr<ListenConfig> ParseListen(const Reader& r, const YAML::Node& node
 }
 
 absl::StatusOr<LogOptions> ParseLog(const Reader& r, const YAML::Node& node) {
-  KCRED_RETURN_IF_ERROR(r.ExpectMap(node, "log", {"level", "format"}));
+  KCRED_RETURN_IF_ERROR(r.ExpectMap(node, "log", {"format", "level"}));
   LogOptions log;
   if (node["level"]) {
     KCRED_ASSIGN_OR_RETURN(std::string level, r.String(node["level"], "log.level"));
@@ -367,7 +279,7 @@ absl::Status ValidateTemplate(const Reader& r, const YAML::Node& node, const std
 absl::StatusOr<TokenDefaults> ParseTokenDefaults(const Reader& r, const YAML::Node& node,
                                                  const std::string& path) {
   KCRED_RETURN_IF_ERROR(
-      r.ExpectMap(node, path, {"ttl", "rotate_fraction", "grace", "legacy_token_wait"}));
+      r.ExpectMap(node, path, {"grace", "legacy_token_wait", "rotate_fraction", "ttl"}));
   TokenDefaults d;
   if (node["ttl"]) {
     KCRED_ASSIGN_OR_RETURN(d.ttl, r.Duration(node["ttl"], path + ".ttl"));
@@ -396,8 +308,8 @@ absl::StatusOr<ClusterConfig> ParseCluster(const Reader& r, const YAML::Node& no
                                            const std::string& path) {
   KCRED_RETURN_IF_ERROR(r.ExpectMap(
       node, path,
-      {"name", "server", "ca_file", "ca_pem", "credential", "qps", "burst", "cluster_name_template",
-       "context_name_template", "min_token_ttl", "max_token_ttl", "audiences"}));
+      {"audiences", "burst", "ca_file", "ca_pem", "cluster_name_template", "context_name_template",
+       "credential", "max_token_ttl", "min_token_ttl", "name", "qps", "server"}));
   ClusterConfig c;
   for (const char* key : {"name", "server", "credential"}) {
     if (!node[key]) return r.Error(node, path, absl::StrCat("missing required key \"", key, "\""));
@@ -430,7 +342,7 @@ absl::StatusOr<ClusterConfig> ParseCluster(const Reader& r, const YAML::Node& no
   }
   const YAML::Node cred = node["credential"];
   const std::string cpath = path + ".credential";
-  KCRED_RETURN_IF_ERROR(r.ExpectMap(cred, cpath, {"token_file", "kubeconfig_file", "context"}));
+  KCRED_RETURN_IF_ERROR(r.ExpectMap(cred, cpath, {"context", "kubeconfig_file", "token_file"}));
   if (cred["token_file"].IsDefined() == cred["kubeconfig_file"].IsDefined()) {
     return r.Error(cred, cpath, "give exactly one of token_file or kubeconfig_file");
   }
@@ -481,7 +393,7 @@ absl::StatusOr<ClusterConfig> ParseCluster(const Reader& r, const YAML::Node& no
 }
 
 absl::StatusOr<StoreConfig> ParseStore(const Reader& r, const YAML::Node& node) {
-  KCRED_RETURN_IF_ERROR(r.ExpectMap(node, "store", {"sealing_key_file", "sealing_key_credential"}));
+  KCRED_RETURN_IF_ERROR(r.ExpectMap(node, "store", {"sealing_key_credential", "sealing_key_file"}));
   StoreConfig store;
   if (node["sealing_key_file"]) {
     KCRED_ASSIGN_OR_RETURN(store.sealing_key_file,
@@ -505,18 +417,12 @@ Config DefaultConfig() {
 
 absl::StatusOr<Config> ParseConfig(const std::string& yaml, const std::string& source) {
   Reader r(source);
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml);
-  } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(source, ":", e.mark.line + 1, ":",
-                                                   e.mark.column + 1, ": not valid YAML: ", e.msg));
-  }
+  KCRED_ASSIGN_OR_RETURN(YAML::Node root, LoadYaml(yaml, source));
   Config config = DefaultConfig();
   config.source = source;
   if (root.IsNull()) return config;  // an empty file means all defaults
   KCRED_RETURN_IF_ERROR(
-      r.ExpectMap(root, "", {"listen", "log", "state_dir", "store", "defaults", "clusters"}));
+      r.ExpectMap(root, "", {"clusters", "defaults", "listen", "log", "state_dir", "store"}));
   if (root["listen"]) {
     KCRED_ASSIGN_OR_RETURN(config.listen, ParseListen(r, root["listen"]));
   }
