@@ -169,6 +169,7 @@ int RunCli(const std::vector<std::string>& args, std::istream& in, std::ostream&
   std::vector<Command> commands;
   AddBasicCommands(commands);
   AddAccountCommands(commands);
+  AddWatchCommand(commands);
   std::sort(commands.begin(), commands.end(),
             [](const Command& a, const Command& b) { return a.name < b.name; });
 
