@@ -170,6 +170,7 @@ int RunCli(const std::vector<std::string>& args, std::istream& in, std::ostream&
   AddBasicCommands(commands);
   AddAccountCommands(commands);
   AddWatchCommand(commands);
+  AddTokenCommand(commands);
   std::sort(commands.begin(), commands.end(),
             [](const Command& a, const Command& b) { return a.name < b.name; });
 

@@ -70,5 +70,6 @@ int RunCli(const std::vector<std::string>& args, std::istream& in, std::ostream&
 void AddBasicCommands(std::vector<Command>& commands);
 void AddAccountCommands(std::vector<Command>& commands);
 void AddWatchCommand(std::vector<Command>& commands);  // client/watch_command.cc
+void AddTokenCommand(std::vector<Command>& commands);  // client/token_command.cc
 
 }  // namespace kcred::client
