@@ -15,6 +15,7 @@
 #include <ostream>
 #include <random>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -82,11 +83,12 @@ bool Permanent(grpc::StatusCode code) {
 
 class Watcher {
  public:
-  Watcher(const WatchOptions& options, CommandContext& ctx, WatchStop& stop, Stub& stub)
+  Watcher(const WatchOptions& options, CommandContext& ctx, WatchStop& stop,
+          std::unique_ptr<Stub> stub)
       : options_(options),
         ctx_(ctx),
         stop_(stop),
-        stub_(stub),
+        stub_(std::move(stub)),
         account_(FormatAccountRef(options.ref)),
         path_(AbsolutePath(options.output)) {}
 
@@ -101,6 +103,10 @@ class Watcher {
       const absl::Duration delay = Backoff(failures++);
       ctx_.err << "kcred watch: reconnecting in " << FormatDurationArg(delay) << "\n" << std::flush;
       if (stop_.WaitFor(delay)) break;
+      // A fresh channel: the old one may sit out gRPC's own reconnect backoff (up to minutes).
+      if (auto channel = Connect(ctx_.connection); channel.ok()) {
+        stub_ = v1::CredentialBroker::NewStub(*channel);
+      }
     }
     ctx_.out << "kcred watch: stopped\n" << std::flush;
     return kExitOk;
@@ -130,7 +136,7 @@ class Watcher {
     request.set_send_initial_state(!resuming);
     stop_.SetCall(&rpc);
     std::unique_ptr<grpc::ClientReader<v1::AccountEvent>> reader =
-        stub_.WatchAccounts(&rpc, request);
+        stub_->WatchAccounts(&rpc, request);
     std::optional<int> done;
     if (resuming) {
       // Whatever happened while disconnected is either replayed or covered by this fetch.
@@ -191,7 +197,7 @@ class Watcher {
     v1::GetKubeconfigRequest request;
     *request.mutable_ref() = options_.ref;
     v1::GetKubeconfigResponse response;
-    grpc::Status status = stub_.GetKubeconfig(&rpc, request, &response);
+    grpc::Status status = stub_->GetKubeconfig(&rpc, request, &response);
     if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
       ctx_.err << "kcred watch: " << DescribeRpcError(status, ctx_.connection) << "\n";
       return kExitFailed;
@@ -251,7 +257,7 @@ class Watcher {
   const WatchOptions& options_;
   CommandContext& ctx_;
   WatchStop& stop_;
-  Stub& stub_;
+  std::unique_ptr<Stub> stub_;
   const std::string account_;
   const std::string path_;
   std::string resume_token_;
@@ -316,7 +322,7 @@ int WatchCommand(const ParsedArgs& args, CommandContext& ctx) {
     }
     if (n == 1 && b == 1) stop.Request();
   });
-  const int code = Watcher(options, ctx, stop, *stub).Run();
+  const int code = Watcher(options, ctx, stop, std::move(stub)).Run();
   sigaction(SIGINT, &old_int, nullptr);
   sigaction(SIGTERM, &old_term, nullptr);
   g_signal_pipe = -1;
@@ -337,7 +343,7 @@ int RunWatch(const WatchOptions& options, CommandContext& ctx, WatchStop& stop) 
     return kExitUsage;
   }
   std::unique_ptr<Stub> stub = v1::CredentialBroker::NewStub(*channel);
-  return Watcher(options, ctx, stop, *stub).Run();
+  return Watcher(options, ctx, stop, std::move(stub)).Run();
 }
 
 void AddWatchCommand(std::vector<Command>& commands) {
