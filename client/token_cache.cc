@@ -85,11 +85,15 @@ std::string WhyNotUsable(const CachedToken& cached, absl::Time now, absl::Durati
     return absl::StrCat("the cached token expires within ", absl::FormatDuration(margin));
   }
   if (now >= cached.next_rotation_time) return "kcredd's planned rotation time has passed";
-  if (caller != 0 && caller == cached.served_to && now >= cached.served_time &&
-      now - cached.served_time < kRejectedRerunWindow) {
+  if (IsRejectedRerun(cached, now, caller)) {
     return "the same program asked again right after the last answer (its token was rejected)";
   }
   return "";
+}
+
+bool IsRejectedRerun(const CachedToken& cached, absl::Time now, int64_t caller) {
+  return caller != 0 && caller == cached.served_to && now >= cached.served_time &&
+         now - cached.served_time < kRejectedRerunWindow;
 }
 
 absl::Time ReportedExpiry(const CachedToken& cached, absl::Time now) {

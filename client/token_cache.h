@@ -53,6 +53,10 @@ absl::Duration SafetyMargin(const CachedToken& cached, std::optional<absl::Durat
 std::string WhyNotUsable(const CachedToken& cached, absl::Time now, absl::Duration margin,
                          int64_t caller);
 
+// Whether a request from process `caller` at `now` repeats one the cache answered within
+// kRejectedRerunWindow (so the token it got was rejected).
+bool IsRejectedRerun(const CachedToken& cached, absl::Time now, int64_t caller);
+
 // The expirationTimestamp to report, after which client-go runs the plugin again: the token's
 // expiry, or kcredd's planned rotation time when that comes first (so a long-running client moves
 // to the new token while the old one is still in its grace period). A rotation time already past

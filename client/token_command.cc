@@ -89,9 +89,12 @@ int Token(const ParsedArgs& args, CommandContext& ctx) {
       Warn(ctx, absl::StrCat("not caching: ", dir.status().message()));
     }
   }
+  // A cached token that is past the margin but still valid, for when kcredd cannot be reached.
+  std::optional<CachedToken> fallback;
   if (cache.has_value()) {
     auto cached = cache->Load(server, account);
     if (cached.ok()) {
+      if (now < cached->expire_time && !IsRejectedRerun(*cached, now, caller)) fallback = *cached;
       if (WhyNotUsable(*cached, now, SafetyMargin(*cached, min_remaining), caller).empty()) {
         cached->served_time = now;
         cached->served_to = caller;
@@ -116,7 +119,24 @@ int Token(const ParsedArgs& args, CommandContext& ctx) {
   *request.mutable_ref() = *ref;
   v1::GetTokenResponse response;
   const grpc::Status status = stub->GetToken(&rpc, request, &response);
-  if (!status.ok()) return Failed(ctx, DescribeRpcError(status, ctx.connection));
+  if (!status.ok()) {
+    // Only an unreachable kcredd falls back; a deleted account or a denied caller must not.
+    const bool unreachable = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                             status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+    if (unreachable && fallback.has_value()) {
+      const std::string until =
+          fallback->expire_time == absl::InfiniteFuture()
+              ? "which does not expire"
+              : absl::StrCat("valid until ",
+                             absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", fallback->expire_time,
+                                              absl::UTCTimeZone()));
+      Warn(ctx, absl::StrCat(DescribeRpcError(status, ctx.connection),
+                             "; answering with the cached token, ", until));
+      PrintCredential(ctx, api_version, *fallback);
+      return kExitOk;
+    }
+    return Failed(ctx, DescribeRpcError(status, ctx.connection));
+  }
   if (response.token().empty()) {
     return Failed(ctx, absl::StrCat("kcredd answered GetToken for ", account,
                                     " without a token; check `kcred get ", account, "`"));
@@ -164,8 +184,9 @@ void AddTokenCommand(std::vector<Command>& commands) {
       "kcredd's planned rotation time has not come. A program that runs the plugin again within\n"
       "60s of its last answer (same parent process) had its token rejected, so it is answered\n"
       "by kcredd, not the cache. A cache file or directory that is not owned by you or is open\n"
-      "to others is ignored (with a warning) and replaced. --no-cache neither reads nor writes\n"
-      "the cache.\n"
+      "to others is ignored (with a warning) and replaced. When kcredd cannot be reached, a\n"
+      "cached token that has not expired yet is still used (with a warning). --no-cache neither\n"
+      "reads nor writes the cache.\n"
       "\n"
       "Example:\n"
       "  kcred kubeconfig dev/automation/ci-bot --exec -o ci-bot.kubeconfig\n"

@@ -254,6 +254,34 @@ TEST_F(TokenCommandTest, FailureGoesToStderrWithExit1AndNothingOnStdout) {
   EXPECT_THAT(r.err, HasSubstr("kcred token: "));
 }
 
+TEST_F(TokenCommandTest, UnreachableKcreddFallsBackToTheStillValidCachedToken) {
+  broker_.rotate_after = absl::Hours(10);
+  EXPECT_EQ(TokenOf(Token()), "token-1");
+  clock_.Advance(absl::Minutes(57));  // 3m left: inside the margin, but still valid
+  broker_.failure = grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused");
+  const CliResult r = Token();
+  EXPECT_EQ(TokenOf(r, "2027-01-15T09:00:00Z"), "token-1");
+  EXPECT_THAT(r.err,
+              HasSubstr("answering with the cached token, valid until 2027-01-15T09:00:00Z"));
+  EXPECT_EQ(broker_.calls(), 2);
+
+  clock_.Advance(absl::Minutes(4));  // expired: nothing to fall back to
+  const CliResult expired = Token();
+  EXPECT_EQ(expired.code, kExitFailed);
+  EXPECT_THAT(expired.out, IsEmpty());
+}
+
+TEST_F(TokenCommandTest, ADeniedOrMissingAccountNeverFallsBackToTheCache) {
+  broker_.rotate_after = absl::Hours(10);
+  EXPECT_EQ(TokenOf(Token()), "token-1");
+  clock_.Advance(absl::Minutes(57));
+  broker_.failure = grpc::Status(grpc::StatusCode::NOT_FOUND, "no account dev/automation/ci-bot");
+  const CliResult r = Token();
+  EXPECT_EQ(r.code, kExitFailed);
+  EXPECT_THAT(r.out, IsEmpty());
+  EXPECT_THAT(r.err, Not(HasSubstr("token-1")));
+}
+
 TEST_F(TokenCommandTest, UsageErrorsExit2) {
   std::istringstream in;
   std::ostringstream out, err;
