@@ -79,14 +79,11 @@ struct DevCluster::Impl {
   std::unique_ptr<ApiServer> api;
   std::unique_ptr<httplib::SSLServer> server;
   std::thread thread;
-  absl::Mutex persist_mu;
+  // Persistence paces its disk writes in real time whatever `clock` is: a simulated clock that a
+  // test never advances must not stop objects from reaching the disk.
+  RealClock persist_clock;
+  std::unique_ptr<SnapshotPersister> persister;
   bool stopped = false;
-
-  absl::Status Persist() {
-    nlohmann::json snapshot = store->Snapshot();
-    absl::MutexLock lock(&persist_mu);
-    return kcred::WriteFileAtomic(data_dir + "/state.json", snapshot.dump(), 0600);
-  }
 };
 
 DevCluster::DevCluster(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -197,13 +194,23 @@ absl::StatusOr<std::unique_ptr<DevCluster>> DevCluster::Start(const DevClusterOp
                                           *clock, impl->logger);
   if (absl::Status s = impl->api->Bootstrap(); !s.ok()) return s;
   if (impl->persist) {
-    if (absl::Status s = impl->Persist(); !s.ok()) return s;
-    Impl* raw = impl.get();
-    impl->store->SetOnChange([raw] {
-      if (absl::Status s = raw->Persist(); !s.ok()) {
-        raw->logger->error("persisting objects failed: {}", s.message());
-      }
-    });
+    std::shared_ptr<spdlog::logger> logger = impl->logger;
+    impl->persister = std::make_unique<SnapshotPersister>(
+        *impl->store, impl->persist_clock,
+        [state_path](const std::string& data) {
+          return kcred::WriteFileAtomic(state_path, data, 0600);
+        },
+        SnapshotPersister::kDefaultInterval,
+        [logger, state_path](const absl::Status& status) {
+          if (status.ok()) {
+            logger->info("persisting objects to {} works again", state_path);
+          } else {
+            logger->error("persisting objects failed (retrying every {}): {}",
+                          absl::FormatDuration(SnapshotPersister::kDefaultInterval),
+                          status.message());
+          }
+        });
+    if (absl::Status s = impl->persister->Start(); !s.ok()) return s;
   }
 
   // TLS server.
@@ -305,12 +312,12 @@ void DevCluster::Stop() {
   impl_->store->Close();
   impl_->server->stop();
   if (impl_->thread.joinable()) impl_->thread.join();
-  impl_->store->SetOnChange(nullptr);
   // The address file announces a running server; a stopped one must not leave it behind.
   std::error_code ec;
   std::filesystem::remove(impl_->data_dir + "/address", ec);
-  if (impl_->persist) {
-    if (absl::Status s = impl_->Persist(); !s.ok()) {
+  // No request runs any more: the last changes are written now.
+  if (impl_->persister != nullptr) {
+    if (absl::Status s = impl_->persister->Stop(); !s.ok()) {
       impl_->logger->error("persisting objects at stop failed: {}", s.message());
     }
   }

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -167,10 +169,12 @@ absl::StatusOr<ListResult> ObjectStore::List(const ResourceInfo& info, absl::str
   auto by_resource = objects_.find(info.resource);
   if (by_resource == objects_.end()) return result;
   const Objects& objects = by_resource->second;
-  auto it = start_after.empty() ? objects.begin() : objects.upper_bound(start_after);
-  for (; it != objects.end(); ++it) {
+  // Keys are "namespace/name", so one namespace is one contiguous range of the map.
+  const std::string prefix = ns.empty() ? "" : Key(ns, "");
+  auto it = objects.lower_bound(prefix);
+  if (!start_after.empty() && start_after >= prefix) it = objects.upper_bound(start_after);
+  for (; it != objects.end() && absl::StartsWith(it->first, prefix); ++it) {
     const nlohmann::json& object = it->second;
-    if (!ns.empty() && MetaString(object, "namespace") != ns) continue;
     if (!options.labels.Matches(At(At(object, "metadata"), "labels")) ||
         !options.fields.Matches(object)) {
       continue;
@@ -330,14 +334,26 @@ bool ObjectStore::closed() const {
 }
 
 nlohmann::json ObjectStore::Snapshot() const {
-  absl::ReaderMutexLock lock(&mu_);
-  nlohmann::json objects = nlohmann::json::object();
-  for (const auto& [resource, by_key] : objects_) {
-    nlohmann::json list = nlohmann::json::array();
-    for (const auto& [key, object] : by_key) list.push_back(object);
-    objects[resource] = std::move(list);
+  // Copy under the reader lock (changes wait only for the copy), build the JSON outside it.
+  std::vector<std::pair<std::string, std::vector<nlohmann::json>>> copy;
+  int64_t resource_version = 0;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    resource_version = resource_version_;
+    copy.reserve(objects_.size());
+    for (const auto& [resource, by_key] : objects_) {
+      std::vector<nlohmann::json>& list = copy.emplace_back(resource, 0).second;
+      list.reserve(by_key.size());
+      for (const auto& [key, object] : by_key) list.push_back(object);
+    }
   }
-  return {{"resourceVersion", resource_version_}, {"objects", std::move(objects)}};
+  nlohmann::json objects = nlohmann::json::object();
+  for (auto& [resource, list] : copy) {
+    nlohmann::json array = nlohmann::json::array();
+    for (nlohmann::json& object : list) array.push_back(std::move(object));
+    objects[resource] = std::move(array);
+  }
+  return {{"resourceVersion", resource_version}, {"objects", std::move(objects)}};
 }
 
 absl::Status ObjectStore::Restore(const nlohmann::json& snapshot) {
@@ -386,10 +402,116 @@ std::vector<nlohmann::json> ObjectStore::List(std::string_view resource,
   absl::ReaderMutexLock lock(&mu_);
   auto by_resource = objects_.find(std::string(resource));
   if (by_resource == objects_.end()) return out;
-  for (const auto& [key, object] : by_resource->second) {
-    if (ns.empty() || MetaString(object, "namespace") == std::string(ns)) out.push_back(object);
+  const Objects& objects = by_resource->second;
+  // Only the namespace's range of keys: RBAC reads a namespace's RoleBindings on every request.
+  const std::string prefix = ns.empty() ? "" : Key(absl::string_view(ns.data(), ns.size()), "");
+  for (auto it = objects.lower_bound(prefix);
+       it != objects.end() && absl::StartsWith(it->first, prefix); ++it) {
+    out.push_back(it->second);
   }
   return out;
+}
+
+SnapshotPersister::SnapshotPersister(ObjectStore& store, Clock& clock, WriteFn write,
+                                     absl::Duration interval, ErrorFn on_error)
+    : store_(store),
+      clock_(clock),
+      write_(std::move(write)),
+      interval_(interval),
+      on_error_(std::move(on_error)) {}
+
+SnapshotPersister::~SnapshotPersister() { Stop().IgnoreError(); }
+
+absl::Status SnapshotPersister::Start() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (started_) return absl::FailedPreconditionError("the snapshot persister was started twice");
+  }
+  // Hooked before the first snapshot, so a change racing with it marks the state dirty.
+  store_.SetOnChange([this] { MarkDirty(); });
+  {
+    absl::MutexLock write_lock(&write_mu_);
+    const absl::Time started = clock_.Now();
+    if (absl::Status s = write_(store_.Snapshot().dump()); !s.ok()) {
+      store_.SetOnChange(nullptr);
+      return s;
+    }
+    absl::MutexLock lock(&mu_);
+    last_write_ = started;
+    ++writes_;
+  }
+  absl::MutexLock lock(&mu_);
+  started_ = true;
+  thread_ = std::thread([this] { Loop(); });
+  return absl::OkStatus();
+}
+
+void SnapshotPersister::MarkDirty() {
+  absl::MutexLock lock(&mu_);
+  dirty_ = true;
+}
+
+int64_t SnapshotPersister::writes() const {
+  absl::MutexLock lock(&mu_);
+  return writes_;
+}
+
+void SnapshotPersister::Loop() {
+  absl::MutexLock lock(&mu_);
+  auto dirty_or_stopping = [this]()
+                               ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return dirty_ || stopping_; };
+  auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
+  while (true) {
+    clock_.WaitUntil(&mu_, absl::Condition(&dirty_or_stopping), absl::InfiniteFuture());
+    if (stopping_) return;
+    // At most one write per interval: later changes pile up into the next snapshot. Stop() writes
+    // whatever is still dirty, so leaving early here loses nothing.
+    if (clock_.WaitUntil(&mu_, absl::Condition(&stopping), last_write_ + interval_)) return;
+    dirty_ = false;
+    mu_.Unlock();
+    WriteSnapshot().IgnoreError();  // reported through on_error_; retried after the interval
+    mu_.Lock();
+  }
+}
+
+absl::Status SnapshotPersister::WriteSnapshot() {
+  absl::MutexLock write_lock(&write_mu_);
+  const absl::Time started = clock_.Now();
+  absl::Status status = write_(store_.Snapshot().dump());
+  bool report = false;
+  {
+    absl::MutexLock lock(&mu_);
+    last_write_ = started;
+    if (status.ok()) {
+      ++writes_;
+    } else {
+      dirty_ = true;  // try again after the interval
+    }
+    report = status.ok() != last_error_.ok();
+    last_error_ = status;
+  }
+  if (report && on_error_) on_error_(status);
+  return status;
+}
+
+absl::Status SnapshotPersister::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!started_ || stopped_) return last_error_;
+    stopped_ = true;
+    stopping_ = true;
+  }
+  store_.SetOnChange(nullptr);
+  if (thread_.joinable()) thread_.join();
+  bool dirty = false;
+  {
+    absl::MutexLock lock(&mu_);
+    dirty = dirty_;
+    dirty_ = false;
+  }
+  if (dirty) return WriteSnapshot();
+  absl::MutexLock lock(&mu_);
+  return last_error_;
 }
 
 }  // namespace kcred::devcluster

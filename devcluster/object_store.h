@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -52,7 +53,9 @@ class ObjectStore final : public ObjectReader {
   // `history` is how many events watches can resume from.
   explicit ObjectStore(const Clock& clock, size_t history = 10000);
 
-  // Called after every change, outside the store's lock (e.g. to persist a snapshot).
+  // Called after every change, outside the store's lock; it should be cheap (SnapshotPersister
+  // only marks itself dirty). Not synchronized with changes: set it before changes start and clear
+  // it after they have stopped.
   void SetOnChange(std::function<void()> on_change);
 
   // Creates `object` (its kind and apiVersion are set from `info`). Resolves generateName,
@@ -94,7 +97,8 @@ class ObjectStore final : public ObjectReader {
   void Close();
   bool closed() const;
 
-  // The whole state as JSON, and its inverse (replaces everything; events are not kept).
+  // The whole state as JSON, and its inverse (replaces everything; events are not kept). Snapshot
+  // copies the objects under a reader lock (reads go on meanwhile) and builds the JSON outside it.
   nlohmann::json Snapshot() const;
   absl::Status Restore(const nlohmann::json& snapshot);
 
@@ -122,6 +126,77 @@ class ObjectStore final : public ObjectReader {
   // The smallest resourceVersion a watch may resume after.
   int64_t oldest_watchable_ ABSL_GUARDED_BY(mu_) = 0;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// Keeps a file in sync with an ObjectStore without making changes wait for the disk. Every change
+// only marks the persister dirty; a background thread writes a snapshot (Snapshot().dump(), through
+// `write`, e.g. kcred::WriteFileAtomic: temp file, fsync, rename) at most once per `interval`
+// while dirty, so a burst of changes costs one write. The snapshot is copied under the store's
+// reader lock and serialized and written outside it.
+//
+// Durability: Start() writes the current state before it returns; Stop() writes the last changes
+// before it returns, so a clean stop loses nothing. A crash (kill -9, power loss) may lose the
+// changes of about the last `interval` (plus the time one write takes); the file on disk is
+// always a complete, consistent snapshot (old or new, never torn). That is enough for a dev
+// server; it is not etcd.
+//
+//   SnapshotPersister persister(store, clock, [](const std::string& data) {
+//     return kcred::WriteFileAtomic(dir + "/state.json", data, 0600);
+//   });
+//   persister.Start();   // writes once, then follows changes
+//   ...
+//   persister.Stop();    // after changes have stopped: final write
+class SnapshotPersister {
+ public:
+  using WriteFn = std::function<absl::Status(const std::string& data)>;
+  // Called from the writer thread when a write fails after the previous one succeeded, and when
+  // writes succeed again (with OkStatus), so a failing disk is reported once, not every interval.
+  using ErrorFn = std::function<void(const absl::Status& status)>;
+
+  static constexpr absl::Duration kDefaultInterval = absl::Milliseconds(200);
+
+  // `store` and `clock` must outlive the persister. The clock times the interval (a simulated
+  // clock in tests).
+  SnapshotPersister(ObjectStore& store, Clock& clock, WriteFn write,
+                    absl::Duration interval = kDefaultInterval, ErrorFn on_error = nullptr);
+  // Stops (and flushes) when still running.
+  ~SnapshotPersister();
+  SnapshotPersister(const SnapshotPersister&) = delete;
+  SnapshotPersister& operator=(const SnapshotPersister&) = delete;
+
+  // Writes the current state, then hooks the store's change callback and starts the writer
+  // thread. Returns the first write's error (and starts nothing) when it fails. Call once.
+  absl::Status Start();
+  // Marks the state changed; the writer thread picks it up. Cheap; the store calls it on change.
+  void MarkDirty();
+  // Unhooks the store, stops the writer thread and, when anything changed since the last write,
+  // writes once more. Returns that write's error (or the last failed background write's, when
+  // it was not retried successfully). Call after the store's changes have stopped. Idempotent.
+  absl::Status Stop();
+
+  // Snapshots written so far, including Start's and Stop's. Thread-safe.
+  int64_t writes() const;
+
+ private:
+  void Loop();
+  // Writes one snapshot; serialized by write_mu_.
+  absl::Status WriteSnapshot();
+
+  ObjectStore& store_;
+  Clock& clock_;
+  const WriteFn write_;
+  const absl::Duration interval_;
+  const ErrorFn on_error_;
+  std::thread thread_;
+  absl::Mutex write_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  mutable absl::Mutex mu_;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  bool dirty_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time last_write_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  int64_t writes_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status last_error_ ABSL_GUARDED_BY(mu_);
 };
 
 // A random UUID (version 4), as Kubernetes uses for metadata.uid.

@@ -5,6 +5,7 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -362,6 +364,75 @@ TEST_F(DevClusterTest, StateSurvivesRestart) {
   RunResult whoami = Kubectl(TokenKubeconfig("keeper", token), {"auth", "whoami"});
   EXPECT_EQ(whoami.exit_code, 0) << whoami.err;
   EXPECT_THAT(whoami.out, HasSubstr("system:serviceaccount:durable:keeper"));
+}
+
+// A burst of writes right before SIGTERM is all on disk after the restart: the background writer
+// batches changes, and a clean stop writes the last of them.
+TEST_F(DevClusterTest, BurstOfWritesSurvivesCleanStop) {
+  auto client = HttpClient();
+  client->set_keep_alive(true);
+  client->set_tcp_nodelay(true);
+  httplib::Headers admin = {{"Authorization", "Bearer " + AdminToken()}};
+  const std::string secrets = "/api/v1/namespaces/default/secrets";
+  for (int i = 0; i < 200; ++i) {
+    nlohmann::json secret = {{"metadata", {{"name", absl::StrCat("burst-", i)}}},
+                             {"stringData", {{"n", absl::StrCat(i)}}}};
+    auto created = client->Post(secrets.c_str(), admin, secret.dump(), "application/json");
+    ASSERT_TRUE(created);
+    ASSERT_EQ(created->status, 201) << created->body;
+  }
+  for (int i = 0; i < 200; i += 2) {
+    auto deleted = client->Delete(absl::StrCat(secrets, "/burst-", i).c_str(), admin);
+    ASSERT_TRUE(deleted);
+    ASSERT_EQ(deleted->status, 200) << deleted->body;
+  }
+  auto labeled =
+      client->Patch(absl::StrCat(secrets, "/burst-199").c_str(), admin,
+                    R"({"metadata":{"labels":{"last":"change"}}})", "application/merge-patch+json");
+  ASSERT_TRUE(labeled);
+  ASSERT_EQ(labeled->status, 200) << labeled->body;
+  client.reset();
+  ASSERT_EQ(server_->Stop(), 0);
+
+  Start();
+  client = HttpClient();
+  auto list = client->Get(secrets.c_str(), admin);
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->status, 200) << list->body;
+  std::vector<std::string> names;
+  const nlohmann::json listed = nlohmann::json::parse(list->body);
+  for (const nlohmann::json& item : listed["items"]) {
+    std::string name = item["metadata"]["name"];
+    if (absl::StartsWith(name, "burst-")) names.push_back(name);
+  }
+  ASSERT_EQ(names.size(), 100u) << "after the restart: " << absl::StrJoin(names, " ");
+  for (const std::string& name : names) {
+    int n = std::stoi(name.substr(6));
+    EXPECT_EQ(n % 2, 1) << name << " was deleted before the stop";
+  }
+  auto last = client->Get(absl::StrCat(secrets, "/burst-199").c_str(), admin);
+  ASSERT_TRUE(last);
+  ASSERT_EQ(last->status, 200) << last->body;
+  EXPECT_EQ(nlohmann::json::parse(last->body)["metadata"]["labels"]["last"], "change");
+}
+
+// Without a clean stop, changes reach the disk within moments anyway, and state.json is always a
+// whole snapshot: after kill -9 the server starts again with what was written.
+TEST_F(DevClusterTest, ChangesReachDiskWithoutStop) {
+  Admin({"create", "serviceaccount", "written-soon"});
+  const std::string state_path = data_dir_ + "/state.json";
+  bool written = false;
+  for (int attempt = 0; attempt < 100 && !written; ++attempt) {
+    absl::StatusOr<std::string> state = kcred::testing::ReadFile(state_path);
+    written = state.ok() && absl::StrContains(*state, "\"written-soon\"");
+    if (!written) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(written) << state_path << " did not get the new ServiceAccount within 5 s";
+  server_->Signal(SIGKILL);
+  ASSERT_TRUE(server_->Wait(std::chrono::seconds(10)).ok());
+  Start();
+  EXPECT_THAT(Admin({"get", "sa", "written-soon", "-o", "name"}),
+              HasSubstr("serviceaccount/written-soon"));
 }
 
 // The token lifetime flags: a lowered minimum for rotation tests, and a cap like the real flag.

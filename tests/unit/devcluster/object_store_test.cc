@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
 #include "devcluster/api_error.h"
 #include "tests/unit/devcluster/simulated_clock.h"
 
@@ -131,6 +136,39 @@ TEST_F(ObjectStoreTest, ListSelectorsAndPaging) {
   EXPECT_TRUE(second->continue_token.empty());
 }
 
+// Listing one namespace reads its range of keys only: neighbours whose names share a prefix
+// ("ns-2", "n") stay out, in both List forms and across pages.
+TEST_F(ObjectStoreTest, ListOfOneNamespaceSkipsNeighbours) {
+  for (const char* ns : {"n", "ns-2", "a"}) {
+    ASSERT_TRUE(store_.Create(Res("", "namespaces"), "", {{"metadata", {{"name", ns}}}}).ok());
+  }
+  for (const char* ns : {"n", "ns", "ns-2", "a"}) {
+    for (const char* name : {"x", "y"}) {
+      ASSERT_TRUE(store_.Create(sa_, ns, Sa(absl::StrCat(ns, "-", name))).ok());
+    }
+  }
+  std::vector<nlohmann::json> reader = store_.List("serviceaccounts", "ns");
+  ASSERT_EQ(reader.size(), 2u);
+  EXPECT_EQ(reader[0]["metadata"]["name"], "ns-x");
+  EXPECT_EQ(reader[1]["metadata"]["name"], "ns-y");
+  EXPECT_EQ(store_.List("serviceaccounts", "").size(), 8u);
+  EXPECT_TRUE(store_.List("serviceaccounts", "nope").empty());
+
+  ListOptions page;
+  page.limit = 1;
+  absl::StatusOr<ListResult> first = store_.List(sa_, "ns", page);
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->items.size(), 1u);
+  EXPECT_EQ(first->items[0]["metadata"]["name"], "ns-x");
+  page.continue_token = first->continue_token;
+  absl::StatusOr<ListResult> second = store_.List(sa_, "ns", page);
+  ASSERT_TRUE(second.ok());
+  ASSERT_EQ(second->items.size(), 1u);
+  EXPECT_EQ(second->items[0]["metadata"]["name"], "ns-y");
+  EXPECT_TRUE(second->continue_token.empty());
+  EXPECT_EQ(store_.List(sa_, "", ListOptions())->items.size(), 8u);
+}
+
 // Deleting a namespace's contents removes every namespaced object in it, and watches see it.
 TEST_F(ObjectStoreTest, WatchEventsAndNamespaceCleanup) {
   const int64_t start = store_.CurrentResourceVersion();
@@ -187,6 +225,238 @@ TEST_F(ObjectStoreTest, SnapshotRoundTrip) {
   EXPECT_EQ(*restored.Get(sa_, "ns", "bot"), created);
   EXPECT_EQ(restored.CurrentResourceVersion(), store_.CurrentResourceVersion());
   EXPECT_FALSE(restored.Restore(nlohmann::json::array()).ok());
+}
+
+// A clock whose waits really block until the test moves time past their deadline (or their
+// condition holds), so a test controls exactly when the persister's interval has passed.
+class SteppedClock final : public Clock {
+ public:
+  absl::Time Now() const override {
+    absl::MutexLock lock(&mu_);
+    return now_;
+  }
+  void SleepUntil(absl::Time deadline) override {
+    absl::MutexLock lock(&mu_);
+    auto reached = [this, deadline]()
+                       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return now_ >= deadline; };
+    mu_.Await(absl::Condition(&reached));
+  }
+  bool WaitUntil(absl::Mutex* mu, const absl::Condition& cond, absl::Time deadline) override
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (cond.Eval()) return true;
+    auto waiter = std::make_shared<Waiter>();
+    waiter->mu = mu;
+    waiter->deadline = deadline;
+    {
+      absl::MutexLock lock(&mu_);
+      if (now_ >= deadline) return false;
+      waiters_.push_back(waiter);
+    }
+    struct Args {
+      const absl::Condition* cond;
+      const Waiter* waiter;
+    };
+    Args args{&cond, waiter.get()};
+    mu->Await(absl::Condition(
+        +[](Args* a) { return a->waiter->fired || a->cond->Eval(); }, &args));
+    {
+      absl::MutexLock lock(&mu_);
+      waiters_.erase(std::find(waiters_.begin(), waiters_.end(), waiter));
+    }
+    return cond.Eval();
+  }
+  // Moves time forward and wakes the waiters whose deadline came.
+  void Advance(absl::Duration d) {
+    std::vector<std::shared_ptr<Waiter>> due;
+    {
+      absl::MutexLock lock(&mu_);
+      now_ += d;
+      for (const std::shared_ptr<Waiter>& w : waiters_) {
+        if (w->deadline <= now_) due.push_back(w);
+      }
+    }
+    for (const std::shared_ptr<Waiter>& w : due) {
+      absl::MutexLock lock(w->mu);
+      w->fired = true;
+    }
+  }
+  // Waits (at most 10 s of real time, an event not a delay) until a thread waits for exactly
+  // `deadline`.
+  bool AwaitWaiterFor(absl::Time deadline) const {
+    auto waiting = [this, deadline]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return std::any_of(waiters_.begin(), waiters_.end(),
+                         [deadline](const auto& w) { return w->deadline == deadline; });
+    };
+    absl::MutexLock lock(&mu_);
+    return mu_.AwaitWithTimeout(absl::Condition(&waiting), absl::Seconds(10));
+  }
+
+ private:
+  struct Waiter {
+    absl::Mutex* mu = nullptr;
+    absl::Time deadline;
+    bool fired = false;  // guarded by *mu
+  };
+  mutable absl::Mutex mu_;
+  absl::Time now_ ABSL_GUARDED_BY(mu_) = absl::FromUnixSeconds(1767225600);
+  std::vector<std::shared_ptr<Waiter>> waiters_ ABSL_GUARDED_BY(mu_);
+};
+
+// What the persister wrote, in order; writes fail while `fail` is set.
+struct Disk {
+  absl::Mutex mu;
+  std::vector<nlohmann::json> snapshots ABSL_GUARDED_BY(mu);
+  bool fail ABSL_GUARDED_BY(mu) = false;
+
+  absl::Status Write(const std::string& data) {
+    absl::MutexLock lock(&mu);
+    if (fail) return absl::UnavailableError("disk full");
+    snapshots.push_back(nlohmann::json::parse(data));
+    return absl::OkStatus();
+  }
+  size_t count() {
+    absl::MutexLock lock(&mu);
+    return snapshots.size();
+  }
+  nlohmann::json last() {
+    absl::MutexLock lock(&mu);
+    return snapshots.empty() ? nlohmann::json() : snapshots.back();
+  }
+  // Waits for the `n`th snapshot (an event; at most 10 s of real time).
+  bool AwaitCount(size_t n) {
+    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return snapshots.size() >= n; };
+    absl::MutexLock lock(&mu);
+    return mu.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(10));
+  }
+};
+
+// The ServiceAccount names in a snapshot.
+std::vector<std::string> SaNames(const nlohmann::json& snapshot) {
+  std::vector<std::string> names;
+  if (!snapshot.contains("objects") || !snapshot["objects"].contains("serviceaccounts")) {
+    return names;
+  }
+  for (const nlohmann::json& sa : snapshot["objects"]["serviceaccounts"]) {
+    names.push_back(sa["metadata"]["name"]);
+  }
+  return names;
+}
+
+class SnapshotPersisterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(store_.Create(Res("", "namespaces"), "", {{"metadata", {{"name", "ns"}}}}).ok());
+  }
+  absl::Status CreateSa(const std::string& name) {
+    return store_.Create(sa_, "ns", {{"metadata", {{"name", name}}}}).status();
+  }
+
+  SteppedClock clock_;
+  ObjectStore store_{clock_};
+  Disk disk_;
+  std::vector<absl::Status> reported_;  // only touched by the writer thread, read after Stop()
+  SnapshotPersister persister_{
+      store_, clock_, [this](const std::string& data) { return disk_.Write(data); },
+      absl::Milliseconds(200), [this](const absl::Status& s) { reported_.push_back(s); }};
+  const ResourceInfo& sa_ = Res("", "serviceaccounts");
+  const absl::Time t0_ = clock_.Now();
+};
+
+// A burst of changes costs one write per interval, not one per change; the writes carry every
+// change and read back with Restore.
+TEST_F(SnapshotPersisterTest, ManyQuickChangesFewWrites) {
+  ASSERT_TRUE(persister_.Start().ok());
+  ASSERT_EQ(disk_.count(), 1u);  // Start writes the current state
+  EXPECT_TRUE(SaNames(disk_.last()).empty());
+
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(CreateSa(absl::StrCat("sa-", i)).ok());
+  // The writer waits for the interval since Start's write; the clock stands still, so nothing
+  // was written for the 100 changes yet.
+  ASSERT_TRUE(clock_.AwaitWaiterFor(t0_ + absl::Milliseconds(200)));
+  EXPECT_EQ(disk_.count(), 1u);
+  EXPECT_EQ(persister_.writes(), 1);
+
+  clock_.Advance(absl::Milliseconds(200));
+  ASSERT_TRUE(disk_.AwaitCount(2));
+  EXPECT_EQ(SaNames(disk_.last()).size(), 100u);
+  EXPECT_EQ(disk_.last()["resourceVersion"], store_.CurrentResourceVersion());
+
+  // The next change waits for the next interval.
+  ASSERT_TRUE(CreateSa("late").ok());
+  ASSERT_TRUE(clock_.AwaitWaiterFor(t0_ + absl::Milliseconds(400)));
+  EXPECT_EQ(disk_.count(), 2u);
+  clock_.Advance(absl::Milliseconds(200));
+  ASSERT_TRUE(disk_.AwaitCount(3));
+  EXPECT_EQ(SaNames(disk_.last()).size(), 101u);
+
+  ASSERT_TRUE(persister_.Stop().ok());
+  EXPECT_EQ(disk_.count(), 3u);  // nothing changed since: Stop writes nothing
+  EXPECT_EQ(persister_.writes(), 3);
+  EXPECT_TRUE(reported_.empty());
+
+  ObjectStore restored(clock_);
+  ASSERT_TRUE(restored.Restore(disk_.last()).ok());
+  EXPECT_TRUE(restored.Get(sa_, "ns", "late").ok());
+  EXPECT_EQ(restored.CurrentResourceVersion(), store_.CurrentResourceVersion());
+}
+
+// Stop writes the last change at once, without waiting for the interval, and later changes are
+// no longer followed.
+TEST_F(SnapshotPersisterTest, StopFlushesTheLastChange) {
+  ASSERT_TRUE(persister_.Start().ok());
+  ASSERT_TRUE(CreateSa("first").ok());
+  ASSERT_TRUE(clock_.AwaitWaiterFor(t0_ + absl::Milliseconds(200)));
+  ASSERT_TRUE(CreateSa("last").ok());
+  EXPECT_EQ(disk_.count(), 1u);
+
+  ASSERT_TRUE(persister_.Stop().ok());  // the clock never moved
+  ASSERT_EQ(disk_.count(), 2u);
+  EXPECT_EQ(SaNames(disk_.last()), (std::vector<std::string>{"first", "last"}));
+
+  ASSERT_TRUE(CreateSa("after-stop").ok());
+  EXPECT_TRUE(persister_.Stop().ok());  // idempotent
+  EXPECT_EQ(disk_.count(), 2u);
+}
+
+// A failing write is reported once, retried every interval, and reported again when it works.
+TEST_F(SnapshotPersisterTest, FailedWritesAreRetriedAndReportedOnce) {
+  ASSERT_TRUE(persister_.Start().ok());
+  {
+    absl::MutexLock lock(&disk_.mu);
+    disk_.fail = true;
+  }
+  ASSERT_TRUE(CreateSa("kept").ok());
+  ASSERT_TRUE(clock_.AwaitWaiterFor(t0_ + absl::Milliseconds(200)));
+  clock_.Advance(absl::Milliseconds(200));  // fails
+  ASSERT_TRUE(clock_.AwaitWaiterFor(t0_ + absl::Milliseconds(400)));
+  clock_.Advance(absl::Milliseconds(200));  // fails again, without a change in between
+  ASSERT_TRUE(clock_.AwaitWaiterFor(t0_ + absl::Milliseconds(600)));
+  EXPECT_EQ(disk_.count(), 1u);
+  {
+    absl::MutexLock lock(&disk_.mu);
+    disk_.fail = false;
+  }
+  clock_.Advance(absl::Milliseconds(200));
+  ASSERT_TRUE(disk_.AwaitCount(2));
+  EXPECT_EQ(SaNames(disk_.last()), (std::vector<std::string>{"kept"}));
+
+  ASSERT_TRUE(persister_.Stop().ok());
+  ASSERT_EQ(reported_.size(), 2u);
+  EXPECT_EQ(reported_[0].code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(reported_[1].ok());
+}
+
+// When the first write fails, Start says so and follows no changes.
+TEST_F(SnapshotPersisterTest, StartFailsWhenTheFirstWriteFails) {
+  {
+    absl::MutexLock lock(&disk_.mu);
+    disk_.fail = true;
+  }
+  absl::Status started = persister_.Start();
+  EXPECT_EQ(started.code(), absl::StatusCode::kUnavailable);
+  ASSERT_TRUE(CreateSa("ignored").ok());
+  EXPECT_TRUE(persister_.Stop().ok());
+  EXPECT_EQ(disk_.count(), 0u);
 }
 
 }  // namespace
