@@ -25,6 +25,7 @@
 #include "daemon/config/config.h"
 #include "daemon/rotation/broker_rotation.h"
 #include "daemon/rotation/scheduler.h"
+#include "daemon/server/account_events.h"
 #include "daemon/server/broker_service.h"
 #include "daemon/server/grpc_server.h"
 #include "daemon/server/systemd.h"
@@ -182,6 +183,12 @@ int Serve() {
     return 1;
   }
   // The rotation engine: revocations of previous tokens, and scheduled rotations of every account.
+  // Account events (provisioned, rotated, revoked, ...) for WatchAccounts, scheduled ones included.
+  kcred::server::AccountEventHub events;
+  if (runtime->broker) {
+    runtime->broker->SetEventListener(
+        [&events](const kcred::v1::AccountEvent& event) { events.Publish(event); });
+  }
   std::optional<kcred::rotation::Revoker> revoker;
   std::optional<kcred::rotation::BrokerRotation> rotation;
   std::optional<kcred::rotation::Scheduler> scheduler;
@@ -210,7 +217,7 @@ int Serve() {
 
   kcred::server::PeerRegistry peers;
   kcred::server::BrokerService broker(runtime->broker.get(), rotation ? &*rotation : nullptr, peers,
-                                      KCRED_VERSION, clock.Now());
+                                      KCRED_VERSION, clock.Now(), &events);
   kcred::server::ServerOptions options;
   options.listen = config->listen;
   options.insecure = absl::GetFlag(FLAGS_insecure);
@@ -273,8 +280,10 @@ int Serve() {
   }
   notify(notifier.Stopping());
   notifier.StopWatchdog();
+  events.Close();  // ends open WatchAccounts streams so the drain is not held up
   (*server)->Shutdown(absl::GetFlag(FLAGS_shutdown_grace));
   stop_rotation();
+  if (runtime->broker) runtime->broker->SetEventListener(nullptr);
   cleanup_dev();
   log->info("stopped");
   return 0;

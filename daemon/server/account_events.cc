@@ -123,6 +123,7 @@ struct AccountEventHub::Subscription::State {
   // Guarded by the hub's mutex.
   std::deque<std::shared_ptr<const v1::AccountEvent>> queue;
   bool resync_pending = false;
+  std::function<void()> on_close;
 };
 
 AccountEventHub::Subscription::Subscription(AccountEventHub* hub, std::shared_ptr<State> state,
@@ -130,6 +131,16 @@ AccountEventHub::Subscription::Subscription(AccountEventHub* hub, std::shared_pt
     : hub_(hub), state_(std::move(state)), start_token_(std::move(start_token)) {}
 
 AccountEventHub::Subscription::~Subscription() { hub_->Unsubscribe(state_.get()); }
+
+void AccountEventHub::Subscription::OnClose(std::function<void()> hook) {
+  bool closed = false;
+  {
+    absl::MutexLock lock(&hub_->mu_);
+    closed = hub_->closed_;
+    if (!closed) state_->on_close = std::move(hook);
+  }
+  if (closed && hook) hook();
+}
 
 AccountEventHub::NextResult AccountEventHub::Subscription::Next(absl::Duration timeout,
                                                                 v1::AccountEvent* event) {
@@ -241,7 +252,11 @@ void AccountEventHub::Unsubscribe(const Subscription::State* state) {
 void AccountEventHub::Close() {
   absl::MutexLock lock(&mu_);
   closed_ = true;
-  for (const auto& sub : subscribers_) sub->queue.clear();
+  for (const auto& sub : subscribers_) {
+    sub->queue.clear();
+    // Under the lock: a subscription (and what its hook refers to) cannot go away meanwhile.
+    if (sub->on_close) sub->on_close();
+  }
 }
 
 size_t AccountEventHub::subscriber_count() const {

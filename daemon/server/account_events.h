@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -75,6 +76,11 @@ class AccountEventHub {
     // The resume_token of the newest event published before this subscription started (or
     // before its resume point was read): SNAPSHOT events sent at the start carry it.
     const std::string& start_token() const { return start_token_; }
+
+    // Runs `hook` (under the hub's lock, so it must be quick and must not call the hub) when the
+    // hub closes while this subscription lives: a handler blocked writing to a client that does
+    // not read can be cancelled from there (ServerContext::TryCancel).
+    void OnClose(std::function<void()> hook);
 
    private:
     friend class AccountEventHub;

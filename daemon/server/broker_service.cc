@@ -141,6 +141,8 @@ grpc::Status BrokerService::WatchAccounts(grpc::ServerContext* context,
   absl::StatusOr<std::unique_ptr<AccountEventHub::Subscription>> subscription =
       events_->Subscribe(request->selector(), request->resume_token());
   if (!subscription.ok()) return ToGrpcStatus(subscription.status());
+  // At shutdown, a Write blocked on a client that never reads must not hold up the drain.
+  (*subscription)->OnClose([context] { context->TryCancel(); });
   Logger("server")->debug("WatchAccounts for {}: started ({})", caller,
                           request->resume_token().empty() ? "from now" : "resuming");
   if (request->resume_token().empty() && request->send_initial_state()) {

@@ -135,7 +135,7 @@ TEST_F(WatchE2eTest, AWatcherThatNeverReadsDoesNotDelayRotations) {
     big.push_back(absl::StrCat("kcred.test/filler-", i, "=", std::string(1000, 'x')));
   }
   env_.KcredOk(big);
-  env_.KcredOk({"provision", "dev/load/small", "--rule", "get:pods"});
+  env_.KcredOk({"provision", "dev/load/small", "--rule", "get,list:pods"});
 
   // A raw stream over every account that is never read.
   auto channel = grpc::CreateChannel("unix:" + env_.socket(), grpc::InsecureChannelCredentials());
