@@ -1,5 +1,8 @@
 #include "daemon/server/broker_service.h"
 
+#include <atomic>
+#include <memory>
+
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 
@@ -141,8 +144,18 @@ grpc::Status BrokerService::WatchAccounts(grpc::ServerContext* context,
   absl::StatusOr<std::unique_ptr<AccountEventHub::Subscription>> subscription =
       events_->Subscribe(request->selector(), request->resume_token());
   if (!subscription.ok()) return ToGrpcStatus(subscription.status());
-  // At shutdown, a Write blocked on a client that never reads must not hold up the drain.
-  (*subscription)->OnClose([context] { context->TryCancel(); });
+  // At shutdown, a Write blocked on a client that does not read must not hold up the drain: it
+  // is cancelled. A handler waiting for events instead ends with UNAVAILABLE (clients reconnect).
+  auto writing = std::make_shared<std::atomic<bool>>(false);
+  (*subscription)->OnClose([context, writing] {
+    if (writing->load()) context->TryCancel();
+  });
+  auto write = [&](const v1::AccountEvent& e) {
+    writing->store(true);
+    const bool ok = writer->Write(e);
+    writing->store(false);
+    return ok;
+  };
   Logger("server")->debug("WatchAccounts for {}: started ({})", caller,
                           request->resume_token().empty() ? "from now" : "resuming");
   if (request->resume_token().empty() && request->send_initial_state()) {
@@ -156,7 +169,7 @@ grpc::Status BrokerService::WatchAccounts(grpc::ServerContext* context,
         *event.mutable_account() = account;
         event.set_resume_token((*subscription)->start_token());
         SetTimestamp(absl::Now(), event.mutable_time());
-        if (!writer->Write(event)) {
+        if (!write(event)) {
           return grpc::Status(grpc::StatusCode::CANCELLED, "the watcher went away");
         }
       }
@@ -178,7 +191,7 @@ grpc::Status BrokerService::WatchAccounts(grpc::ServerContext* context,
         return grpc::Status(grpc::StatusCode::UNAVAILABLE,
                             "kcredd is shutting down; reconnect and pass the last resume_token");
       case AccountEventHub::NextResult::kEvent:
-        if (!writer->Write(event)) {
+        if (!write(event)) {
           return grpc::Status(grpc::StatusCode::CANCELLED, "the watcher went away");
         }
         break;
