@@ -2,11 +2,10 @@
 // Read access to the dev cluster's objects, in their Kubernetes JSON form, for authentication and
 // authorization. The object store implements it; unit tests use a map.
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace kcred::devcluster {
 
@@ -19,7 +18,8 @@ class ObjectReader {
   virtual std::optional<nlohmann::json> Get(std::string_view resource, std::string_view ns,
                                             std::string_view name) const = 0;
   // All objects of `resource` in `ns` (all namespaces when `ns` is empty). Thread-safe.
-  virtual std::vector<nlohmann::json> List(std::string_view resource, std::string_view ns) const = 0;
+  virtual std::vector<nlohmann::json> List(std::string_view resource,
+                                           std::string_view ns) const = 0;
 };
 
 }  // namespace kcred::devcluster
