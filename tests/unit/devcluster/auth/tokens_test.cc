@@ -22,8 +22,8 @@ namespace kcred::devcluster {
 namespace {
 
 using ::kcred::devcluster::testing::FakeObjectReader;
-using ::kcred::devcluster::testing::kOtherTestKeyPem;
-using ::kcred::devcluster::testing::kTestKeyPem;
+using ::kcred::devcluster::testing::OtherTestKeyPem;
+using ::kcred::devcluster::testing::TestKeyPem;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using Json = nlohmann::json;
@@ -66,8 +66,8 @@ class TokensTest : public ::testing::Test {
     }
   }
 
-  const std::string pem_ = kTestKeyPem;
-  const std::string other_pem_ = kOtherTestKeyPem;
+  const std::string pem_ = TestKeyPem();
+  const std::string other_pem_ = OtherTestKeyPem();
 };
 
 // The key id is base64url(SHA-256(DER SubjectPublicKeyInfo)), computed here independently.
