@@ -59,7 +59,8 @@ void KcredEnv::StartKcredd(const std::vector<std::string>& flags) {
   std::remove(ready.c_str());
   ProcessOptions options;
   options.argv = {BinaryPath("kcredd"), "--config", dir_.File("kcredd.yaml"),
-                  "--ready-file",       ready,      "--log-level=debug"};
+                  "--ready-file",       ready,      "--log-level=debug",
+                  "--shutdown-grace=4s"};
   options.argv.insert(options.argv.end(), flags.begin(), flags.end());
   options.stdout_file = dir_.File(absl::StrCat("kcredd-", kcredd_starts_++, ".log"));
   auto process = Process::Start(options);
@@ -71,7 +72,7 @@ void KcredEnv::StartKcredd(const std::vector<std::string>& flags) {
 
 int KcredEnv::StopKcredd() {
   if (!kcredd_) return -1;
-  int code = kcredd_->Stop();
+  int code = kcredd_->Stop(std::chrono::seconds(20));
   kcredd_.reset();
   return code;
 }
