@@ -1555,6 +1555,12 @@ struct Broker::Reconcile {
           break;
         case Step::Action::kCreate: {
           absl::StatusOr<json> made = client.Create(step.resource, step.object, Deadline());
+          if (!made.ok() && step.resource == Resource::kNamespace &&
+              absl::IsAlreadyExists(made.status())) {
+            // Another account's provisioning created it a moment ago. The namespace exists, which
+            // is all this account needs (kcred never deletes namespaces), and it is not ours.
+            break;
+          }
           if (!made.ok()) return Wrap(made.status(), absl::StrCat("creating ", what));
           uid = MetaString(*made, "uid");
           step.uid = uid;

@@ -510,6 +510,19 @@ TEST_F(BrokerTest, ForeignObjectNeedsAdopt) {
 }
 
 // The namespace is created only when asked, labelled as kcred's, and kept on deletion.
+// Two accounts provisioned at once may both create their namespace: the one that loses the race
+// finds it there and goes on.
+TEST_F(BrokerTest, CreateNamespaceToleratesAConcurrentCreator) {
+  v1::AccountSpec spec = RulesSpec();
+  spec.set_create_namespace(true);
+  kube_.FailNextAfterApplying(Verb::kCreate, Resource::kNamespace, 1,
+                              absl::AlreadyExistsError("namespaces \"shared\" already exists"));
+  auto provisioned = Provision(Ref("shared", "bot"), spec);
+  ASSERT_TRUE(provisioned.ok()) << provisioned.status();
+  EXPECT_TRUE(kube_.Peek(Resource::kServiceAccount, "shared", "bot").has_value());
+  EXPECT_TRUE(broker_->GetKubeconfig(Ref("shared", "bot")).ok());
+}
+
 TEST_F(BrokerTest, CreateNamespace) {
   auto refused = Provision(Ref("fresh", "bot"), RulesSpec());
   ASSERT_EQ(refused.status().code(), absl::StatusCode::kNotFound);
