@@ -17,6 +17,7 @@
 #include "common/kubeconfig.h"
 #include "common/logging.h"
 #include "common/status.h"
+#include "daemon/broker/account_selector.h"
 #include "daemon/broker/object_names.h"
 #include "daemon/broker/validation.h"
 #include "daemon/kube/kube_status.h"
@@ -128,90 +129,6 @@ std::string NewUid() {
   uint64_t lo = absl::Uniform<uint64_t>(gen);
   return absl::StrFormat("%08x-%04x-4%03x-%04x-%012x", hi >> 32, (hi >> 16) & 0xffff, hi & 0xfff,
                          0x8000 | ((lo >> 48) & 0x3fff), lo & 0xffffffffffffULL);
-}
-
-// Splits a label selector into its requirements: on commas outside parentheses.
-absl::StatusOr<std::vector<std::string>> SplitSelector(absl::string_view selector) {
-  std::vector<std::string> parts;
-  std::string current;
-  int depth = 0;
-  for (char c : selector) {
-    if (c == '(') ++depth;
-    if (c == ')') --depth;
-    if (depth < 0 || depth > 1) break;
-    if (c == ',' && depth == 0) {
-      parts.push_back(std::move(current));
-      current.clear();
-    } else {
-      current.push_back(c);
-    }
-  }
-  if (depth != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("selector.label_selector \"", selector, "\": unbalanced parentheses"));
-  }
-  parts.push_back(std::move(current));
-  return parts;
-}
-
-// A label selector over spec.labels, in Kubernetes syntax: comma-separated requirements "k=v",
-// "k==v", "k!=v", "k in (a,b)", "k notin (a,b)", "k" (exists) and "!k" (does not exist).
-absl::StatusOr<bool> MatchLabels(absl::string_view selector,
-                                 const google::protobuf::Map<std::string, std::string>& labels) {
-  if (absl::StripAsciiWhitespace(selector).empty()) return true;
-  KCRED_ASSIGN_OR_RETURN(std::vector<std::string> parts, SplitSelector(selector));
-  auto bad = [&](absl::string_view part, absl::string_view why) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "selector.label_selector \"", selector, "\": ", why, " in \"", part,
-        "\"; use key=value, key!=value, key in (a,b), key notin (a,b), key or !key, separated by "
-        "commas"));
-  };
-  bool all = true;
-  for (const std::string& raw : parts) {
-    absl::string_view part = absl::StripAsciiWhitespace(raw);
-    if (part.empty()) return bad(part, "empty requirement");
-    std::string key;
-    std::vector<std::string> values;  // empty: an existence test
-    bool negate = false;
-    if (size_t paren = part.find('('); paren != absl::string_view::npos) {
-      if (part.back() != ')') return bad(part, "text after \")\"");
-      std::vector<std::string> head =
-          absl::StrSplit(part.substr(0, paren), absl::ByAnyChar(" \t"), absl::SkipEmpty());
-      if (head.size() != 2 || (head[1] != "in" && head[1] != "notin")) {
-        return bad(part, "expected \"key in (...)\" or \"key notin (...)\"");
-      }
-      key = head[0];
-      negate = head[1] == "notin";
-      for (absl::string_view v :
-           absl::StrSplit(part.substr(paren + 1, part.size() - paren - 2), ',')) {
-        values.emplace_back(absl::StripAsciiWhitespace(v));
-      }
-    } else if (size_t ne = part.find("!="); ne != absl::string_view::npos) {
-      key = std::string(absl::StripAsciiWhitespace(part.substr(0, ne)));
-      values.emplace_back(absl::StripAsciiWhitespace(part.substr(ne + 2)));
-      negate = true;
-    } else if (size_t eq = part.find('='); eq != absl::string_view::npos) {
-      key = std::string(absl::StripAsciiWhitespace(part.substr(0, eq)));
-      size_t start = eq + 1;
-      if (start < part.size() && part[start] == '=') ++start;
-      values.emplace_back(absl::StripAsciiWhitespace(part.substr(start)));
-    } else if (part[0] == '!') {
-      key = std::string(absl::StripAsciiWhitespace(part.substr(1)));
-      negate = true;
-    } else {
-      key = std::string(part);
-    }
-    if (key.empty() || key.find_first_of(" \t=!()") != std::string::npos) {
-      return bad(part, "bad key");
-    }
-    auto it = labels.find(key);
-    bool match = values.empty() ? it != labels.end()
-                                : it != labels.end() && std::find(values.begin(), values.end(),
-                                                                  it->second) != values.end();
-    // Keep parsing after a mismatch, so a malformed selector is refused whatever the labels.
-    if (match == negate) all = false;
-  }
-  return all;
 }
 
 // What a ProvisionAccount plans to do to one object.
@@ -1154,10 +1071,8 @@ absl::StatusOr<v1::ListAccountsResponse> Broker::ListAccounts(
     }
     after = AccountKey{parts[1], parts[2], parts[3]};
   }
-  // Validate the selector once, even when nothing is listed.
-  KCRED_RETURN_IF_ERROR(
-      MatchLabels(selector.label_selector(), google::protobuf::Map<std::string, std::string>())
-          .status());
+  // Parsed (and validated) once, even when nothing is listed.
+  KCRED_ASSIGN_OR_RETURN(const AccountMatcher matcher, AccountMatcher::Create(selector));
   std::vector<StatePtr> candidates;
   {
     absl::MutexLock lock(&mu_);
@@ -1178,9 +1093,7 @@ absl::StatusOr<v1::ListAccountsResponse> Broker::ListAccounts(
       if (!state->exists) continue;
       account = ObservedAccount(state->record.account(), clock_.Now());
     }
-    KCRED_ASSIGN_OR_RETURN(bool match,
-                           MatchLabels(selector.label_selector(), account.spec().labels()));
-    if (!match) continue;
+    if (!matcher.Matches(account)) continue;
     if (response.accounts_size() == page_size) {
       const v1::AccountRef& last = response.accounts(page_size - 1).ref();
       response.set_next_page_token(EncodePageToken(last.cluster(), last.namespace_(), last.name()));

@@ -24,31 +24,12 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "daemon/broker/account_selector.h"
 #include "proto/kcred/v1/broker.pb.h"
 
 namespace kcred::server {
 
-// A parsed AccountSelector: cluster, namespace and name compared exactly (empty matches all), and
-// a Kubernetes label selector over spec.labels ("k=v", "k==v", "k!=v", "k in (a,b)",
-// "k notin (a,b)", "k", "!k", comma-separated).
-class AccountMatcher {
- public:
-  // INVALID_ARGUMENT naming the bad requirement when the label selector does not parse.
-  static absl::StatusOr<AccountMatcher> Create(const v1::AccountSelector& selector);
-
-  bool Matches(const v1::Account& account) const;
-
- private:
-  struct Requirement {
-    std::string key;
-    std::vector<std::string> values;  // empty: an existence test
-    bool negate = false;
-  };
-  AccountMatcher() = default;
-
-  v1::AccountSelector selector_;
-  std::vector<Requirement> requirements_;
-};
+using AccountMatcher = broker::AccountMatcher;
 
 class AccountEventHub {
  public:
