@@ -17,7 +17,7 @@
 #include "daemon/store/sealing_key.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/unit/daemon/broker/simulated_clock.h"
+#include "tests/support/stepping_clock.h"
 
 namespace kcred::broker {
 namespace {
@@ -187,7 +187,7 @@ class BrokerTest : public ::testing::Test {
     return total;
   }
 
-  testing::SimulatedClock clock_;
+  testing::SteppingClock clock_;
   FakeKubeClient kube_;
   CountingStore store_;
   std::unique_ptr<store::AesGcmSealer> sealer_;

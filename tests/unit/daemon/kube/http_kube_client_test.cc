@@ -18,14 +18,14 @@
 #include "httplib.h"
 #include "spdlog/sinks/ostream_sink.h"
 #include "spdlog/spdlog.h"
-#include "tests/unit/daemon/kube/simulated_clock.h"
+#include "tests/support/stepping_clock.h"
 #include "tests/unit/daemon/kube/test_pki.h"
 
 namespace kcred::kube {
 namespace {
 
 using testing::CertifiedKey;
-using testing::SimulatedClock;
+using ::kcred::testing::SteppingClock;
 using testing::TestCa;
 
 struct Reply {
@@ -168,7 +168,7 @@ class HttpKubeClientTest : public ::testing::Test {
 
   TestCa ca_;
   CertifiedKey server_identity_;
-  SimulatedClock clock_;
+  SteppingClock clock_;
   std::ostringstream log_;
   std::shared_ptr<spdlog::sinks::ostream_sink_mt> log_sink_;
   std::shared_ptr<spdlog::logger> logger_;

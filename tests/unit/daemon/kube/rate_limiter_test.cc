@@ -1,16 +1,16 @@
 #include "daemon/kube/rate_limiter.h"
 
 #include "gtest/gtest.h"
-#include "tests/unit/daemon/kube/simulated_clock.h"
+#include "tests/support/stepping_clock.h"
 
 namespace kcred::kube {
 namespace {
 
-using testing::SimulatedClock;
+using ::kcred::testing::SteppingClock;
 
 // A full bucket serves `burst` requests without waiting, then one per 1/qps.
 TEST(TokenBucketTest, BurstThenQps) {
-  SimulatedClock clock;
+  SteppingClock clock;
   TokenBucket bucket(clock, /*qps=*/5, /*burst=*/3);
   const absl::Time start = clock.Now();
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(bucket.Acquire(absl::InfiniteFuture()).ok());
@@ -25,7 +25,7 @@ TEST(TokenBucketTest, BurstThenQps) {
 
 // Idle time refills the bucket, but never beyond the burst.
 TEST(TokenBucketTest, RefillIsCappedAtBurst) {
-  SimulatedClock clock;
+  SteppingClock clock;
   TokenBucket bucket(clock, /*qps=*/10, /*burst=*/2);
   ASSERT_TRUE(bucket.TryAcquire());
   ASSERT_TRUE(bucket.TryAcquire());
@@ -40,7 +40,7 @@ TEST(TokenBucketTest, RefillIsCappedAtBurst) {
 
 // A wait that would end after the deadline fails at once and takes no token.
 TEST(TokenBucketTest, DeadlineRefusesWithoutWaitingOrConsuming) {
-  SimulatedClock clock;
+  SteppingClock clock;
   TokenBucket bucket(clock, /*qps=*/1, /*burst=*/1);
   ASSERT_TRUE(bucket.Acquire(absl::InfiniteFuture()).ok());
   const absl::Time before = clock.Now();
@@ -55,7 +55,7 @@ TEST(TokenBucketTest, DeadlineRefusesWithoutWaitingOrConsuming) {
 
 // Concurrent reservations queue up: n waiters past the burst end at n/qps.
 TEST(TokenBucketTest, ReservationsQueue) {
-  SimulatedClock clock;
+  SteppingClock clock;
   TokenBucket bucket(clock, /*qps=*/2, /*burst=*/1);
   const absl::Time start = clock.Now();
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(bucket.Acquire(absl::InfiniteFuture()).ok());

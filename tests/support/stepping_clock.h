@@ -8,11 +8,11 @@
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 
-namespace kcred::kube::testing {
+namespace kcred::testing {
 
-class SimulatedClock final : public Clock {
+class SteppingClock final : public Clock {
  public:
-  explicit SimulatedClock(absl::Time start = absl::FromUnixSeconds(1767225600))  // 2026-01-01
+  explicit SteppingClock(absl::Time start = absl::FromUnixSeconds(1767225600))  // 2026-01-01
       : now_(start) {}
 
   absl::Time Now() const override {
@@ -40,4 +40,4 @@ class SimulatedClock final : public Clock {
   std::vector<absl::Duration> sleeps_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace kcred::kube::testing
+}  // namespace kcred::testing
