@@ -24,8 +24,8 @@
 namespace kcred::kube {
 namespace {
 
-using testing::CertifiedKey;
 using ::kcred::testing::SteppingClock;
+using testing::CertifiedKey;
 using testing::TestCa;
 
 struct Reply {
