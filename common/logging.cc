@@ -2,6 +2,7 @@
 
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/base_sink.h>
+#include <spdlog/sinks/dist_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -82,7 +83,9 @@ bool StderrIsJournal() {
 
 std::mutex g_mu;
 LogOptions g_options;
-spdlog::sink_ptr g_sink;
+// Every logger writes to this one sink; SetupLogging swaps what it forwards to (under the sink's
+// own mutex), so reconfiguring is safe while other threads log.
+std::shared_ptr<spdlog::sinks::dist_sink_mt> g_sink;
 
 spdlog::sink_ptr MakeSink(LogFormat format) {
   if (format == LogFormat::kAuto)
@@ -126,13 +129,28 @@ absl::StatusOr<LogFormat> ParseLogFormat(absl::string_view text) {
       absl::StrCat("unknown log format \"", text, "\"; use one of auto, text, json, journal"));
 }
 
+// The shared sink, created on first use (g_mu held).
+const std::shared_ptr<spdlog::sinks::dist_sink_mt>& SharedSink() {
+  if (!g_sink) {
+    g_sink = std::make_shared<spdlog::sinks::dist_sink_mt>();
+    g_sink->set_sinks({MakeSink(g_options.format)});
+  }
+  return g_sink;
+}
+
 void SetupLogging(const LogOptions& options) {
   std::lock_guard<std::mutex> lock(g_mu);
+  const bool first = !g_sink;
+  const bool format_changed = first || options.format != g_options.format;
   g_options = options;
-  g_sink = MakeSink(options.format);
+  if (format_changed) SharedSink()->set_sinks({MakeSink(options.format)});
   spdlog::apply_all([&](const std::shared_ptr<spdlog::logger>& logger) {
-    logger->sinks().clear();
-    logger->sinks().push_back(g_sink);
+    // Loggers made before the first setup (spdlog's default one) are pointed at the shared sink
+    // once, before other threads use them; afterwards only levels change.
+    if (first && (logger->sinks().size() != 1 || logger->sinks()[0] != g_sink)) {
+      logger->sinks().clear();
+      logger->sinks().push_back(g_sink);
+    }
     logger->set_level(options.level);
   });
   spdlog::flush_on(spdlog::level::info);
@@ -141,8 +159,7 @@ void SetupLogging(const LogOptions& options) {
 std::shared_ptr<spdlog::logger> Logger(const std::string& component) {
   std::lock_guard<std::mutex> lock(g_mu);
   if (auto existing = spdlog::get(component)) return existing;
-  if (!g_sink) g_sink = MakeSink(g_options.format);
-  auto logger = std::make_shared<spdlog::logger>(component, g_sink);
+  auto logger = std::make_shared<spdlog::logger>(component, SharedSink());
   logger->set_level(g_options.level);
   logger->flush_on(spdlog::level::info);
   spdlog::register_logger(logger);

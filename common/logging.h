@@ -1,6 +1,7 @@
 #pragma once
 // Logging setup shared by kcred's binaries: one spdlog logger per component, all writing to stderr
-// in the chosen format. Call SetupLogging once in main(), then Logger("component") anywhere.
+// in the chosen format. Call SetupLogging in main() (and again to reconfigure, e.g. on reload),
+// then Logger("component") anywhere.
 
 #include <spdlog/spdlog.h>
 
