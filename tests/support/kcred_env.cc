@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -54,7 +55,8 @@ void KcredEnv::WriteConfig(const std::string& extra_cluster, const std::string& 
                   .ok());
 }
 
-void KcredEnv::StartKcredd(const std::vector<std::string>& flags) {
+void KcredEnv::StartKcredd(const std::vector<std::string>& flags,
+                           const std::map<std::string, std::string>& env) {
   const std::string ready = dir_.File("kcredd.ready");
   std::remove(ready.c_str());
   ProcessOptions options;
@@ -62,12 +64,33 @@ void KcredEnv::StartKcredd(const std::vector<std::string>& flags) {
                   "--ready-file",       ready,      "--log-level=debug",
                   "--shutdown-grace=4s"};
   options.argv.insert(options.argv.end(), flags.begin(), flags.end());
+  options.env = env;
   options.stdout_file = dir_.File(absl::StrCat("kcredd-", kcredd_starts_++, ".log"));
   auto process = Process::Start(options);
   ASSERT_TRUE(process.ok());
   kcredd_ = *std::move(process);
   ASSERT_TRUE(WaitForFile(ready, std::chrono::seconds(30)).ok())
       << Log(absl::StrCat("kcredd-", kcredd_starts_ - 1, ".log"));
+}
+
+std::string KcredEnv::KcreddLog() const {
+  return Log(absl::StrCat("kcredd-", kcredd_starts_ - 1, ".log"));
+}
+
+bool KcredEnv::WaitForKcreddLog(const std::string& text, int count,
+                                std::chrono::seconds timeout) const {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const std::string log = KcreddLog();
+    int found = 0;
+    for (size_t at = log.find(text); at != std::string::npos; at = log.find(text, at + 1)) {
+      ++found;
+    }
+    if (found >= count) return true;
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    // Polls the file kcredd writes; kcredd, not the clock, decides when this ends.
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 int KcredEnv::StopKcredd() {

@@ -3,6 +3,8 @@
 // temporary directory, and helpers that run the real kcred and kubectl against them. Everything
 // started is stopped by the destructor, also when a test fails.
 
+#include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,8 +25,16 @@ class KcredEnv {
   // Writes <dir>/kcredd.yaml for cluster "dev" with `extra_cluster` (YAML lines indented by two
   // spaces, e.g. "  qps: 100\n") added to the cluster and `extra` appended at the top level.
   void WriteConfig(const std::string& extra_cluster = "", const std::string& extra = "");
-  // Starts kcredd with the config and waits until it serves.
-  void StartKcredd(const std::vector<std::string>& flags = {});
+  // Starts kcredd with the config and waits until it serves. `env` is added to its environment
+  // (e.g. NOTIFY_SOCKET).
+  void StartKcredd(const std::vector<std::string>& flags = {},
+                   const std::map<std::string, std::string>& env = {});
+  // The log of the kcredd started last.
+  std::string KcreddLog() const;
+  // Waits until the log of the kcredd started last contains `text` `count` times; false after
+  // `timeout`.
+  bool WaitForKcreddLog(const std::string& text, int count = 1,
+                        std::chrono::seconds timeout = std::chrono::seconds(30)) const;
   // SIGTERM and wait (exit code), or SIGKILL at once.
   int StopKcredd();
   void KillKcredd();

@@ -23,6 +23,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "tests/support/notify_listener.h"
 #include "tests/support/process.h"
 
 extern char** environ;
@@ -118,8 +119,7 @@ class ActivatedKcredd {
 class KcreddSystemdTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    notify_fd_ = BindUnix(notify_path_, SOCK_DGRAM);
-    ASSERT_GE(notify_fd_, 0) << std::strerror(errno);
+    ASSERT_TRUE(notify_.ok()) << std::strerror(errno);
     // A config of its own, so the test never reads /etc/kcred or binds /run/kcred.
     ASSERT_TRUE(testing::WriteFile(
                     config_,
@@ -128,39 +128,23 @@ class KcreddSystemdTest : public ::testing::Test {
                     0600)
                     .ok());
   }
-  void TearDown() override {
-    if (notify_fd_ >= 0) close(notify_fd_);
-  }
-
   // The next notification from kcredd, or nullopt after `timeout`.
   std::optional<std::string> Notification(std::chrono::milliseconds timeout) {
-    pollfd p{notify_fd_, POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return std::nullopt;
-    char buf[4096];
-    ssize_t n = recv(notify_fd_, buf, sizeof buf, 0);
-    if (n < 0) return std::nullopt;
-    return std::string(buf, static_cast<size_t>(n));
+    return notify_.Next(timeout);
   }
   // Waits for a notification that starts with `prefix`, skipping others (e.g. WATCHDOG=1).
   std::optional<std::string> NotificationStartingWith(const std::string& prefix) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (std::chrono::steady_clock::now() < deadline) {
-      auto m = Notification(std::chrono::seconds(20));
-      if (!m) return std::nullopt;
-      if (absl::StartsWith(*m, prefix)) return m;
-    }
-    return std::nullopt;
+    return notify_.NextStartingWith(prefix, std::chrono::seconds(20));
   }
   std::vector<std::string> Env(const std::string& watchdog_usec = "400000") {
-    return {"LISTEN_FDS=1", "NOTIFY_SOCKET=" + notify_path_, "WATCHDOG_USEC=" + watchdog_usec};
+    return {"LISTEN_FDS=1", "NOTIFY_SOCKET=" + notify_.path(), "WATCHDOG_USEC=" + watchdog_usec};
   }
   std::string Log() { return testing::ReadFile(log_).value_or(""); }
 
   testing::TempDir dir_;
-  std::string notify_path_ = dir_.File("notify.sock");
+  testing::NotifyListener notify_{dir_.File("notify.sock")};
   std::string config_ = dir_.File("kcredd.yaml");
   std::string log_ = dir_.File("kcredd.log");
-  int notify_fd_ = -1;
 };
 
 TEST_F(KcreddSystemdTest, ServesThePassedSocketAndTalksToTheServiceManager) {
