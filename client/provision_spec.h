@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "client/cli.h"
+#include "common/account/spec_yaml.h"
 #include "proto/kcred/v1/broker.pb.h"
 
 namespace kcred::client {
@@ -22,11 +23,8 @@ absl::StatusOr<v1::AccountSpec> BuildSpecFromFlags(const ParsedArgs& args);
 // The help text describing the YAML file of `kcred provision -f`.
 extern const char kProvisionFileHelp[];
 
-struct ProvisionFile {
-  bool has_ref = false;  // the file names the account (ref: or account:)
-  v1::AccountRef ref;
-  v1::AccountSpec spec;
-};
+// has_ref: the file names the account (ref: or account:).
+using ProvisionFile = AccountDocument;
 
 // Parses a provision file. `source` names it in errors ("FILE:LINE:COL: key.path: problem").
 // Unknown keys are errors.
