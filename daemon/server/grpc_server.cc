@@ -5,6 +5,7 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
+#include <grpcpp/security/tls_credentials_options.h>
 #include <grpcpp/server_posix.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -19,7 +20,6 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
-#include "common/files.h"
 #include "common/logging.h"
 #include "proto/grpc/health/v1/health.grpc.pb.h"
 
@@ -120,25 +120,15 @@ std::string UnixSocketPath(int fd) {
   return std::string(addr.sun_path, strnlen(addr.sun_path, sizeof addr.sun_path));
 }
 
-absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TlsCredentials(
-    const config::TlsConfig& tls) {
-  auto cert = ReadFileToString(tls.cert_file);
-  if (!cert.ok()) return cert.status();
-  auto key = ReadFileToString(tls.key_file);
-  if (!key.ok()) return key.status();
-  grpc_ssl_client_certificate_request_type request = GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
-  std::string roots;
-  if (!tls.client_ca_file.empty()) {
-    auto ca = ReadFileToString(tls.client_ca_file);
-    if (!ca.ok()) return ca.status();
-    roots = *ca;
-    request = tls.require_client_cert ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
-                                      : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
-  }
-  grpc::SslServerCredentialsOptions options(request);
-  options.pem_root_certs = roots;
-  options.pem_key_cert_pairs.push_back({*key, *cert});
-  return grpc::SslServerCredentials(options);
+// How often gRPC's file watcher looks at kcredd's private copies. They change only at start and
+// on ReloadTls, and reading three small files a second costs nothing, so a reload takes effect
+// for new handshakes within about a second.
+constexpr unsigned int kTlsRefreshSeconds = 1;
+
+std::string ClientAuthName(bool client_ca, bool require) {
+  if (!client_ca) return "no client certificates (no client_ca_file)";
+  return require ? "client certificates required (client_ca_file, require_client_cert: true)"
+                 : "client certificates optional (client_ca_file, require_client_cert: false)";
 }
 
 }  // namespace
@@ -162,7 +152,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
     const auto& tcp = *options.listen.tcp;
     std::shared_ptr<grpc::ServerCredentials> creds;
     if (tcp.tls) {
-      auto tls = TlsCredentials(*tcp.tls);
+      auto tls = self->StartTls(*tcp.tls, options.tls_work_dir);
       if (!tls.ok()) return tls.status();
       creds = *tls;
     } else if (options.insecure) {
@@ -229,6 +219,82 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
                   : "plaintext");
   }
   return self;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> GrpcServer::StartTls(
+    const config::TlsConfig& tls, const std::string& work_dir) {
+  auto material = LoadTlsMaterial(tls);
+  if (!material.ok()) return material.status();
+  auto dir = TlsWorkDir::Create(work_dir);
+  if (!dir.ok()) return dir.status();
+  if (auto s = (*dir)->Write(*material); !s.ok()) return s;
+
+  tls_client_ca_ = !tls.client_ca_file.empty();
+  tls_require_client_cert_ = tls_client_ca_ && tls.require_client_cert;
+  // The provider reads the copies once here, before the listener exists, and then every
+  // kTlsRefreshSeconds on its own thread.
+  tls_provider_ = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      (*dir)->key_path(), (*dir)->cert_path(), tls_client_ca_ ? (*dir)->client_ca_path() : "",
+      kTlsRefreshSeconds);
+  grpc::experimental::TlsServerCredentialsOptions options(tls_provider_);
+  options.watch_identity_key_cert_pairs();
+  if (tls_client_ca_) {
+    options.watch_root_certs();
+    options.set_cert_request_type(tls_require_client_cert_
+                                      ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                                      : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  } else {
+    options.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  }
+  Logger("server")->info("TLS certificate {} ({}, valid until {}); copies in {}",
+                         material->fingerprint, material->subject,
+                         absl::FormatTime(material->not_after), (*dir)->path());
+  absl::MutexLock lock(&tls_mu_);
+  tls_dir_ = std::move(*dir);
+  tls_fingerprint_ = material->fingerprint;
+  return grpc::experimental::TlsServerCredentials(options);
+}
+
+absl::Status GrpcServer::ReloadTls(const config::TlsConfig& tls) {
+  if (tls_provider_ == nullptr) {
+    return absl::FailedPreconditionError(
+        "cannot reload TLS: kcredd serves no TLS listener (listen.tcp.tls); adding one needs a "
+        "restart");
+  }
+  if (shut_down_.load()) {
+    return absl::FailedPreconditionError("cannot reload TLS: the server is shut down");
+  }
+  const bool client_ca = !tls.client_ca_file.empty();
+  const bool require = client_ca && tls.require_client_cert;
+  if (client_ca != tls_client_ca_ || require != tls_require_client_cert_) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot reload TLS: the listener serves with ",
+        ClientAuthName(tls_client_ca_, tls_require_client_cert_), " and the new settings ask for ",
+        ClientAuthName(client_ca, require),
+        "; changing that needs a restart of kcredd (still serving the previous TLS material)"));
+  }
+  auto material = LoadTlsMaterial(tls);
+  absl::MutexLock lock(&tls_mu_);
+  if (!material.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("TLS reload refused: ", material.status().message(),
+                     " (still serving certificate ", tls_fingerprint_, ")"));
+  }
+  if (auto s = tls_dir_->Write(*material); !s.ok()) {
+    return absl::Status(
+        s.code(), absl::StrCat("TLS reload failed: ", s.message(), " (still serving certificate ",
+                               tls_fingerprint_, ")"));
+  }
+  Logger("server")->info("TLS reloaded: certificate {} ({}, valid until {}) replaces {}",
+                         material->fingerprint, material->subject,
+                         absl::FormatTime(material->not_after), tls_fingerprint_);
+  tls_fingerprint_ = material->fingerprint;
+  return absl::OkStatus();
+}
+
+std::string GrpcServer::tls_certificate_fingerprint() const {
+  absl::MutexLock lock(&tls_mu_);
+  return tls_fingerprint_;
 }
 
 void GrpcServer::AcceptLoop() {
