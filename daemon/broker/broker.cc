@@ -68,6 +68,13 @@ absl::StatusOr<Resource> ResourceOfKind(absl::string_view kind) {
   return absl::DataLossError(absl::StrCat("stored record names unknown kind \"", kind, "\""));
 }
 
+// Why the accounts of a cluster missing from the configuration are not served.
+std::string ClusterGoneReason(absl::string_view cluster) {
+  return absl::StrCat("cluster \"", cluster,
+                      "\" is no longer configured; add it back to kcredd's configuration to serve "
+                      "the account again");
+}
+
 std::string ObjectString(Resource resource, absl::string_view ns, absl::string_view name) {
   if (ns.empty()) return absl::StrCat(KindOf(resource), " ", name);
   return absl::StrCat(KindOf(resource), " ", ns, "/", name);
@@ -166,6 +173,8 @@ struct Broker::AccountState {
   store::Revision revision ABSL_GUARDED_BY(mu) = 0;
   std::optional<Served> served ABSL_GUARDED_BY(mu);
   std::string unserved_reason ABSL_GUARDED_BY(mu);
+  // Unserved because its cluster is not configured; served again when the cluster comes back.
+  bool cluster_missing ABSL_GUARDED_BY(mu) = false;
 };
 
 namespace {
@@ -184,13 +193,19 @@ class ScopeExit {
 
 }  // namespace
 
+ClusterHandle::ClusterHandle(config::ClusterConfig config, kube::KubeClient* client)
+    : config(std::move(config)), client(client) {}
+
+ClusterHandle::ClusterHandle(config::ClusterConfig config, std::shared_ptr<kube::KubeClient> client)
+    : config(std::move(config)), client(client.get()), owned_client(std::move(client)) {}
+
 Broker::Broker(Clock& clock, store::Store& store, const store::Sealer& sealer,
                std::vector<ClusterHandle> clusters, config::TokenDefaults defaults)
-    : clock_(clock),
-      store_(store),
-      sealer_(sealer),
-      clusters_(std::move(clusters)),
-      defaults_(defaults) {}
+    : clock_(clock), store_(store), sealer_(sealer), defaults_(defaults) {
+  for (ClusterHandle& cluster : clusters) {
+    clusters_.push_back(std::make_shared<const ClusterHandle>(std::move(cluster)));
+  }
+}
 
 Broker::~Broker() = default;
 
@@ -235,14 +250,25 @@ Broker::StatePtr Broker::FindAccount(const AccountKey& key) const {
   return it == accounts_.end() ? nullptr : it->second;
 }
 
-absl::StatusOr<const ClusterHandle*> Broker::FindCluster(const std::string& name) const {
+Broker::ClusterPtr Broker::LookupCluster(const std::string& name) const {
+  absl::MutexLock lock(&clusters_mu_);
+  for (const ClusterPtr& cluster : clusters_) {
+    if (cluster->config.name == name) return cluster;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<Broker::ClusterPtr> Broker::FindCluster(const std::string& name) const {
   if (name.empty()) {
     return absl::InvalidArgumentError("ref.cluster: required: the cluster ID from kcredd's config");
   }
   std::vector<std::string> known;
-  for (const ClusterHandle& cluster : clusters_) {
-    if (cluster.config.name == name) return &cluster;
-    known.push_back(cluster.config.name);
+  {
+    absl::MutexLock lock(&clusters_mu_);
+    for (const ClusterPtr& cluster : clusters_) {
+      if (cluster->config.name == name) return cluster;
+      known.push_back(cluster->config.name);
+    }
   }
   return absl::NotFoundError(
       absl::StrCat("cluster \"", name, "\" is not configured; known clusters: ",
@@ -259,6 +285,129 @@ size_t Broker::account_count() const {
   return count;
 }
 
+size_t Broker::account_count(const std::string& cluster) const {
+  absl::MutexLock lock(&mu_);
+  size_t count = 0;
+  for (auto it = accounts_.lower_bound(AccountKey{cluster, "", ""});
+       it != accounts_.end() && std::get<0>(it->first) == cluster; ++it) {
+    absl::MutexLock state_lock(&it->second->mu);
+    if (it->second->exists) ++count;
+  }
+  return count;
+}
+
+// ----- clusters ------------------------------------------------------------------------------
+
+namespace {
+
+bool SameClusterConfig(const config::ClusterConfig& a, const config::ClusterConfig& b) {
+  return a.name == b.name && a.server == b.server && a.ca_pem == b.ca_pem &&
+         a.ca_file == b.ca_file && a.credential.token_file == b.credential.token_file &&
+         a.credential.kubeconfig_file == b.credential.kubeconfig_file &&
+         a.credential.kubeconfig_context == b.credential.kubeconfig_context && a.qps == b.qps &&
+         a.burst == b.burst && a.cluster_name_template == b.cluster_name_template &&
+         a.context_name_template == b.context_name_template && a.min_token_ttl == b.min_token_ttl &&
+         a.max_token_ttl == b.max_token_ttl && a.audiences == b.audiences;
+}
+
+std::string ListOrNone(const std::vector<std::string>& names) {
+  return names.empty() ? std::string("none") : absl::StrJoin(names, ", ");
+}
+
+}  // namespace
+
+absl::Status Broker::UpdateClusters(std::vector<ClusterHandle> clusters) {
+  std::map<std::string, ClusterPtr> fresh;
+  std::vector<ClusterPtr> ordered;
+  for (ClusterHandle& cluster : clusters) {
+    const std::string name = cluster.config.name;
+    if (name.empty() || cluster.client == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cluster \"", name, "\": a cluster needs a name and a client; nothing was changed"));
+    }
+    auto handle = std::make_shared<const ClusterHandle>(std::move(cluster));
+    if (!fresh.emplace(name, handle).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("cluster \"", name,
+                       "\" is listed twice; cluster names must be unique; nothing was changed"));
+    }
+    ordered.push_back(std::move(handle));
+  }
+
+  absl::MutexLock update(&update_mu_);
+  // The previous handles stay referenced until this call returns, so that none is destroyed
+  // (with its client) while a lock is held; running operations hold their own references.
+  std::vector<ClusterPtr> previous;
+  {
+    absl::MutexLock lock(&clusters_mu_);
+    previous = std::move(clusters_);
+    clusters_ = std::move(ordered);
+  }
+  std::vector<std::string> added, changed, removed;
+  std::set<std::string> previous_names;
+  for (const ClusterPtr& old : previous) {
+    previous_names.insert(old->config.name);
+    auto it = fresh.find(old->config.name);
+    if (it == fresh.end()) {
+      removed.push_back(old->config.name);
+    } else if (!SameClusterConfig(old->config, it->second->config)) {
+      changed.push_back(old->config.name);
+    }
+  }
+  for (const auto& [name, handle] : fresh) {
+    if (previous_names.count(name) == 0) added.push_back(name);
+  }
+
+  // Then the accounts, each under its short lock (never its operation lock: an operation may be
+  // in a long Kubernetes call). Commit looks the cluster up again under the same lock, so an
+  // operation that finishes after this pass installs credentials rendered for the new set.
+  std::vector<std::pair<AccountKey, StatePtr>> accounts;
+  {
+    absl::MutexLock lock(&mu_);
+    accounts.assign(accounts_.begin(), accounts_.end());
+  }
+  size_t rerendered = 0, unserved = 0, served_again = 0;
+  auto log = Logger("broker");
+  for (const auto& [key, state] : accounts) {
+    const std::string& cluster_name = std::get<0>(key);
+    auto it = fresh.find(cluster_name);
+    absl::MutexLock lock(&state->mu);
+    if (!state->exists) continue;
+    if (it == fresh.end()) {
+      if (state->cluster_missing) continue;
+      state->served.reset();
+      state->cluster_missing = true;
+      state->unserved_reason = ClusterGoneReason(cluster_name);
+      ++unserved;
+      continue;
+    }
+    if (state->cluster_missing) {
+      // Its token was never opened, or was dropped with the cluster: open the stored one.
+      std::string reason;
+      state->served = OpenServed(*it->second, key, state->record, &reason);
+      state->unserved_reason = reason;
+      state->cluster_missing = false;
+      if (state->served.has_value()) {
+        ++served_again;
+      } else {
+        log->warn(
+            "account {}: cluster \"{}\" is configured again, but the account is not served: {}",
+            RefString(cluster_name, std::get<1>(key), std::get<2>(key)), cluster_name, reason);
+      }
+      continue;
+    }
+    if (state->served.has_value() && Render(it->second->config, key, *state->served)) {
+      ++rerendered;
+    }
+  }
+  log->info(
+      "clusters updated: added {}; changed {}; removed {}. Accounts: {} kubeconfigs re-rendered, "
+      "{} no longer served, {} served again",
+      ListOrNone(added), ListOrNone(changed), ListOrNone(removed), rerendered, unserved,
+      served_again);
+  return absl::OkStatus();
+}
+
 // ----- status and commit ---------------------------------------------------------------------
 
 namespace {
@@ -268,6 +417,23 @@ const GenerationRecord* CurrentGeneration(const AccountRecord& record) {
     if (!g.has_revoke_time()) return &g;
   }
   return nullptr;
+}
+
+// Records written before accounts had an origin were all provisioned through the API.
+void NormalizeOrigin(AccountRecord& record) {
+  if (record.account().origin() == v1::ORIGIN_UNSPECIFIED) {
+    record.mutable_account()->set_origin(v1::ORIGIN_API);
+  }
+}
+
+std::string OriginConflict(absl::string_view account, v1::Origin existing) {
+  if (existing == v1::ORIGIN_CONFIG) {
+    return absl::StrCat("account ", account,
+                        " is declared in kcredd's configuration (accounts:); change it there");
+  }
+  return absl::StrCat("account ", account,
+                      " was provisioned through the API; kcredd's configuration does not take it "
+                      "over: delete it through the API first, or remove it from the configuration");
 }
 
 void SetCondition(v1::AccountStatus& status, const v1::AccountStatus& previous,
@@ -355,7 +521,7 @@ absl::Status Broker::Commit(const AccountKey& key, AccountState& state, AccountR
   const std::string& cluster_name = std::get<0>(key);
   const std::string& ns = std::get<1>(key);
   const std::string& name = std::get<2>(key);
-  absl::StatusOr<const ClusterHandle*> cluster = FindCluster(cluster_name);
+  absl::StatusOr<ClusterPtr> cluster = FindCluster(cluster_name);
   const config::ClusterConfig fallback;
   TokenPolicy policy = ResolvePolicy(record.account().spec(),
                                      cluster.ok() ? (*cluster)->config : fallback, defaults_);
@@ -397,8 +563,19 @@ absl::Status Broker::Commit(const AccountKey& key, AccountState& state, AccountR
   state.revision = *written;
   state.record = std::move(record);
   if (served.has_value()) {
-    state.served = std::move(served);
-    state.unserved_reason.clear();
+    // Rendered with the handle the operation started with; the cluster may have been changed or
+    // removed since (UpdateClusters re-renders what is installed, so look again under the lock).
+    const ClusterPtr now = LookupCluster(cluster_name);
+    if (now == nullptr) {
+      state.served.reset();
+      state.cluster_missing = true;
+      state.unserved_reason = ClusterGoneReason(cluster_name);
+    } else {
+      Render(now->config, key, *served);
+      state.served = std::move(served);
+      state.unserved_reason.clear();
+      state.cluster_missing = false;
+    }
   } else if (state.served.has_value()) {
     state.served->next_rotation_time =
         FromProto(state.record.account().status().next_rotation_time());
@@ -423,6 +600,7 @@ void Broker::ReloadAfterConflict(const std::string& store_key, AccountState& sta
     state.unserved_reason = "the account's store record was removed by another writer";
     return;
   }
+  NormalizeOrigin(record);
   const GenerationRecord* current = CurrentGeneration(record);
   if (state.served.has_value() &&
       (current == nullptr || current->generation() != state.served->generation)) {
@@ -483,28 +661,69 @@ absl::StatusOr<Broker::Served> Broker::MakeServed(const ClusterHandle& cluster,
                                                   const AccountKey& key,
                                                   const GenerationRecord& generation,
                                                   const SecretString& token) const {
-  const std::string& cluster_name = std::get<0>(key);
-  const std::string& ns = std::get<1>(key);
-  const std::string& name = std::get<2>(key);
   Served served;
   served.token = token;
   served.generation = generation.generation();
   served.fingerprint = generation.token_fingerprint();
   served.issue_time = FromProto(generation.issue_time());
   if (generation.has_expire_time()) served.expire_time = FromProto(generation.expire_time());
-  KubeconfigEntry& entry = served.entry;
-  entry.cluster_name =
-      ExpandNameTemplate(cluster.config.cluster_name_template, cluster_name, ns, name);
-  entry.context_name =
-      ExpandNameTemplate(cluster.config.context_name_template, cluster_name, ns, name);
+  Render(cluster.config, key, served);
+  return served;
+}
+
+bool Broker::Render(const config::ClusterConfig& cluster, const AccountKey& key, Served& served) {
+  const std::string& cluster_name = std::get<0>(key);
+  const std::string& ns = std::get<1>(key);
+  const std::string& name = std::get<2>(key);
+  KubeconfigEntry entry;
+  entry.cluster_name = ExpandNameTemplate(cluster.cluster_name_template, cluster_name, ns, name);
+  entry.context_name = ExpandNameTemplate(cluster.context_name_template, cluster_name, ns, name);
   entry.user_name = entry.context_name;
-  entry.server = cluster.config.server;
-  entry.ca_pem = cluster.config.ca_pem;
+  entry.server = cluster.server;
+  entry.ca_pem = cluster.ca_pem;
   entry.namespace_name = ns;
-  entry.token = token.Reveal();
+  const KubeconfigEntry& old = served.entry;
+  if (!served.kubeconfig.empty() && old.cluster_name == entry.cluster_name &&
+      old.context_name == entry.context_name && old.user_name == entry.user_name &&
+      old.server == entry.server && old.ca_pem == entry.ca_pem &&
+      old.namespace_name == entry.namespace_name) {
+    return false;
+  }
+  entry.token = served.token.Reveal();
   served.kubeconfig = SecretString(RenderKubeconfig(entry));
   entry.token.clear();
-  return served;
+  served.entry = std::move(entry);
+  return true;
+}
+
+std::optional<Broker::Served> Broker::OpenServed(const ClusterHandle& cluster,
+                                                 const AccountKey& key, const AccountRecord& record,
+                                                 std::string* unserved) const {
+  const GenerationRecord* current = CurrentGeneration(record);
+  if (record.deleting()) {
+    *unserved = "the account is being deleted";
+    return std::nullopt;
+  }
+  if (current == nullptr) {
+    *unserved = "the account has no token yet";
+    return std::nullopt;
+  }
+  const std::string store_key = StoreKey(std::get<0>(key), std::get<1>(key), std::get<2>(key));
+  absl::StatusOr<SecretString> token =
+      sealer_.Open(current->sealed_token(), SealingContext(store_key, current->generation()));
+  if (!token.ok()) {
+    *unserved = absl::StrCat("the stored token of generation ", current->generation(),
+                             " cannot be opened (", token.status().message(),
+                             "); rotate the account's token");
+    return std::nullopt;
+  }
+  absl::StatusOr<Served> made = MakeServed(cluster, key, *current, *token);
+  if (!made.ok()) {
+    *unserved = std::string(made.status().message());
+    return std::nullopt;
+  }
+  made->next_rotation_time = FromProto(record.account().status().next_rotation_time());
+  return *std::move(made);
 }
 
 // ----- restore -------------------------------------------------------------------------------
@@ -533,33 +752,15 @@ absl::Status Broker::Restore() {
             "store record \"", item.key, "\" names account ",
             RefString(ref.cluster(), ref.namespace_(), ref.name()), "; the store is inconsistent"));
       }
+      NormalizeOrigin(record);
       auto state = std::make_shared<AccountState>();
       std::optional<Served> served;
       std::string unserved;
-      absl::StatusOr<const ClusterHandle*> cluster = FindCluster(ref.cluster());
-      const GenerationRecord* current = CurrentGeneration(record);
-      if (!cluster.ok()) {
-        unserved = absl::StrCat("cluster \"", ref.cluster(), "\" is no longer configured");
-      } else if (record.deleting()) {
-        unserved = "the account is being deleted";
-      } else if (current == nullptr) {
-        unserved = "the account has no token yet";
+      const ClusterPtr cluster = LookupCluster(ref.cluster());
+      if (cluster == nullptr) {
+        unserved = ClusterGoneReason(ref.cluster());
       } else {
-        absl::StatusOr<SecretString> token =
-            sealer_.Open(current->sealed_token(), SealingContext(item.key, current->generation()));
-        if (!token.ok()) {
-          unserved = absl::StrCat("the stored token of generation ", current->generation(),
-                                  " cannot be opened (", token.status().message(),
-                                  "); rotate the account's token");
-        } else {
-          absl::StatusOr<Served> made = MakeServed(**cluster, key, *current, *token);
-          if (made.ok()) {
-            served = std::move(*made);
-            served->next_rotation_time = FromProto(record.account().status().next_rotation_time());
-          } else {
-            unserved = std::string(made.status().message());
-          }
-        }
+        served = OpenServed(*cluster, key, record, &unserved);
       }
       if (!unserved.empty()) {
         log->warn("account {}: restored without a token: {}",
@@ -572,6 +773,7 @@ absl::Status Broker::Restore() {
         state->record = std::move(record);
         state->served = std::move(served);
         state->unserved_reason = unserved;
+        state->cluster_missing = cluster == nullptr;
       }
       absl::MutexLock lock(&mu_);
       accounts_[key] = state;
@@ -865,11 +1067,11 @@ absl::StatusOr<std::optional<absl::Time>> Broker::RevokeDue() {
     }
     if (!due) continue;
     const AccountKey key = key_in_snapshot;
-    absl::StatusOr<const ClusterHandle*> cluster = FindCluster(std::get<0>(key));
-    if (!cluster.ok()) continue;  // not served; its record is kept for when it comes back
+    const ClusterPtr cluster = LookupCluster(std::get<0>(key));
+    if (cluster == nullptr) continue;  // not served; its record is kept for when it comes back
     StatePtr state = AcquireAccount(key);
     ScopeExit guard([this, &key, &state] { ReleaseAccount(key, state); });
-    absl::Status revoked = RevokeDueLocked(**cluster, key, *state);
+    absl::Status revoked = RevokeDueLocked(*cluster, key, *state);
     if (!revoked.ok()) {
       failures.push_back(
           absl::StrCat(RefString(std::get<0>(key), std::get<1>(key), std::get<2>(key)), ": ",
@@ -898,8 +1100,8 @@ absl::StatusOr<int> Broker::SweepOrphans() {
     const std::string& cluster_name = std::get<0>(key);
     const std::string& ns = std::get<1>(key);
     const std::string& name = std::get<2>(key);
-    absl::StatusOr<const ClusterHandle*> cluster = FindCluster(cluster_name);
-    if (!cluster.ok()) continue;
+    const ClusterPtr cluster = LookupCluster(cluster_name);
+    if (cluster == nullptr) continue;
     StatePtr state = AcquireAccount(key);
     ScopeExit guard([this, &key, &state] { ReleaseAccount(key, state); });
     AccountRecord record;
@@ -910,11 +1112,10 @@ absl::StatusOr<int> Broker::SweepOrphans() {
     }
     std::set<std::string> owned;
     for (const GenerationRecord& g : record.generations()) owned.insert(g.secret_name());
-    const TokenPolicy policy =
-        ResolvePolicy(record.account().spec(), (*cluster)->config, defaults_);
+    const TokenPolicy policy = ResolvePolicy(record.account().spec(), cluster->config, defaults_);
     absl::StatusOr<std::vector<json>> secrets =
-        (*cluster)->client->List(Resource::kSecret, ns, AccountSelector(cluster_name, ns, name),
-                                 clock_.Now() + kKubeCallTimeout);
+        cluster->client->List(Resource::kSecret, ns, AccountSelector(cluster_name, ns, name),
+                              clock_.Now() + kKubeCallTimeout);
     if (!secrets.ok()) {
       failures.push_back(absl::StrCat(RefString(cluster_name, ns, name),
                                       ": listing Secrets: ", secrets.status().message()));
@@ -927,9 +1128,9 @@ absl::StatusOr<int> Broker::SweepOrphans() {
           kube::ParseKubeTime(MetaString(secret, "creationTimestamp"));
       // Without a readable age, leave it: it may belong to an operation under way elsewhere.
       if (!created.ok() || *created + policy.grace > clock_.Now()) continue;
-      absl::Status removed = (*cluster)->client->Delete(Resource::kSecret, ns, secret_name,
-                                                        {MetaString(secret, "uid"), ""},
-                                                        clock_.Now() + kKubeCallTimeout);
+      absl::Status removed =
+          cluster->client->Delete(Resource::kSecret, ns, secret_name,
+                                  {MetaString(secret, "uid"), ""}, clock_.Now() + kKubeCallTimeout);
       if (removed.ok()) {
         ++deleted;
         Logger("broker")->info("account {}: deleted orphaned token Secret {}",
@@ -951,7 +1152,7 @@ absl::StatusOr<int> Broker::SweepOrphans() {
 absl::StatusOr<v1::RotateTokenResponse> Broker::RotateToken(const v1::RotateTokenRequest& request) {
   const v1::AccountRef& ref = request.ref();
   KCRED_RETURN_IF_ERROR(ValidateRefNames(ref));
-  KCRED_ASSIGN_OR_RETURN(const ClusterHandle* cluster, FindCluster(ref.cluster()));
+  KCRED_ASSIGN_OR_RETURN(const ClusterPtr cluster, FindCluster(ref.cluster()));
   std::optional<absl::Duration> grace;
   if (request.has_grace()) {
     grace = FromProto(request.grace());
@@ -1026,12 +1227,14 @@ v1::Account ObservedAccount(v1::Account account, absl::Time now) {
 
 absl::StatusOr<v1::Account> Broker::GetAccount(const v1::AccountRef& ref) {
   KCRED_RETURN_IF_ERROR(ValidateRefNames(ref));
-  KCRED_RETURN_IF_ERROR(FindCluster(ref.cluster()).status());
   StatePtr state = FindAccount({ref.cluster(), ref.namespace_(), ref.name()});
   if (state != nullptr) {
     absl::MutexLock lock(&state->mu);
     if (state->exists) return ObservedAccount(state->record.account(), clock_.Now());
   }
+  // Loaded accounts of a cluster no longer configured are found above; otherwise say which
+  // clusters there are.
+  KCRED_RETURN_IF_ERROR(FindCluster(ref.cluster()).status());
   return absl::NotFoundError(absl::StrCat(
       "account ", RefString(ref.cluster(), ref.namespace_(), ref.name()), " not found"));
 }
@@ -1049,7 +1252,7 @@ std::string EncodePageToken(const std::string& cluster, const std::string& ns,
 absl::StatusOr<v1::ListAccountsResponse> Broker::ListAccounts(
     const v1::ListAccountsRequest& request) {
   const v1::AccountSelector& selector = request.selector();
-  if (!selector.cluster().empty()) {
+  if (!selector.cluster().empty() && account_count(selector.cluster()) == 0) {
     KCRED_RETURN_IF_ERROR(FindCluster(selector.cluster()).status());
   }
   if (request.page_size() < 0) {
@@ -1106,12 +1309,16 @@ absl::StatusOr<v1::ListAccountsResponse> Broker::ListAccounts(
 
 absl::StatusOr<Broker::Served> Broker::CurrentCredentials(const v1::AccountRef& ref) const {
   KCRED_RETURN_IF_ERROR(ValidateRefNames(ref));
-  KCRED_RETURN_IF_ERROR(FindCluster(ref.cluster()).status());
   const std::string account = RefString(ref.cluster(), ref.namespace_(), ref.name());
   StatePtr state = FindAccount({ref.cluster(), ref.namespace_(), ref.name()});
-  if (state == nullptr) return absl::NotFoundError(absl::StrCat("account ", account, " not found"));
+  auto not_found = [&]() -> absl::Status {
+    // Loaded accounts of a cluster no longer configured are UNAVAILABLE (below), not unknown.
+    KCRED_RETURN_IF_ERROR(FindCluster(ref.cluster()).status());
+    return absl::NotFoundError(absl::StrCat("account ", account, " not found"));
+  };
+  if (state == nullptr) return not_found();
   absl::MutexLock lock(&state->mu);
-  if (!state->exists) return absl::NotFoundError(absl::StrCat("account ", account, " not found"));
+  if (!state->exists) return not_found();
   const v1::AccountStatus& status = state->record.account().status();
   if (!state->served.has_value()) {
     return absl::UnavailableError(absl::StrCat(
@@ -1169,29 +1376,36 @@ absl::StatusOr<v1::ListClustersResponse> Broker::ListClusters() {
       if (state->exists) ++counts[std::get<0>(key)];
     }
   }
+  // The handles are held until the probes are done, even if the clusters are replaced meanwhile.
+  std::vector<ClusterPtr> clusters;
+  {
+    absl::MutexLock lock(&clusters_mu_);
+    clusters = clusters_;
+  }
   v1::ListClustersResponse response;
-  for (const ClusterHandle& cluster : clusters_) {
+  for (const ClusterPtr& cluster : clusters) {
     v1::Cluster* out = response.add_clusters();
-    out->set_name(cluster.config.name);
-    out->set_server(cluster.config.server);
-    out->set_account_count(counts[cluster.config.name]);
+    out->set_name(cluster->config.name);
+    out->set_server(cluster->config.server);
+    out->set_account_count(counts[cluster->config.name]);
   }
   // Probe every cluster at once, so unreachable ones cost one probe timeout in total.
   std::vector<std::thread> probes;
-  for (size_t i = 0; i < clusters_.size(); ++i) {
-    probes.emplace_back([this, i, out = response.mutable_clusters(static_cast<int>(i))] {
-      const absl::Time now = clock_.Now();
-      *out->mutable_last_check_time() = ToProto(now);
-      absl::StatusOr<kube::ServerVersion> version =
-          clusters_[i].client->GetServerVersion(now + kProbeTimeout);
-      if (version.ok()) {
-        out->set_reachable(true);
-        out->set_server_version(version->git_version);
-      } else {
-        out->set_reachable(false);
-        out->set_error(std::string(version.status().message()));
-      }
-    });
+  for (size_t i = 0; i < clusters.size(); ++i) {
+    probes.emplace_back(
+        [this, cluster = clusters[i], out = response.mutable_clusters(static_cast<int>(i))] {
+          const absl::Time now = clock_.Now();
+          *out->mutable_last_check_time() = ToProto(now);
+          absl::StatusOr<kube::ServerVersion> version =
+              cluster->client->GetServerVersion(now + kProbeTimeout);
+          if (version.ok()) {
+            out->set_reachable(true);
+            out->set_server_version(version->git_version);
+          } else {
+            out->set_reachable(false);
+            out->set_error(std::string(version.status().message()));
+          }
+        });
   }
   for (std::thread& probe : probes) probe.join();
   return response;
@@ -1537,12 +1751,25 @@ struct Broker::Reconcile {
   }
 };
 
+namespace {
+
+absl::Status ValidateOrigin(v1::Origin origin) {
+  if (origin == v1::ORIGIN_API || origin == v1::ORIGIN_CONFIG) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("origin ", v1::Origin_Name(origin),
+                                                 ": an account is declared either through the "
+                                                 "API (ORIGIN_API) or in the configuration "
+                                                 "(ORIGIN_CONFIG)"));
+}
+
+}  // namespace
+
 absl::StatusOr<v1::ProvisionAccountResponse> Broker::Provision(
-    const v1::ProvisionAccountRequest& request) {
+    const v1::ProvisionAccountRequest& request, v1::Origin origin) {
   const absl::Time started = clock_.Now();
   const v1::AccountRef& ref = request.ref();
+  KCRED_RETURN_IF_ERROR(ValidateOrigin(origin));
   KCRED_RETURN_IF_ERROR(ValidateRefNames(ref));
-  KCRED_ASSIGN_OR_RETURN(const ClusterHandle* cluster, FindCluster(ref.cluster()));
+  KCRED_ASSIGN_OR_RETURN(const ClusterPtr cluster, FindCluster(ref.cluster()));
   if (!request.has_spec()) {
     return absl::InvalidArgumentError("spec: required: the complete desired spec of the account");
   }
@@ -1558,6 +1785,9 @@ absl::StatusOr<v1::ProvisionAccountResponse> Broker::Provision(
   {
     absl::MutexLock lock(&state->mu);
     if (state->exists) previous = state->record;
+  }
+  if (previous.has_value() && previous->account().origin() != origin) {
+    return absl::FailedPreconditionError(OriginConflict(account, previous->account().origin()));
   }
   if (!request.expected_etag().empty()) {
     if (request.expected_etag() == "absent") {
@@ -1636,7 +1866,7 @@ absl::StatusOr<v1::ProvisionAccountResponse> Broker::Provision(
     if (previous.has_value()) *preview = previous->account();
     *preview->mutable_ref() = ref;
     *preview->mutable_spec() = spec;
-    preview->set_origin(v1::ORIGIN_API);
+    preview->set_origin(origin);
     return response;
   }
   if (response.outcome() == v1::PROVISION_OUTCOME_UNCHANGED) {
@@ -1674,7 +1904,7 @@ absl::StatusOr<v1::ProvisionAccountResponse> Broker::Provision(
       v1::Account attempted;
       *attempted.mutable_ref() = ref;
       *attempted.mutable_spec() = spec;
-      attempted.set_origin(v1::ORIGIN_API);
+      attempted.set_origin(origin);
       EmitAccount(v1::EVENT_TYPE_FAILED, std::move(attempted), error.message());
     } else {
       RecordFailure(key, *state, error);
@@ -1693,7 +1923,7 @@ absl::StatusOr<v1::ProvisionAccountResponse> Broker::Provision(
     *fresh.mutable_ref() = ref;
     fresh.set_uid(NewUid());
     *fresh.mutable_create_time() = ToProto(clock_.Now());
-    fresh.set_origin(v1::ORIGIN_API);
+    fresh.set_origin(origin);
   }
   v1::Account& stored = *record.mutable_account();
   *stored.mutable_spec() = spec;
@@ -1768,11 +1998,12 @@ absl::StatusOr<v1::ProvisionAccountResponse> Broker::Provision(
 // ----- deletion ------------------------------------------------------------------------------
 
 absl::StatusOr<v1::DeleteAccountResponse> Broker::DeleteAccount(
-    const v1::DeleteAccountRequest& request) {
+    const v1::DeleteAccountRequest& request, v1::Origin origin) {
   const absl::Time started = clock_.Now();
   const v1::AccountRef& ref = request.ref();
+  KCRED_RETURN_IF_ERROR(ValidateOrigin(origin));
   KCRED_RETURN_IF_ERROR(ValidateRefNames(ref));
-  KCRED_ASSIGN_OR_RETURN(const ClusterHandle* cluster, FindCluster(ref.cluster()));
+  KCRED_ASSIGN_OR_RETURN(const ClusterPtr cluster, FindCluster(ref.cluster()));
   const std::string account = RefString(ref.cluster(), ref.namespace_(), ref.name());
   AccountKey key{ref.cluster(), ref.namespace_(), ref.name()};
   StatePtr state = AcquireAccount(key);
@@ -1782,6 +2013,14 @@ absl::StatusOr<v1::DeleteAccountResponse> Broker::DeleteAccount(
     absl::MutexLock lock(&state->mu);
     if (!state->exists) return absl::NotFoundError(absl::StrCat("account ", account, " not found"));
     record = state->record;
+  }
+  // The configuration prunes only what it declared; the API may delete anything (a configured
+  // account comes back with the next reconcile of the configuration).
+  if (origin == v1::ORIGIN_CONFIG && record.account().origin() != v1::ORIGIN_CONFIG) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("account ", account,
+                     " was provisioned through the API; kcredd's configuration never deletes API "
+                     "accounts: delete it through the API"));
   }
   if (!request.expected_etag().empty() && request.expected_etag() != record.account().etag()) {
     return absl::AbortedError(absl::StrCat("account ", account, " has etag \"",

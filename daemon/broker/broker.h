@@ -36,9 +36,22 @@
 // deleted; superseded generations stay in the record, with their revoke time, until RevokeDue
 // has deleted their Secrets, so revocations survive a restart.
 //
+// Origin: an account records where it is declared, ORIGIN_API (ProvisionAccount) or ORIGIN_CONFIG
+// (the accounts: section of kcredd's configuration, applied by Provision with that origin). Neither
+// side takes over the other's accounts: each is provisioned only with its own origin, and the
+// configuration never deletes an API account. An API DeleteAccount of a configured account is
+// allowed (the next reconcile of the configuration creates it again). Records stored without an
+// origin are API accounts.
+//
+// Clusters: the configured set can be replaced while the broker runs (UpdateClusters, on a config
+// reload). Operations hold a shared reference to the handle they started with and finish with it;
+// served kubeconfigs follow the new configuration at once. Accounts of a cluster that is no longer
+// configured stay loaded (and in the store) but are not served, until the cluster comes back.
+//
 // Concurrency: operations on one account are serialized by a per-account mutex held across its
 // Kubernetes calls; different accounts proceed in parallel. Reads (GetAccount, ListAccounts,
-// GetKubeconfig, GetToken) take only short locks and are answered from memory.
+// GetKubeconfig, GetToken) take only short locks and are answered from memory. Lock order:
+// an account's mu, then the cluster list's; the broker's account map, then an account's mu.
 
 #include <cstddef>
 #include <functional>
@@ -65,14 +78,24 @@
 
 namespace kcred::broker {
 
+// A configured cluster and the client kcredd talks to it with. The broker shares each handle with
+// the operations using it, so a handle replaced by UpdateClusters (and its client, when the handle
+// owns it) lives until the last of them has finished.
 struct ClusterHandle {
+  ClusterHandle() = default;  // no client: UpdateClusters refuses it until one is set
+  // `client` is not owned: it must outlive the Broker.
+  ClusterHandle(config::ClusterConfig config, kube::KubeClient* client);
+  // The handle shares ownership of `client`.
+  ClusterHandle(config::ClusterConfig config, std::shared_ptr<kube::KubeClient> client);
+
   config::ClusterConfig config;
-  kube::KubeClient* client = nullptr;  // not owned; must outlive the Broker
+  kube::KubeClient* client = nullptr;              // points into owned_client when that is set
+  std::shared_ptr<kube::KubeClient> owned_client;  // null when the client is not owned
 };
 
 class Broker {
  public:
-  // All references must outlive the Broker. Cluster names must be unique.
+  // All references must outlive the Broker. Cluster names must be unique (see UpdateClusters).
   Broker(Clock& clock, store::Store& store, const store::Sealer& sealer,
          std::vector<ClusterHandle> clusters, config::TokenDefaults defaults);
   ~Broker();
@@ -86,12 +109,25 @@ class Broker {
   // of clusters no longer configured are kept but not served.
   absl::Status Restore();
 
-  // Creates or updates an account to match the request's spec (apply semantics; see the file
-  // comment). Errors as documented on CredentialBroker.ProvisionAccount.
-  absl::StatusOr<v1::ProvisionAccountResponse> Provision(
-      const v1::ProvisionAccountRequest& request);
+  // Replaces the configured clusters (names unique: InvalidArgument otherwise, and nothing
+  // changes). Every listed cluster takes its new handle; operations already running finish with
+  // the handle they started with (handles are shared, never freed under them). Served kubeconfigs
+  // of the accounts of a changed cluster are re-rendered at once (server URL, CA, entry names)
+  // without touching Kubernetes or the tokens. Accounts of a removed cluster are kept but not
+  // served (GetKubeconfig: UNAVAILABLE, the cluster is no longer configured); those of an added
+  // cluster that were unserved for that reason have their stored token opened and are served
+  // again. No Kubernetes call; thread-safe, also against running operations.
+  absl::Status UpdateClusters(std::vector<ClusterHandle> clusters);
 
-  // The account (never a token). NOT_FOUND when absent. From memory.
+  // Creates or updates an account to match the request's spec (apply semantics; see the file
+  // comment). A new account records `origin` (ORIGIN_API or ORIGIN_CONFIG); an existing one of the
+  // other origin is FAILED_PRECONDITION. validate_only previews show the origin the call would
+  // record. Other errors as documented on CredentialBroker.ProvisionAccount.
+  absl::StatusOr<v1::ProvisionAccountResponse> Provision(const v1::ProvisionAccountRequest& request,
+                                                         v1::Origin origin = v1::ORIGIN_API);
+
+  // The account (never a token), also when its cluster is no longer configured. NOT_FOUND when
+  // absent. From memory.
   absl::StatusOr<v1::Account> GetAccount(const v1::AccountRef& ref);
 
   // Accounts matching the selector, ordered by cluster, namespace, name. From memory.
@@ -99,14 +135,17 @@ class Broker {
 
   // Revokes every token of the account and deletes what kcred created for it, tolerating objects
   // already gone; retrying after a partial failure finishes the job. The store record goes last.
-  absl::StatusOr<v1::DeleteAccountResponse> DeleteAccount(const v1::DeleteAccountRequest& request);
+  // With ORIGIN_CONFIG (pruning by the configuration), an API account is FAILED_PRECONDITION.
+  absl::StatusOr<v1::DeleteAccountResponse> DeleteAccount(const v1::DeleteAccountRequest& request,
+                                                          v1::Origin origin = v1::ORIGIN_API);
 
   // Issues generation g+1, commits it as current, then revokes g after the grace period (at once
   // when it is zero).
   absl::StatusOr<v1::RotateTokenResponse> RotateToken(const v1::RotateTokenRequest& request);
 
   // The current kubeconfig / token, from memory: no Kubernetes call, no store read. UNAVAILABLE
-  // when the account has no valid token (expired, unreadable, being deleted).
+  // when the account has no valid token (expired, unreadable, being deleted, cluster no longer
+  // configured).
   absl::StatusOr<v1::GetKubeconfigResponse> GetKubeconfig(const v1::AccountRef& ref);
   absl::StatusOr<v1::GetTokenResponse> GetToken(const v1::AccountRef& ref);
 
@@ -133,8 +172,9 @@ class Broker {
   using EventListener = std::function<void(const v1::AccountEvent&)>;
   void SetEventListener(EventListener listener);
 
-  // How many accounts are loaded.
+  // How many accounts are loaded, in all / of `cluster` (configured or not).
   size_t account_count() const;
+  size_t account_count(const std::string& cluster) const;
 
  private:
   struct Served;
@@ -142,6 +182,7 @@ class Broker {
   struct Reconcile;
   using AccountKey = std::tuple<std::string, std::string, std::string>;  // cluster, ns, name
   using StatePtr = std::shared_ptr<AccountState>;
+  using ClusterPtr = std::shared_ptr<const ClusterHandle>;
 
   // The state of `key`, created when missing, with its operation mutex held by the caller
   // afterwards (see LockedAccount in broker.cc).
@@ -149,7 +190,11 @@ class Broker {
   void ReleaseAccount(const AccountKey& key, const StatePtr& state);
   StatePtr FindAccount(const AccountKey& key) const;
 
-  absl::StatusOr<const ClusterHandle*> FindCluster(const std::string& name) const;
+  // The current handle of a configured cluster; NOT_FOUND naming the known ones otherwise. The
+  // caller keeps it for the whole operation.
+  absl::StatusOr<ClusterPtr> FindCluster(const std::string& name) const;
+  // The current handle, or null when `name` is not configured.
+  ClusterPtr LookupCluster(const std::string& name) const;
 
   // Writes `record` for `key` expecting `state`'s last revision, and on success installs it (and
   // `served`, when given) in memory.
@@ -173,6 +218,16 @@ class Broker {
   absl::StatusOr<Served> MakeServed(const ClusterHandle& cluster, const AccountKey& key,
                                     const internal::v1::GenerationRecord& generation,
                                     const SecretString& token) const;
+
+  // The served credentials of a stored record (its current token opened from the store's sealed
+  // copy), or nullopt with the reason in `unserved`. No Kubernetes call.
+  std::optional<Served> OpenServed(const ClusterHandle& cluster, const AccountKey& key,
+                                   const internal::v1::AccountRecord& record,
+                                   std::string* unserved) const;
+
+  // Renders `served`'s kubeconfig (its token, the cluster's server, CA and entry names); returns
+  // false when it was already rendered so.
+  static bool Render(const config::ClusterConfig& cluster, const AccountKey& key, Served& served);
 
   // Rotates within the account's lock; used by RotateToken and by Provision on a mode change.
   absl::Status RotateLocked(const ClusterHandle& cluster, const AccountKey& key,
@@ -199,8 +254,12 @@ class Broker {
   Clock& clock_;
   store::Store& store_;
   const store::Sealer& sealer_;
-  std::vector<ClusterHandle> clusters_;
   const config::TokenDefaults defaults_;
+
+  // Serializes UpdateClusters calls.
+  absl::Mutex update_mu_;
+  mutable absl::Mutex clusters_mu_;
+  std::vector<ClusterPtr> clusters_ ABSL_GUARDED_BY(clusters_mu_);
 
   absl::Mutex listener_mu_;
   EventListener listener_ ABSL_GUARDED_BY(listener_mu_);

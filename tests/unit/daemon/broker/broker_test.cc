@@ -1293,5 +1293,394 @@ TEST_F(BrokerTest, ConcurrentAccounts) {
   }
 }
 
+// ----- swappable clusters --------------------------------------------------------------------
+
+constexpr char kOtherCaPem[] = "-----BEGIN CERTIFICATE-----\nOTHERCA\n-----END CERTIFICATE-----\n";
+
+// A KubeClient over a FakeKubeClient whose CreateToken calls can be held until the test lets them
+// go, to have an operation in flight at a chosen point.
+class GatedKubeClient : public kube::KubeClient {
+ public:
+  explicit GatedKubeClient(Clock& clock) : fake_(clock) {}
+
+  FakeKubeClient& fake() { return fake_; }
+  void HoldCreateToken() {
+    absl::MutexLock lock(&mu_);
+    hold_ = true;
+  }
+  // Returns once a CreateToken call is being held.
+  void WaitUntilHeld() { absl::MutexLock lock(&mu_, absl::Condition(&held_)); }
+  void Release() {
+    absl::MutexLock lock(&mu_);
+    hold_ = false;
+  }
+
+  absl::StatusOr<json> Get(Resource resource, const std::string& ns, const std::string& name,
+                           absl::Time deadline) override {
+    return fake_.Get(resource, ns, name, deadline);
+  }
+  absl::StatusOr<std::vector<json>> List(Resource resource, const std::string& ns,
+                                         const std::string& selector,
+                                         absl::Time deadline) override {
+    return fake_.List(resource, ns, selector, deadline);
+  }
+  absl::StatusOr<json> Create(Resource resource, const json& object, absl::Time deadline) override {
+    return fake_.Create(resource, object, deadline);
+  }
+  absl::StatusOr<json> Update(Resource resource, const json& object, absl::Time deadline) override {
+    return fake_.Update(resource, object, deadline);
+  }
+  absl::Status Delete(Resource resource, const std::string& ns, const std::string& name,
+                      const kube::DeletePreconditions& preconditions,
+                      absl::Time deadline) override {
+    return fake_.Delete(resource, ns, name, preconditions, deadline);
+  }
+  absl::StatusOr<kube::IssuedToken> CreateToken(const std::string& ns,
+                                                const std::string& service_account,
+                                                const kube::TokenRequestSpec& spec,
+                                                absl::Time deadline) override {
+    {
+      absl::MutexLock lock(&mu_);
+      held_ = hold_;
+      mu_.Await(absl::Condition(
+          +[](bool* hold) { return !*hold; }, &hold_));
+      held_ = false;
+    }
+    return fake_.CreateToken(ns, service_account, spec, deadline);
+  }
+  absl::StatusOr<kube::ServerVersion> GetServerVersion(absl::Time deadline) override {
+    return fake_.GetServerVersion(deadline);
+  }
+
+ private:
+  FakeKubeClient fake_;
+  absl::Mutex mu_;
+  bool hold_ ABSL_GUARDED_BY(mu_) = false;
+  bool held_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+class BrokerClustersTest : public BrokerTest {
+ protected:
+  BrokerClustersTest() : prod_(std::make_shared<FakeKubeClient>(clock_)) {
+    EXPECT_TRUE(prod_->Seed(Resource::kNamespace, {{"metadata", {{"name", "automation"}}}}).ok());
+    prod_config_ = cluster_;
+    prod_config_.name = "prod";
+    prod_config_.server = "https://prod.example:6443";
+    broker_ = std::make_unique<Broker>(
+        clock_, store_, *sealer_,
+        std::vector<ClusterHandle>{{cluster_, &kube_}, {prod_config_, prod_}}, defaults_);
+  }
+
+  std::vector<std::string> ClusterNames() {
+    std::vector<std::string> names;
+    auto clusters = broker_->ListClusters();
+    EXPECT_TRUE(clusters.ok()) << clusters.status();
+    if (clusters.ok()) {
+      for (const v1::Cluster& cluster : clusters->clusters()) names.push_back(cluster.name());
+    }
+    return names;
+  }
+
+  std::shared_ptr<FakeKubeClient> prod_;
+  config::ClusterConfig prod_config_;
+};
+
+// A changed cluster's kubeconfigs get the new server URL and CA at once, with the same token and
+// no Kubernetes call; the other cluster's stay as they were.
+TEST_F(BrokerClustersTest, UpdateRerendersChangedClusterOnly) {
+  ASSERT_TRUE(Provision(Ref("automation", "ci-bot"), RulesSpec()).ok());
+  ASSERT_TRUE(Provision(Ref("automation", "ci-bot", "prod"), RulesSpec()).ok());
+  auto before = broker_->GetKubeconfig(Ref("automation", "ci-bot"));
+  auto prod_before = broker_->GetKubeconfig(Ref("automation", "ci-bot", "prod"));
+  ASSERT_TRUE(before.ok() && prod_before.ok());
+  const SecretString token = TokenOf(Ref("automation", "ci-bot"));
+  const int dev_calls = AllCalls(kube_);
+  const int prod_calls = AllCalls(*prod_);
+
+  config::ClusterConfig moved = cluster_;
+  moved.server = "https://dev-2.example:6443";
+  moved.ca_pem = kOtherCaPem;
+  moved.context_name_template = "{cluster}-{name}";
+  ASSERT_TRUE(broker_->UpdateClusters({{moved, &kube_}, {prod_config_, prod_}}).ok());
+
+  auto after = broker_->GetKubeconfig(Ref("automation", "ci-bot"));
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->server(), "https://dev-2.example:6443");
+  EXPECT_EQ(after->certificate_authority(), kOtherCaPem);
+  EXPECT_EQ(after->context_name(), "dev-ci-bot");
+  EXPECT_THAT(after->kubeconfig(), HasSubstr("server: https://dev-2.example:6443"));
+  EXPECT_THAT(after->kubeconfig(), ::testing::Not(HasSubstr("127.0.0.1")));
+  EXPECT_EQ(after->generation(), before->generation());
+  EXPECT_EQ(after->token_fingerprint(), before->token_fingerprint());
+  EXPECT_EQ(TokenOf(Ref("automation", "ci-bot")).fingerprint(), token.fingerprint());
+
+  auto prod_after = broker_->GetKubeconfig(Ref("automation", "ci-bot", "prod"));
+  ASSERT_TRUE(prod_after.ok());
+  EXPECT_EQ(prod_after->kubeconfig(), prod_before->kubeconfig());
+  EXPECT_EQ(AllCalls(kube_), dev_calls);
+  EXPECT_EQ(AllCalls(*prod_), prod_calls);
+
+  // New tokens are rendered for the new configuration too.
+  ASSERT_TRUE(Rotate(Ref("automation", "ci-bot"), 0).ok());
+  auto rotated = broker_->GetKubeconfig(Ref("automation", "ci-bot"));
+  ASSERT_TRUE(rotated.ok());
+  EXPECT_EQ(rotated->generation(), 2);
+  EXPECT_EQ(rotated->server(), "https://dev-2.example:6443");
+}
+
+// An operation running while its cluster is replaced finishes with the handle it started with,
+// which stays alive until then; what it commits is served for the new configuration.
+TEST_F(BrokerClustersTest, OperationInFlightKeepsItsHandle) {
+  auto gated = std::make_shared<GatedKubeClient>(clock_);
+  ASSERT_TRUE(
+      gated->fake().Seed(Resource::kNamespace, {{"metadata", {{"name", "automation"}}}}).ok());
+  broker_ = std::make_unique<Broker>(clock_, store_, *sealer_,
+                                     std::vector<ClusterHandle>{{cluster_, gated}}, defaults_);
+  ASSERT_TRUE(Provision(Ref("automation", "ci-bot"), RulesSpec()).ok());
+  const SecretString first = TokenOf(Ref("automation", "ci-bot"));
+
+  GatedKubeClient* old_client = gated.get();
+  std::weak_ptr<GatedKubeClient> old_alive = gated;
+  gated->HoldCreateToken();
+  gated.reset();  // from here on, only the broker and its operations hold the old client
+  absl::StatusOr<v1::RotateTokenResponse> rotated;
+  std::thread rotation([&] { rotated = Rotate(Ref("automation", "ci-bot"), 0); });
+  old_client->WaitUntilHeld();
+
+  config::ClusterConfig moved = cluster_;
+  moved.server = "https://dev-2.example:6443";
+  auto replacement = std::make_shared<FakeKubeClient>(clock_);
+  ASSERT_TRUE(broker_->UpdateClusters({{moved, replacement}}).ok());
+  EXPECT_FALSE(old_alive.expired());
+  auto during = broker_->GetKubeconfig(Ref("automation", "ci-bot"));
+  ASSERT_TRUE(during.ok()) << during.status();
+  EXPECT_EQ(during->generation(), 1);
+  EXPECT_EQ(during->server(), "https://dev-2.example:6443");
+
+  old_client->Release();
+  rotation.join();
+  ASSERT_TRUE(rotated.ok()) << rotated.status();
+  EXPECT_EQ(rotated->account().status().generation(), 2);
+  EXPECT_TRUE(old_alive.expired());  // freed with the last operation that used it
+  auto after = broker_->GetKubeconfig(Ref("automation", "ci-bot"));
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->generation(), 2);
+  EXPECT_EQ(after->server(), "https://dev-2.example:6443");
+  EXPECT_NE(TokenOf(Ref("automation", "ci-bot")).fingerprint(), first.fingerprint());
+  EXPECT_EQ(AllCalls(*replacement), 0);
+}
+
+// A removed cluster's accounts stay loaded but unserved, with the reason; adding the cluster back
+// serves the same token again.
+TEST_F(BrokerClustersTest, RemovedClusterUnservedUntilAddedBack) {
+  ASSERT_TRUE(Provision(Ref("automation", "ci-bot"), RulesSpec()).ok());
+  ASSERT_TRUE(Provision(Ref("automation", "ci-bot", "prod"), RulesSpec()).ok());
+  const SecretString token = TokenOf(Ref("automation", "ci-bot"));
+  const int calls = AllCalls(kube_);
+
+  ASSERT_TRUE(broker_->UpdateClusters({{prod_config_, prod_}}).ok());
+  auto kubeconfig = broker_->GetKubeconfig(Ref("automation", "ci-bot"));
+  EXPECT_EQ(kubeconfig.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(kubeconfig.status().message(), HasSubstr("cluster \"dev\" is no longer configured"));
+  EXPECT_EQ(broker_->GetToken(Ref("automation", "ci-bot")).status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(broker_->GetAccount(Ref("automation", "ci-bot")).ok());
+  EXPECT_EQ(broker_->account_count("dev"), 1u);
+  v1::ListAccountsRequest list;
+  list.mutable_selector()->set_cluster("dev");
+  auto listed = broker_->ListAccounts(list);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_EQ(listed->accounts_size(), 1);
+  EXPECT_EQ(Rotate(Ref("automation", "ci-bot")).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(broker_->GetKubeconfig(Ref("automation", "other")).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_TRUE(broker_->GetKubeconfig(Ref("automation", "ci-bot", "prod")).ok());
+
+  ASSERT_TRUE(broker_->UpdateClusters({{cluster_, &kube_}, {prod_config_, prod_}}).ok());
+  EXPECT_EQ(TokenOf(Ref("automation", "ci-bot")).fingerprint(), token.fingerprint());
+  EXPECT_EQ(kube_.CheckToken(token), TokenState::kValid);
+  EXPECT_EQ(AllCalls(kube_), calls);
+}
+
+// Accounts restored for a cluster that was not configured are served once it is added.
+TEST_F(BrokerClustersTest, RestoredAccountsServedWhenClusterAdded) {
+  ASSERT_TRUE(Provision(Ref("automation", "ci-bot", "prod"), RulesSpec()).ok());
+  const SecretString token = TokenOf(Ref("automation", "ci-bot", "prod"));
+  broker_ = std::make_unique<Broker>(clock_, store_, *sealer_,
+                                     std::vector<ClusterHandle>{{cluster_, &kube_}}, defaults_);
+  ASSERT_TRUE(broker_->Restore().ok());
+  EXPECT_EQ(broker_->account_count("prod"), 1u);
+  auto unserved = broker_->GetToken(Ref("automation", "ci-bot", "prod"));
+  EXPECT_EQ(unserved.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(unserved.status().message(), HasSubstr("no longer configured"));
+
+  ASSERT_TRUE(broker_->UpdateClusters({{cluster_, &kube_}, {prod_config_, prod_}}).ok());
+  EXPECT_EQ(TokenOf(Ref("automation", "ci-bot", "prod")).fingerprint(), token.fingerprint());
+  auto kubeconfig = broker_->GetKubeconfig(Ref("automation", "ci-bot", "prod"));
+  ASSERT_TRUE(kubeconfig.ok());
+  EXPECT_EQ(kubeconfig->server(), "https://prod.example:6443");
+}
+
+// Duplicate names are rejected and leave the clusters as they were.
+TEST_F(BrokerClustersTest, UpdateRejectsDuplicates) {
+  config::ClusterConfig again = prod_config_;
+  again.server = "https://elsewhere.example:6443";
+  auto updated = broker_->UpdateClusters({{prod_config_, prod_}, {again, &kube_}});
+  EXPECT_EQ(updated.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(updated.message(), HasSubstr("\"prod\" is listed twice"));
+  EXPECT_THAT(ClusterNames(), ::testing::ElementsAre("dev", "prod"));
+  ASSERT_TRUE(Provision(Ref("automation", "ci-bot", "prod"), RulesSpec()).ok());
+  EXPECT_EQ(broker_->GetKubeconfig(Ref("automation", "ci-bot", "prod"))->server(),
+            "https://prod.example:6443");
+}
+
+// ListClusters shows the new set and probes the new clients; account_count counts per cluster.
+TEST_F(BrokerClustersTest, ListClustersFollowsUpdate) {
+  ASSERT_TRUE(Provision(Ref("automation", "a"), RulesSpec()).ok());
+  ASSERT_TRUE(Provision(Ref("automation", "b"), RulesSpec()).ok());
+  ASSERT_TRUE(Provision(Ref("automation", "c", "prod"), RulesSpec()).ok());
+  EXPECT_EQ(broker_->account_count("dev"), 2u);
+  EXPECT_EQ(broker_->account_count("prod"), 1u);
+  EXPECT_EQ(broker_->account_count("staging"), 0u);
+  EXPECT_EQ(broker_->account_count(), 3u);
+
+  config::ClusterConfig staging = cluster_;
+  staging.name = "staging";
+  staging.server = "https://staging.example:6443";
+  auto staging_client = std::make_shared<FakeKubeClient>(clock_);
+  ASSERT_TRUE(broker_->UpdateClusters({{prod_config_, prod_}, {staging, staging_client}}).ok());
+  auto clusters = broker_->ListClusters();
+  ASSERT_TRUE(clusters.ok());
+  ASSERT_EQ(clusters->clusters_size(), 2);
+  EXPECT_EQ(clusters->clusters(0).name(), "prod");
+  EXPECT_EQ(clusters->clusters(0).account_count(), 1);
+  EXPECT_EQ(clusters->clusters(1).name(), "staging");
+  EXPECT_EQ(clusters->clusters(1).server(), "https://staging.example:6443");
+  EXPECT_EQ(clusters->clusters(1).account_count(), 0);
+  EXPECT_TRUE(clusters->clusters(1).reachable());
+  EXPECT_EQ(staging_client->CallCount(Verb::kServerVersion), 1);
+  EXPECT_EQ(kube_.CallCount(Verb::kServerVersion), 0);
+  EXPECT_EQ(broker_->account_count("dev"), 2u);  // kept, unserved
+}
+
+// ----- origin --------------------------------------------------------------------------------
+
+class BrokerOriginTest : public BrokerTest {
+ protected:
+  absl::StatusOr<v1::ProvisionAccountResponse> ProvisionAs(v1::Origin origin,
+                                                           const v1::AccountRef& ref,
+                                                           bool validate_only = false) {
+    v1::ProvisionAccountRequest request;
+    *request.mutable_ref() = ref;
+    *request.mutable_spec() = RulesSpec();
+    request.set_validate_only(validate_only);
+    return broker_->Provision(request, origin);
+  }
+  absl::StatusOr<v1::DeleteAccountResponse> DeleteAs(v1::Origin origin, const v1::AccountRef& ref) {
+    v1::DeleteAccountRequest request;
+    *request.mutable_ref() = ref;
+    return broker_->DeleteAccount(request, origin);
+  }
+};
+
+// A configured account records its origin (also in events) and refuses API provisioning.
+TEST_F(BrokerOriginTest, ConfigAccountIsChangedOnlyInTheConfiguration) {
+  std::vector<v1::AccountEvent> events;
+  absl::Mutex mu;
+  broker_->SetEventListener([&](const v1::AccountEvent& event) {
+    absl::MutexLock lock(&mu);
+    events.push_back(event);
+  });
+  auto created = ProvisionAs(v1::ORIGIN_CONFIG, Ref("automation", "ci-bot"));
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ(created->account().origin(), v1::ORIGIN_CONFIG);
+  EXPECT_EQ(broker_->GetAccount(Ref("automation", "ci-bot"))->origin(), v1::ORIGIN_CONFIG);
+
+  auto api = ProvisionAs(v1::ORIGIN_API, Ref("automation", "ci-bot"));
+  EXPECT_EQ(api.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(api.status().message(),
+              HasSubstr("account dev/automation/ci-bot is declared in kcredd's configuration "
+                        "(accounts:); change it there"));
+  EXPECT_EQ(ProvisionAs(v1::ORIGIN_API, Ref("automation", "ci-bot"), true).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  auto again = ProvisionAs(v1::ORIGIN_CONFIG, Ref("automation", "ci-bot"));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->outcome(), v1::PROVISION_OUTCOME_UNCHANGED);
+
+  absl::MutexLock lock(&mu);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].type(), v1::EVENT_TYPE_PROVISIONED);
+  EXPECT_EQ(events[0].account().origin(), v1::ORIGIN_CONFIG);
+}
+
+// The configuration does not take over an API account, and never deletes one.
+TEST_F(BrokerOriginTest, ApiAccountIsNotTakenOverOrPrunedByConfig) {
+  ASSERT_TRUE(ProvisionAs(v1::ORIGIN_API, Ref("automation", "ci-bot")).ok());
+  const int writes = Writes(kube_);
+  auto config = ProvisionAs(v1::ORIGIN_CONFIG, Ref("automation", "ci-bot"));
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(config.status().message(),
+              HasSubstr("account dev/automation/ci-bot was provisioned through the API; kcredd's "
+                        "configuration does not take it over: delete it through the API first, "
+                        "or remove it from the configuration"));
+  auto pruned = DeleteAs(v1::ORIGIN_CONFIG, Ref("automation", "ci-bot"));
+  EXPECT_EQ(pruned.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(pruned.status().message(), HasSubstr("was provisioned through the API"));
+  EXPECT_EQ(Writes(kube_), writes);
+  auto account = broker_->GetAccount(Ref("automation", "ci-bot"));
+  ASSERT_TRUE(account.ok());
+  EXPECT_EQ(account->origin(), v1::ORIGIN_API);
+  EXPECT_FALSE(account->status().has_last_error_time());
+  EXPECT_TRUE(broker_->GetKubeconfig(Ref("automation", "ci-bot")).ok());
+}
+
+// The API may delete a configured account; the configuration may delete its own.
+TEST_F(BrokerOriginTest, DeletingConfigAccounts) {
+  ASSERT_TRUE(ProvisionAs(v1::ORIGIN_CONFIG, Ref("automation", "a")).ok());
+  ASSERT_TRUE(ProvisionAs(v1::ORIGIN_CONFIG, Ref("automation", "b")).ok());
+  EXPECT_TRUE(DeleteAs(v1::ORIGIN_API, Ref("automation", "a")).ok());
+  EXPECT_TRUE(DeleteAs(v1::ORIGIN_CONFIG, Ref("automation", "b")).ok());
+  EXPECT_EQ(broker_->account_count(), 0u);
+  EXPECT_EQ(LabelledEverywhere("automation", "a"), 0u);
+  EXPECT_EQ(LabelledEverywhere("automation", "b"), 0u);
+}
+
+// validate_only previews show the origin the call would record, and create nothing.
+TEST_F(BrokerOriginTest, PreviewShowsOrigin) {
+  auto preview = ProvisionAs(v1::ORIGIN_CONFIG, Ref("automation", "ci-bot"), true);
+  ASSERT_TRUE(preview.ok()) << preview.status();
+  EXPECT_EQ(preview->account().origin(), v1::ORIGIN_CONFIG);
+  EXPECT_EQ(broker_->account_count(), 0u);
+  preview = ProvisionAs(v1::ORIGIN_API, Ref("automation", "ci-bot"), true);
+  ASSERT_TRUE(preview.ok()) << preview.status();
+  EXPECT_EQ(preview->account().origin(), v1::ORIGIN_API);
+  EXPECT_EQ(ProvisionAs(v1::ORIGIN_UNSPECIFIED, Ref("automation", "ci-bot")).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// Records stored without an origin are API accounts.
+TEST_F(BrokerOriginTest, RecordsWithoutOriginAreApiAccounts) {
+  ASSERT_TRUE(ProvisionAs(v1::ORIGIN_API, Ref("automation", "ci-bot")).ok());
+  std::vector<store::KeyValue> all = store_.All();
+  ASSERT_EQ(all.size(), 1u);
+  internal::v1::AccountRecord record;
+  ASSERT_TRUE(record.ParseFromString(all[0].value));
+  record.mutable_account()->clear_origin();
+  ASSERT_TRUE(store_
+                  .Put(all[0].key, record.SerializeAsString(),
+                       store::Precondition::ModRevision(all[0].mod_revision))
+                  .ok());
+  broker_ = MakeBroker();
+  ASSERT_TRUE(broker_->Restore().ok());
+  EXPECT_EQ(broker_->GetAccount(Ref("automation", "ci-bot"))->origin(), v1::ORIGIN_API);
+  EXPECT_EQ(ProvisionAs(v1::ORIGIN_CONFIG, Ref("automation", "ci-bot")).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(DeleteAs(v1::ORIGIN_CONFIG, Ref("automation", "ci-bot")).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  auto unchanged = ProvisionAs(v1::ORIGIN_API, Ref("automation", "ci-bot"));
+  ASSERT_TRUE(unchanged.ok()) << unchanged.status();
+  EXPECT_EQ(unchanged->outcome(), v1::PROVISION_OUTCOME_UNCHANGED);
+}
+
 }  // namespace
 }  // namespace kcred::broker
