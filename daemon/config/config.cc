@@ -6,12 +6,16 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <map>
 #include <set>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/account/account_ref.h"
+#include "common/account/spec_yaml.h"
 #include "common/files.h"
 #include "common/names.h"
 #include "common/status.h"
@@ -407,6 +411,67 @@ absl::StatusOr<StoreConfig> ParseStore(const Reader& r, const YAML::Node& node) 
   return store;
 }
 
+// "source:line:col" of `node`: where something is declared, for log lines and messages that
+// point at a second place.
+std::string Where(const Reader& r, const YAML::Node& node) {
+  const YAML::Mark mark = node.Mark();
+  return absl::StrCat(r.source(), ":", mark.line + 1, ":", mark.column + 1);
+}
+
+// `accounts:`: prune and the declared items, each in the shape of `kcred provision -f`, on a
+// configured cluster, each account once.
+absl::StatusOr<DeclaredAccounts> ParseAccounts(const Reader& r, const YAML::Node& node,
+                                               const std::vector<ClusterConfig>& clusters) {
+  KCRED_RETURN_IF_ERROR(r.ExpectMap(node, "accounts", {"items", "prune"}));
+  DeclaredAccounts accounts;
+  if (node["prune"]) {
+    KCRED_ASSIGN_OR_RETURN(accounts.prune, r.Bool(node["prune"], "accounts.prune"));
+  }
+  if (!node["items"]) return accounts;
+  const YAML::Node items = node["items"];
+  if (!items.IsSequence()) {
+    return r.Error(items, "accounts.items",
+                   "expected a list of accounts, each with account (or ref) and spec");
+  }
+  std::vector<std::string> cluster_names;
+  for (const ClusterConfig& c : clusters) cluster_names.push_back(c.name);
+  std::map<std::string, std::size_t> first_index;  // "c/ns/name" -> where it is first declared
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const YAML::Node item = items[i];
+    const std::string path = absl::StrCat("accounts.items[", i, "]");
+    KCRED_ASSIGN_OR_RETURN(AccountDocument doc, ReadAccountDocument(r, item, path));
+    if (!doc.has_ref) {
+      return r.Error(item, path,
+                     "names no account; add account: CLUSTER/NAMESPACE/NAME (or ref: {cluster, "
+                     "namespace, name})");
+    }
+    // Point at what names the account: the short form, or the ref mapping's cluster.
+    const bool short_form = item["account"].IsDefined();
+    const YAML::Node named = short_form ? item["account"] : item["ref"];
+    const std::string named_path = path + (short_form ? ".account" : ".ref");
+    const std::string& cluster = doc.ref.cluster();
+    if (std::find(cluster_names.begin(), cluster_names.end(), cluster) == cluster_names.end()) {
+      return r.Error(
+          short_form ? named : named["cluster"], short_form ? named_path : named_path + ".cluster",
+          cluster_names.empty()
+              ? absl::StrCat("cluster \"", cluster,
+                             "\" is not configured: there are no clusters; add it under clusters:")
+              : absl::StrCat("cluster \"", cluster, "\" is not configured; the clusters are ",
+                             absl::StrJoin(cluster_names, ", ")));
+    }
+    const std::string key = FormatAccountRef(doc.ref);
+    if (auto [first, inserted] = first_index.emplace(key, i); !inserted) {
+      return r.Error(named, named_path,
+                     absl::StrCat("account \"", key, "\" is declared twice; first at ",
+                                  accounts.items[first->second].where, " (accounts.items[",
+                                  first->second, "]); keep one"));
+    }
+    accounts.items.push_back(
+        DeclaredAccount{std::move(doc.ref), std::move(doc.spec), Where(r, item)});
+  }
+  return accounts;
+}
+
 }  // namespace
 
 Config DefaultConfig() {
@@ -421,8 +486,8 @@ absl::StatusOr<Config> ParseConfig(const std::string& yaml, const std::string& s
   Config config = DefaultConfig();
   config.source = source;
   if (root.IsNull()) return config;  // an empty file means all defaults
-  KCRED_RETURN_IF_ERROR(
-      r.ExpectMap(root, "", {"clusters", "defaults", "listen", "log", "state_dir", "store"}));
+  KCRED_RETURN_IF_ERROR(r.ExpectMap(
+      root, "", {"accounts", "clusters", "defaults", "listen", "log", "state_dir", "store"}));
   if (root["listen"]) {
     KCRED_ASSIGN_OR_RETURN(config.listen, ParseListen(r, root["listen"]));
   }
@@ -459,6 +524,9 @@ absl::StatusOr<Config> ParseConfig(const std::string& yaml, const std::string& s
       }
       config.clusters.push_back(std::move(cluster));
     }
+  }
+  if (root["accounts"]) {
+    KCRED_ASSIGN_OR_RETURN(config.accounts, ParseAccounts(r, root["accounts"], config.clusters));
   }
   return config;
 }

@@ -1,8 +1,9 @@
 #pragma once
-// kcredd's configuration: YAML (default /etc/kcred/kcredd.yaml) read into typed structs. Loading
-// validates everything once; afterwards the rest of kcredd trusts the types. Errors name the file,
-// line, column and key path: `kcredd.yaml:7:3: listen.tcp.tls.cert_file: file "/x.pem" does not
-// exist`.
+// kcredd's configuration: YAML (default /etc/kcred/kcredd.yaml) read into typed structs: listeners,
+// clusters, token defaults, the store, logging, and the accounts kcredd provisions on its own
+// (declared accounts, in the shape of `kcred provision -f`). Loading validates everything once;
+// afterwards the rest of kcredd trusts the types. Errors name the file, line, column and key path:
+// `kcredd.yaml:7:3: listen.tcp.tls.cert_file: file "/x.pem" does not exist`.
 
 #include <map>
 #include <optional>
@@ -12,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/logging.h"
+#include "proto/kcred/v1/broker.pb.h"
 
 namespace kcred::config {
 
@@ -86,6 +88,18 @@ struct StoreConfig {
   std::string sealing_key_credential = "sealing-key";
 };
 
+// An account the configuration declares: kcredd provisions it and keeps it as declared.
+struct DeclaredAccount {
+  v1::AccountRef ref;    // its cluster is one of Config::clusters
+  v1::AccountSpec spec;  // as read; unset fields take kcredd's defaults
+  std::string where;     // "kcredd.yaml:42:5" — where it is declared, for log lines
+};
+
+struct DeclaredAccounts {
+  bool prune = false;                  // delete accounts that were declared here and no longer are
+  std::vector<DeclaredAccount> items;  // in file order; each account at most once
+};
+
 struct Config {
   std::string source;  // the file it was read from ("" for defaults)
   ListenConfig listen;
@@ -94,6 +108,7 @@ struct Config {
   StoreConfig store;
   TokenDefaults token_defaults;
   std::vector<ClusterConfig> clusters;  // in file order; names unique
+  DeclaredAccounts accounts;            // none when the file has no `accounts:`
 };
 
 // The configuration kcredd runs with when no file is given: the unix socket only.

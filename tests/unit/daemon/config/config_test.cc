@@ -7,13 +7,29 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/account/account_ref.h"
 #include "common/pki.h"
 #include "tests/support/process.h"
 
 namespace kcred::config {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Pair;
+using ::testing::UnorderedElementsAre;
+
+// Two clusters, prod-eu and dev, on lines 1 to 9; declared accounts follow from line 10.
+constexpr char kTwoClusters[] =
+    "clusters:\n"
+    "- name: prod-eu\n"
+    "  server: https://10.0.0.1:6443\n"
+    "  ca_file: DIR/ca.crt\n"
+    "  credential: {token_file: DIR/token}\n"
+    "- name: dev\n"
+    "  server: https://127.0.0.1:6443\n"
+    "  ca_file: DIR/ca.crt\n"
+    "  credential: {token_file: DIR/token}\n";
 
 class ConfigTest : public ::testing::Test {
  protected:
@@ -102,8 +118,8 @@ TEST_F(ConfigTest, UnixSocketCanBeTurnedOff) {
 TEST_F(ConfigTest, UnknownTopLevelKeyNamesLineColumnAndChoices) {
   EXPECT_EQ(
       Error("log:\n  level: info\nlisten_on: x\n"),
-      "kcredd.yaml:3:1: listen_on: unknown key; expected one of clusters, defaults, listen, log, "
-      "state_dir, store");
+      "kcredd.yaml:3:1: listen_on: unknown key; expected one of accounts, clusters, defaults, "
+      "listen, log, state_dir, store");
 }
 
 TEST_F(ConfigTest, UnknownNestedKeyNamesItsPath) {
@@ -284,6 +300,145 @@ TEST_F(ConfigTest, ClusterMistakesAreNamed) {
           "kcredd.yaml:3:22: defaults.token.rotate_fraction: must lie strictly between 0 and 1"));
   EXPECT_THAT(Error("defaults:\n  token:\n    ttl: soon\n"),
               HasSubstr("defaults.token.ttl: expected a duration such as 90s, 10m or 1h"));
+}
+
+TEST_F(ConfigTest, DeclaredAccountsAreRead) {
+  // Both ways of naming the account work, the spec is read as kcred provision -f reads it, and
+  // each item remembers where it is declared.
+  auto config = Parse(std::string(kTwoClusters) + R"(accounts:
+  prune: true
+  items:
+    - account: prod-eu/ci/deployer
+      spec:
+        access:
+          rules:
+            - verbs: [get, list]
+              resources: [pods]
+    - ref: {cluster: dev, namespace: tools, name: viewer}
+      spec:
+        scope: cluster
+        access:
+          role_ref: {kind: ClusterRole, name: view}
+        token: {mode: legacy, ttl: 2h, grace: 1m}
+        labels: {team: ci}
+)");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->accounts.prune);
+  ASSERT_EQ(config->accounts.items.size(), 2u);
+
+  const DeclaredAccount& deployer = config->accounts.items[0];
+  EXPECT_EQ(FormatAccountRef(deployer.ref), "prod-eu/ci/deployer");
+  EXPECT_EQ(deployer.where, "kcredd.yaml:13:7");
+  ASSERT_EQ(deployer.spec.access().rules().rules_size(), 1);
+  EXPECT_THAT(deployer.spec.access().rules().rules(0).verbs(), ElementsAre("get", "list"));
+  EXPECT_THAT(deployer.spec.access().rules().rules(0).resources(), ElementsAre("pods"));
+  EXPECT_EQ(deployer.spec.scope(), v1::SCOPE_UNSPECIFIED);
+  EXPECT_FALSE(deployer.spec.has_token());
+
+  const DeclaredAccount& viewer = config->accounts.items[1];
+  EXPECT_EQ(viewer.ref.cluster(), "dev");
+  EXPECT_EQ(viewer.ref.namespace_(), "tools");
+  EXPECT_EQ(viewer.ref.name(), "viewer");
+  EXPECT_EQ(viewer.where, "kcredd.yaml:19:7");
+  EXPECT_EQ(viewer.spec.scope(), v1::SCOPE_CLUSTER);
+  EXPECT_EQ(viewer.spec.access().role_ref().kind(), v1::ROLE_KIND_CLUSTER_ROLE);
+  EXPECT_EQ(viewer.spec.access().role_ref().name(), "view");
+  EXPECT_EQ(viewer.spec.token().mode(), v1::TOKEN_MODE_LEGACY);
+  EXPECT_EQ(FromProtoDuration(viewer.spec.token().ttl()), absl::Hours(2));
+  EXPECT_EQ(FromProtoDuration(viewer.spec.token().grace()), absl::Minutes(1));
+  EXPECT_THAT(viewer.spec.labels(), UnorderedElementsAre(Pair("team", "ci")));
+}
+
+TEST_F(ConfigTest, PruneIsOffUnlessSaidOtherwise) {
+  // No accounts section means no declared accounts and no pruning; prune alone is allowed (it
+  // deprovisions every account that was declared before).
+  auto config = Parse(kTwoClusters);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_FALSE(config->accounts.prune);
+  EXPECT_TRUE(config->accounts.items.empty());
+
+  config = Parse(std::string(kTwoClusters) +
+                 "accounts:\n  items:\n  - account: dev/a/b\n    spec: {access: {token_only: "
+                 "true}}\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_FALSE(config->accounts.prune);
+  ASSERT_EQ(config->accounts.items.size(), 1u);
+  EXPECT_TRUE(config->accounts.items[0].spec.access().has_token_only());
+
+  config = Parse(std::string(kTwoClusters) + "accounts:\n  prune: true\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->accounts.prune);
+  EXPECT_TRUE(config->accounts.items.empty());
+
+  config = Parse("accounts:\n  prune: false\n  items: []\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_FALSE(config->accounts.prune);
+  EXPECT_TRUE(config->accounts.items.empty());
+}
+
+TEST_F(ConfigTest, DeclaredAccountOnAnUnknownClusterNamesTheClusters) {
+  // The cluster must be one of clusters[].name; the message lists those that exist.
+  const std::string token_only = "    spec: {access: {token_only: true}}\n";
+  EXPECT_EQ(Error(std::string(kTwoClusters) + "accounts:\n  items:\n  - account: dev/a/b\n" +
+                  token_only + "  - account: staging/a/b\n" + token_only),
+            "kcredd.yaml:14:14: accounts.items[1].account: cluster \"staging\" is not configured; "
+            "the clusters are prod-eu, dev");
+  EXPECT_EQ(
+      Error(std::string(kTwoClusters) +
+            "accounts:\n  items:\n  - ref: {cluster: prod, namespace: a, name: b}\n" + token_only),
+      "kcredd.yaml:12:20: accounts.items[0].ref.cluster: cluster \"prod\" is not "
+      "configured; the clusters are prod-eu, dev");
+  EXPECT_EQ(Error("accounts:\n  items:\n  - account: dev/a/b\n" + token_only),
+            "kcredd.yaml:3:14: accounts.items[0].account: cluster \"dev\" is not configured: there "
+            "are no clusters; add it under clusters:");
+}
+
+TEST_F(ConfigTest, DeclaredAccountTwiceNamesBothPlaces) {
+  // The same account twice is refused at the second place, which names the first; the short form
+  // and the ref mapping of one account are the same account.
+  const std::string token_only = "    spec: {access: {token_only: true}}\n";
+  EXPECT_EQ(
+      Error(std::string(kTwoClusters) + "accounts:\n  items:\n  - account: dev/a/b\n" + token_only +
+            "  - account: prod-eu/a/b\n" + token_only + "  - account: dev/a/b\n" + token_only),
+      "kcredd.yaml:16:14: accounts.items[2].account: account \"dev/a/b\" is declared twice; "
+      "first at kcredd.yaml:12:5 (accounts.items[0]); keep one");
+  EXPECT_EQ(Error(std::string(kTwoClusters) + "accounts:\n  items:\n  - account: dev/a/b\n" +
+                  token_only + "  - ref: {cluster: dev, namespace: a, name: b}\n" + token_only),
+            "kcredd.yaml:14:10: accounts.items[1].ref: account \"dev/a/b\" is declared twice; "
+            "first at kcredd.yaml:12:5 (accounts.items[0]); keep one");
+}
+
+TEST_F(ConfigTest, DeclaredAccountMistakesAreNamed) {
+  // Every item names its account; unknown keys at every level and bad specs name their path.
+  const std::string head = std::string(kTwoClusters) + "accounts:\n  items:\n";
+  const std::string token_only = "    spec: {access: {token_only: true}}\n";
+  EXPECT_EQ(Error(head + "  - spec: {access: {token_only: true}}\n"),
+            "kcredd.yaml:12:5: accounts.items[0]: names no account; add account: "
+            "CLUSTER/NAMESPACE/NAME (or ref: {cluster, namespace, name})");
+  EXPECT_EQ(Error(std::string(kTwoClusters) + "accounts:\n  purge: true\n"),
+            "kcredd.yaml:11:3: accounts.purge: unknown key; expected one of items, prune");
+  EXPECT_EQ(Error(head + "  - account: dev/a/b\n    specs: {}\n"),
+            "kcredd.yaml:13:5: accounts.items[0].specs: unknown key; expected one of account, "
+            "ref, spec");
+  EXPECT_EQ(Error(head + "  - account: dev/a/b\n    spec:\n      acess: {token_only: true}\n"),
+            "kcredd.yaml:14:7: accounts.items[0].spec.acess: unknown key; expected one of scope, "
+            "access, create_namespace, adopt, token, labels, annotations");
+  EXPECT_EQ(Error(head + "  - account: dev/a/b\n" + token_only + "  - account: dev/a/c\n" +
+                  token_only + "  - account: dev/a/d\n    spec:\n      access:\n" +
+                  "        token_only: true\n        rules: [{verbs: [get], resources: [pods]}]\n"),
+            "kcredd.yaml:19:9: accounts.items[2].spec.access: give exactly one of rules, "
+            "role_ref, token_only");
+  EXPECT_EQ(Error(head + "  - account: dev/a\n" + token_only),
+            "kcredd.yaml:12:14: accounts.items[0].account: account \"dev/a\" is not "
+            "CLUSTER/NAMESPACE/NAME (three non-empty parts separated by \"/\"), e.g. "
+            "dev/automation/ci-bot");
+  EXPECT_EQ(Error(std::string(kTwoClusters) + "accounts:\n  prune: sometimes\n"),
+            "kcredd.yaml:11:10: accounts.prune: expected true or false");
+  EXPECT_EQ(Error(std::string(kTwoClusters) + "accounts:\n  items: {account: dev/a/b}\n"),
+            "kcredd.yaml:11:10: accounts.items: expected a list of accounts, each with account "
+            "(or ref) and spec");
+  EXPECT_EQ(Error("accounts: [dev/a/b]\n"),
+            "kcredd.yaml:1:11: accounts: expected a mapping with keys items, prune");
 }
 
 }  // namespace
