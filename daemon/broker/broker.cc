@@ -173,8 +173,10 @@ struct Broker::AccountState {
   store::Revision revision ABSL_GUARDED_BY(mu) = 0;
   std::optional<Served> served ABSL_GUARDED_BY(mu);
   std::string unserved_reason ABSL_GUARDED_BY(mu);
-  // Unserved because its cluster is not configured; served again when the cluster comes back.
+  // Unserved because its cluster is not configured (since then); served again when the cluster
+  // comes back.
   bool cluster_missing ABSL_GUARDED_BY(mu) = false;
+  absl::Time cluster_missing_since ABSL_GUARDED_BY(mu);
 };
 
 namespace {
@@ -377,6 +379,7 @@ absl::Status Broker::UpdateClusters(std::vector<ClusterHandle> clusters) {
       if (state->cluster_missing) continue;
       state->served.reset();
       state->cluster_missing = true;
+      state->cluster_missing_since = clock_.Now();
       state->unserved_reason = ClusterGoneReason(cluster_name);
       ++unserved;
       continue;
@@ -568,6 +571,7 @@ absl::Status Broker::Commit(const AccountKey& key, AccountState& state, AccountR
     const ClusterPtr now = LookupCluster(cluster_name);
     if (now == nullptr) {
       state.served.reset();
+      if (!state.cluster_missing) state.cluster_missing_since = clock_.Now();
       state.cluster_missing = true;
       state.unserved_reason = ClusterGoneReason(cluster_name);
     } else {
@@ -774,6 +778,7 @@ absl::Status Broker::Restore() {
         state->served = std::move(served);
         state->unserved_reason = unserved;
         state->cluster_missing = cluster == nullptr;
+        state->cluster_missing_since = clock_.Now();
       }
       absl::MutexLock lock(&mu_);
       accounts_[key] = state;
@@ -1203,34 +1208,53 @@ absl::StatusOr<v1::RotateTokenResponse> Broker::RotateToken(const v1::RotateToke
 
 namespace {
 
-// The account as of `now`: Ready turns false once the current token has expired, even before
-// anything is written about it.
-v1::Account ObservedAccount(v1::Account account, absl::Time now) {
-  v1::AccountStatus& status = *account.mutable_status();
-  if (!status.has_expire_time() || FromProto(status.expire_time()) > now) return account;
+// Turns a Ready=True condition false, for what the record does not say yet.
+void ObserveNotReady(v1::AccountStatus& status, absl::string_view reason, absl::string_view message,
+                     const google::protobuf::Timestamp& since) {
   for (v1::Condition& condition : *status.mutable_conditions()) {
     if (condition.type() != v1::CONDITION_TYPE_READY ||
         condition.status() != v1::CONDITION_STATUS_TRUE) {
       continue;
     }
     condition.set_status(v1::CONDITION_STATUS_FALSE);
-    condition.set_reason("TokenExpired");
-    condition.set_message(
-        absl::StrCat("generation ", status.generation(), " expired at ",
-                     absl::FormatTime(FromProto(status.expire_time()), absl::UTCTimeZone())));
-    *condition.mutable_last_transition_time() = status.expire_time();
+    condition.set_reason(std::string(reason));
+    condition.set_message(std::string(message));
+    *condition.mutable_last_transition_time() = since;
   }
+}
+
+// The account as of `now`: Ready turns false once the current token has expired, even before
+// anything is written about it.
+v1::Account ObservedAccount(v1::Account account, absl::Time now) {
+  v1::AccountStatus& status = *account.mutable_status();
+  if (!status.has_expire_time() || FromProto(status.expire_time()) > now) return account;
+  ObserveNotReady(
+      status, "TokenExpired",
+      absl::StrCat("generation ", status.generation(), " expired at ",
+                   absl::FormatTime(FromProto(status.expire_time()), absl::UTCTimeZone())),
+      status.expire_time());
   return account;
 }
 
 }  // namespace
+
+// Called with state.mu held (AccountState is private to this file, so the header cannot say so).
+v1::Account Broker::Observed(const AccountState& state) const ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  v1::Account account = ObservedAccount(state.record.account(), clock_.Now());
+  if (state.cluster_missing) {
+    // Not served until its cluster is configured again, whatever the record says.
+    ObserveNotReady(*account.mutable_status(), "ClusterNotConfigured", state.unserved_reason,
+                    ToProto(state.cluster_missing_since));
+  }
+  return account;
+}
 
 absl::StatusOr<v1::Account> Broker::GetAccount(const v1::AccountRef& ref) {
   KCRED_RETURN_IF_ERROR(ValidateRefNames(ref));
   StatePtr state = FindAccount({ref.cluster(), ref.namespace_(), ref.name()});
   if (state != nullptr) {
     absl::MutexLock lock(&state->mu);
-    if (state->exists) return ObservedAccount(state->record.account(), clock_.Now());
+    if (state->exists) return Observed(*state);
   }
   // Loaded accounts of a cluster no longer configured are found above; otherwise say which
   // clusters there are.
@@ -1294,7 +1318,7 @@ absl::StatusOr<v1::ListAccountsResponse> Broker::ListAccounts(
     {
       absl::MutexLock lock(&state->mu);
       if (!state->exists) continue;
-      account = ObservedAccount(state->record.account(), clock_.Now());
+      account = Observed(*state);
     }
     if (!matcher.Matches(account)) continue;
     if (response.accounts_size() == page_size) {

@@ -106,7 +106,7 @@ class Broker {
   // Loads every account and its current token from the store (no Kubernetes calls) and renders
   // the kubeconfigs. Call once, before serving. An account whose token cannot be opened is loaded
   // without one (GetKubeconfig is UNAVAILABLE and says why) and is reported in the log; records
-  // of clusters no longer configured are kept but not served.
+  // of clusters no longer configured are kept but not served, until UpdateClusters adds them.
   absl::Status Restore();
 
   // Replaces the configured clusters (names unique: InvalidArgument otherwise, and nothing
@@ -126,8 +126,8 @@ class Broker {
   absl::StatusOr<v1::ProvisionAccountResponse> Provision(const v1::ProvisionAccountRequest& request,
                                                          v1::Origin origin = v1::ORIGIN_API);
 
-  // The account (never a token), also when its cluster is no longer configured. NOT_FOUND when
-  // absent. From memory.
+  // The account (never a token), also when its cluster is no longer configured (then Ready is
+  // false, reason ClusterNotConfigured). NOT_FOUND when absent. From memory.
   absl::StatusOr<v1::Account> GetAccount(const v1::AccountRef& ref);
 
   // Accounts matching the selector, ordered by cluster, namespace, name. From memory.
@@ -209,6 +209,10 @@ class Broker {
   // Deletes the Secret of a superseded generation (NotFound and a changed uid count as done).
   absl::Status RevokeGeneration(const ClusterHandle& cluster, const AccountKey& key,
                                 const internal::v1::GenerationRecord& generation);
+
+  // The account as readers see it now (Ready false when its token has expired or its cluster is
+  // not configured). Requires state.mu.
+  v1::Account Observed(const AccountState& state) const;
 
   // A copy of the account's current credentials; NOT_FOUND or UNAVAILABLE (with the reason) when
   // there are none to serve. Memory only.

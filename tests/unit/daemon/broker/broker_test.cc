@@ -1484,7 +1484,12 @@ TEST_F(BrokerClustersTest, RemovedClusterUnservedUntilAddedBack) {
   EXPECT_THAT(kubeconfig.status().message(), HasSubstr("cluster \"dev\" is no longer configured"));
   EXPECT_EQ(broker_->GetToken(Ref("automation", "ci-bot")).status().code(),
             absl::StatusCode::kUnavailable);
-  EXPECT_TRUE(broker_->GetAccount(Ref("automation", "ci-bot")).ok());
+  auto account = broker_->GetAccount(Ref("automation", "ci-bot"));
+  ASSERT_TRUE(account.ok()) << account.status();
+  ASSERT_GE(account->status().conditions_size(), 1);
+  EXPECT_EQ(account->status().conditions(0).type(), v1::CONDITION_TYPE_READY);
+  EXPECT_EQ(account->status().conditions(0).status(), v1::CONDITION_STATUS_FALSE);
+  EXPECT_EQ(account->status().conditions(0).reason(), "ClusterNotConfigured");
   EXPECT_EQ(broker_->account_count("dev"), 1u);
   v1::ListAccountsRequest list;
   list.mutable_selector()->set_cluster("dev");
@@ -1498,6 +1503,8 @@ TEST_F(BrokerClustersTest, RemovedClusterUnservedUntilAddedBack) {
 
   ASSERT_TRUE(broker_->UpdateClusters({{cluster_, &kube_}, {prod_config_, prod_}}).ok());
   EXPECT_EQ(TokenOf(Ref("automation", "ci-bot")).fingerprint(), token.fingerprint());
+  EXPECT_EQ(broker_->GetAccount(Ref("automation", "ci-bot"))->status().conditions(0).status(),
+            v1::CONDITION_STATUS_TRUE);
   EXPECT_EQ(kube_.CheckToken(token), TokenState::kValid);
   EXPECT_EQ(AllCalls(kube_), calls);
 }
@@ -1561,6 +1568,46 @@ TEST_F(BrokerClustersTest, ListClustersFollowsUpdate) {
   EXPECT_EQ(staging_client->CallCount(Verb::kServerVersion), 1);
   EXPECT_EQ(kube_.CallCount(Verb::kServerVersion), 0);
   EXPECT_EQ(broker_->account_count("dev"), 2u);  // kept, unserved
+}
+
+// Rotations, reads and probes running while the clusters are swapped over and over all succeed,
+// and every kubeconfig ends up rendered for the last configuration.
+TEST_F(BrokerClustersTest, UpdatesRaceWithOperations) {
+  constexpr int kAccounts = 4;
+  constexpr int kRotations = 5;
+  for (int i = 0; i < kAccounts; ++i) {
+    ASSERT_TRUE(Provision(Ref("automation", absl::StrCat("bot-", i)), RulesSpec()).ok());
+  }
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kAccounts; ++i) {
+    threads.emplace_back([this, i] {
+      const v1::AccountRef ref = Ref("automation", absl::StrCat("bot-", i));
+      for (int r = 0; r < kRotations; ++r) {
+        EXPECT_TRUE(Rotate(ref, 0).ok());
+        EXPECT_TRUE(broker_->GetKubeconfig(ref).ok());
+      }
+    });
+  }
+  threads.emplace_back([this] {
+    for (int r = 0; r < kRotations; ++r) {
+      auto clusters = broker_->ListClusters();
+      EXPECT_TRUE(clusters.ok());
+      EXPECT_EQ(clusters.ok() ? clusters->clusters_size() : -1, 2);
+    }
+  });
+  config::ClusterConfig moved = cluster_;
+  for (int u = 0; u < 20; ++u) {
+    moved.server = absl::StrCat("https://dev-", u, ".example:6443");
+    EXPECT_TRUE(broker_->UpdateClusters({{moved, &kube_}, {prod_config_, prod_}}).ok());
+  }
+  for (std::thread& t : threads) t.join();
+  for (int i = 0; i < kAccounts; ++i) {
+    auto kubeconfig = broker_->GetKubeconfig(Ref("automation", absl::StrCat("bot-", i)));
+    ASSERT_TRUE(kubeconfig.ok()) << kubeconfig.status();
+    EXPECT_EQ(kubeconfig->generation(), 1 + kRotations);
+    EXPECT_EQ(kubeconfig->server(), "https://dev-19.example:6443");
+    EXPECT_THAT(kubeconfig->kubeconfig(), HasSubstr("https://dev-19.example:6443"));
+  }
 }
 
 // ----- origin --------------------------------------------------------------------------------
