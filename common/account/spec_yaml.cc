@@ -49,7 +49,7 @@ absl::Status ReadPositiveDuration(const YamlReader& r, const YAML::Node& node,
   return absl::OkStatus();
 }
 
-// One of two words at `node`, as its enum value; otherwise an error quoting the word followed by
+// One of a few words at `node`, as its enum value; otherwise an error quoting the word followed by
 // `not_one` (" is not a scope; use namespace or cluster").
 template <typename Enum>
 absl::StatusOr<Enum> ReadChoice(const YamlReader& r, const YAML::Node& node,
