@@ -192,6 +192,20 @@ TEST_F(GrpcServerTlsTest, MutualTlsIdentifiesClientsAndRejectsOthers) {
   EXPECT_FALSE(Call(Channel(ca2_, &client_)).status.ok()) << "a server cert the client distrusts";
 }
 
+TEST_F(GrpcServerTlsTest, OptionalClientCertificatesAreStillVerified) {
+  config::TlsConfig tls = Tls();
+  tls.require_client_cert = false;
+  StartServer(tls);
+  Answer anonymous = Call(Channel(ca1_, nullptr));
+  ASSERT_TRUE(anonymous.status.ok()) << anonymous.status.error_message();
+  EXPECT_EQ(anonymous.identity, "anonymous");
+  Answer known = Call(Channel(ca1_, &client_));
+  ASSERT_TRUE(known.status.ok()) << known.status.error_message();
+  EXPECT_EQ(known.identity, "x509:CN=ci-runner");
+  EXPECT_FALSE(Call(Channel(ca1_, &stranger_)).status.ok()) << "a certificate of another CA";
+  EXPECT_TRUE(server_->ReloadTls(tls).ok());
+}
+
 TEST_F(GrpcServerTlsTest, ReloadServesNewCertificateToNewConnectionsAndKeepsOpenOnes) {
   StartServer(Tls());
   const std::string old_fingerprint = server_->tls_certificate_fingerprint();
