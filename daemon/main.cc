@@ -3,9 +3,12 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -16,6 +19,7 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/clock.h"
@@ -23,6 +27,8 @@
 #include "common/flags.h"
 #include "common/logging.h"
 #include "daemon/config/config.h"
+#include "daemon/declared/declared_accounts.h"
+#include "daemon/reload.h"
 #include "daemon/rotation/broker_rotation.h"
 #include "daemon/rotation/scheduler.h"
 #include "daemon/server/account_events.h"
@@ -65,7 +71,9 @@ Usage (flags may be written --ready-file or --ready_file):
   kcredd check-config --config FILE   validate a configuration file and exit 0 (valid) or 1
 
 kcredd provisions Kubernetes ServiceAccounts with RBAC, rotates their tokens and serves kubeconfigs
-over gRPC. Talk to it with the `kcred` client. SIGTERM/SIGINT stop it cleanly.)";
+over gRPC. Talk to it with the `kcred` client. SIGHUP reloads the configuration file (clusters,
+declared accounts, logging, TLS files; a broken file is refused and the running configuration
+stays). SIGTERM/SIGINT stop it cleanly.)";
 
 kcred::config::Config ApplyFlagOverrides(kcred::config::Config config) {
   if (const std::string socket = absl::GetFlag(FLAGS_socket); !socket.empty()) {
@@ -202,7 +210,7 @@ int Serve() {
       (void)scheduler->SetClusterLimits(cluster.name, kcred::rotation::LimitsFor(cluster));
     }
     rotation->Attach(&*scheduler);
-    auto seeded = rotation->Seed();
+    auto seeded = kcred::ScheduleRotations(*rotation, *scheduler, *runtime->broker, *config);
     if (!seeded.ok()) {
       log->error("scheduling rotations: {}", seeded.status().message());
     } else {
@@ -210,7 +218,15 @@ int Serve() {
     }
     if (auto s = scheduler->Start(); !s.ok()) log->error("rotation scheduler: {}", s.message());
   }
+  // Accounts declared in the configuration, provisioned on their own thread (never holds up start).
+  std::optional<kcred::declared::DeclaredAccountsReconciler> declared;
+  if (runtime->broker) {
+    declared.emplace(clock, *runtime->broker);
+    declared->Start();
+    declared->Apply(config->accounts);
+  }
   auto stop_rotation = [&] {
+    if (declared) declared->Stop();
     if (scheduler) scheduler->Stop();
     revoker.reset();
   };
@@ -224,6 +240,12 @@ int Serve() {
   options.max_receive_message_bytes = 1 << 20;
   options.health_service_names = {kcred::v1::CredentialBroker::service_full_name()};
   if (activated->has_value()) options.activated_fd = **activated;
+  // The TLS material the server reads (validated copies; see GrpcServer::ReloadTls): under systemd
+  // in RuntimeDirectory=, otherwise in a private temporary directory.
+  if (const char* runtime_dir = std::getenv("RUNTIME_DIRECTORY"); runtime_dir != nullptr) {
+    const std::string first(runtime_dir, strcspn(runtime_dir, ":"));
+    if (!first.empty()) options.tls_work_dir = first + "/tls";
+  }
   auto server = kcred::server::GrpcServer::Start(options, {&broker}, &peers);
   if (!server.ok()) {
     log->error("{}", server.status().message());
@@ -250,9 +272,49 @@ int Serve() {
     }
   }
 
+  std::string reload_error;  // why the last reload was refused ("" when it was not)
   auto serving_status = [&] {
-    return kcred::server::ServingStatusText(runtime->broker ? runtime->broker->account_count() : 0,
-                                            config->clusters.size());
+    std::string text = kcred::server::ServingStatusText(
+        runtime->broker ? runtime->broker->account_count() : 0, config->clusters.size());
+    if (declared) {
+      if (auto report = declared->last_report();
+          report.has_value() && (report->declared > 0 || report->pruned + report->kept > 0)) {
+        absl::StrAppend(&text, "; declared accounts: ", report->Summary());
+      }
+    }
+    if (!reload_error.empty()) absl::StrAppend(&text, "; reload refused: ", reload_error);
+    return text;
+  };
+  kcred::ReloadTargets reload_targets;
+  reload_targets.runtime = &*runtime;
+  reload_targets.server = server->get();
+  reload_targets.scheduler = scheduler ? &*scheduler : nullptr;
+  reload_targets.rotation = rotation ? &*rotation : nullptr;
+  reload_targets.declared = declared ? &*declared : nullptr;
+  auto reload = [&] {
+    log->info("SIGHUP received: reloading {}", config->source);
+    absl::StatusOr<kcred::config::Config> next =
+        dev ? absl::FailedPreconditionError(
+                  "dev mode has no configuration file to reload; restart kcredd --dev instead")
+            : LoadConfig();
+    if (next.ok() && next->listen.tcp && !next->listen.tcp->tls && !absl::GetFlag(FLAGS_insecure)) {
+      next = absl::InvalidArgumentError(
+          absl::StrCat(next->source, ": listen.tcp: no tls section; kcredd refuses plaintext TCP"));
+    }
+    absl::StatusOr<kcred::ReloadReport> applied =
+        next.ok() ? kcred::ApplyReload(reload_targets, *config, *next, clock) : next.status();
+    if (!applied.ok()) {
+      reload_error = std::string(applied.status().message());
+      log->error("reload refused, still running the previous configuration: {}", reload_error);
+      return;
+    }
+    reload_error.clear();
+    *config = std::move(applied->effective);
+    log->info("configuration reloaded: {}",
+              applied->changes.empty() ? "no changes" : absl::StrJoin(applied->changes, "; "));
+    for (const std::string& setting : applied->needs_restart) {
+      log->warn("{} changed: kcredd keeps the running value until it is restarted", setting);
+    }
   };
   notify(notifier.Ready(serving_status()));
   // The watchdog is petted only while the server answers its own health check.
@@ -263,15 +325,24 @@ int Serve() {
     return serving.ok();
   }));
 
+  // The main thread waits for signals; every few seconds it refreshes the STATUS line when the
+  // account counts or the declared accounts' state changed.
+  std::string last_status = serving_status();
   for (;;) {
-    int sig = 0;
-    if (sigwait(&signals, &sig) != 0) continue;
+    const timespec refresh{5, 0};
+    const int sig = sigtimedwait(&signals, nullptr, &refresh);
+    if (sig < 0) {
+      if (std::string now = serving_status(); now != last_status) {
+        notify(notifier.Status(now));
+        last_status = std::move(now);
+      }
+      continue;
+    }
     if (sig == SIGHUP) {
       notify(notifier.Reloading());
-      log->warn(
-          "SIGHUP received: this version does not reload its configuration; restart kcredd to "
-          "apply changes");
-      notify(notifier.ReadyAfterReload(serving_status()));
+      reload();
+      last_status = serving_status();
+      notify(notifier.ReadyAfterReload(last_status));
       continue;
     }
     log->info("{} received: finishing in-flight calls (up to {}) and stopping", strsignal(sig),

@@ -61,6 +61,20 @@ std::string BinDirExport() {
 
 }  // namespace
 
+absl::StatusOr<broker::ClusterHandle> ConnectCluster(const config::ClusterConfig& cluster,
+                                                     Clock& clock) {
+  KCRED_ASSIGN_OR_RETURN(kube::CredentialPtr credential, ClusterCredential(cluster));
+  kube::HttpKubeClientOptions options;
+  options.cluster_name = cluster.name;
+  options.server = cluster.server;
+  options.ca_pem = cluster.ca_pem;
+  options.credential = std::move(credential);
+  options.qps = cluster.qps;
+  options.burst = cluster.burst;
+  KCRED_ASSIGN_OR_RETURN(auto client, kube::HttpKubeClient::Create(std::move(options), clock));
+  return broker::ClusterHandle(cluster, std::shared_ptr<kube::KubeClient>(std::move(client)));
+}
+
 absl::StatusOr<Runtime> BuildRuntime(const config::Config& config, Clock& clock) {
   Runtime runtime;
   if (config.clusters.empty()) return runtime;
@@ -90,17 +104,9 @@ absl::StatusOr<Runtime> BuildRuntime(const config::Config& config, Clock& clock)
 
   std::vector<broker::ClusterHandle> handles;
   for (const auto& cluster : config.clusters) {
-    KCRED_ASSIGN_OR_RETURN(kube::CredentialPtr credential, ClusterCredential(cluster));
-    kube::HttpKubeClientOptions options;
-    options.cluster_name = cluster.name;
-    options.server = cluster.server;
-    options.ca_pem = cluster.ca_pem;
-    options.credential = std::move(credential);
-    options.qps = cluster.qps;
-    options.burst = cluster.burst;
-    KCRED_ASSIGN_OR_RETURN(auto client, kube::HttpKubeClient::Create(std::move(options), clock));
-    handles.push_back(broker::ClusterHandle{cluster, client.get()});
-    runtime.clients.push_back(std::move(client));
+    KCRED_ASSIGN_OR_RETURN(broker::ClusterHandle handle, ConnectCluster(cluster, clock));
+    runtime.clusters[cluster.name] = handle;
+    handles.push_back(std::move(handle));
     log->info("cluster \"{}\" at {}", cluster.name, cluster.server);
   }
   runtime.broker = std::make_unique<broker::Broker>(clock, *runtime.store, *runtime.sealer,

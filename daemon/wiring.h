@@ -2,6 +2,7 @@
 // Builds kcredd's parts from a validated Config: the store, the sealer, one KubeClient per cluster
 // and the Broker; and, for dev mode, an embedded kcred-devcluster with a config pointing at it.
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,9 +21,15 @@ namespace kcred {
 struct Runtime {
   std::unique_ptr<store::Store> store;
   std::unique_ptr<store::Sealer> sealer;
-  std::vector<std::unique_ptr<kube::KubeClient>> clients;
+  // The running handle of each configured cluster (each owns its API client), by name.
+  std::map<std::string, broker::ClusterHandle> clusters;
   std::unique_ptr<broker::Broker> broker;  // null when no cluster is configured
 };
+
+// kcredd's API client for one cluster (its credential loaded, not yet contacted), as a handle
+// that owns the client. InvalidArgument naming the cluster when the credential cannot be loaded.
+absl::StatusOr<broker::ClusterHandle> ConnectCluster(const config::ClusterConfig& cluster,
+                                                     Clock& clock);
 
 // Opens the store in config.state_dir, loads the sealing key, connects the clusters and restores
 // every account from the store (no Kubernetes calls). Errors say what to fix.

@@ -1,0 +1,194 @@
+#include "daemon/reload.h"
+
+#include <map>
+#include <set>
+#include <tuple>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/logging.h"
+#include "common/status.h"
+#include "daemon/rotation/broker_rotation.h"
+
+namespace kcred {
+namespace {
+
+bool SameCluster(const config::ClusterConfig& a, const config::ClusterConfig& b) {
+  auto fields = [](const config::ClusterConfig& c) {
+    return std::tie(c.name, c.server, c.ca_pem, c.ca_file, c.credential.token_file,
+                    c.credential.kubeconfig_file, c.credential.kubeconfig_context, c.qps, c.burst,
+                    c.cluster_name_template, c.context_name_template, c.min_token_ttl,
+                    c.max_token_ttl, c.audiences);
+  };
+  return fields(a) == fields(b);
+}
+
+bool SameTls(const std::optional<config::TlsConfig>& a, const std::optional<config::TlsConfig>& b) {
+  if (a.has_value() != b.has_value()) return false;
+  if (!a) return true;
+  return std::tie(a->cert_file, a->key_file, a->client_ca_file, a->require_client_cert) ==
+         std::tie(b->cert_file, b->key_file, b->client_ca_file, b->require_client_cert);
+}
+
+// The listener settings that differ (they need a restart: the sockets stay as they are).
+std::vector<std::string> ListenChanges(const config::ListenConfig& a,
+                                       const config::ListenConfig& b) {
+  std::vector<std::string> changed;
+  if (a.unix_socket.has_value() != b.unix_socket.has_value()) {
+    changed.push_back("listen.unix");
+  } else if (a.unix_socket) {
+    if (a.unix_socket->path != b.unix_socket->path) changed.push_back("listen.unix.path");
+    if (a.unix_socket->mode != b.unix_socket->mode) changed.push_back("listen.unix.mode");
+    if (a.unix_socket->group != b.unix_socket->group) changed.push_back("listen.unix.group");
+  }
+  if (a.tcp.has_value() != b.tcp.has_value()) {
+    changed.push_back("listen.tcp");
+  } else if (a.tcp) {
+    if (a.tcp->address != b.tcp->address) changed.push_back("listen.tcp.address");
+    if (a.tcp->tls.has_value() != b.tcp->tls.has_value()) changed.push_back("listen.tcp.tls");
+  }
+  return changed;
+}
+
+bool SameTokenDefaults(const config::TokenDefaults& a, const config::TokenDefaults& b) {
+  return std::tie(a.ttl, a.rotate_fraction, a.grace, a.legacy_token_wait) ==
+         std::tie(b.ttl, b.rotate_fraction, b.grace, b.legacy_token_wait);
+}
+
+}  // namespace
+
+absl::StatusOr<int> ScheduleRotations(rotation::BrokerRotation& rotation,
+                                      rotation::Scheduler& scheduler, broker::Broker& broker,
+                                      const config::Config& config) {
+  std::set<std::string> configured;
+  for (const config::ClusterConfig& cluster : config.clusters) {
+    configured.insert(cluster.name);
+    KCRED_RETURN_IF_ERROR(scheduler.SetClusterLimits(cluster.name, rotation::LimitsFor(cluster)));
+  }
+  KCRED_ASSIGN_OR_RETURN(int scheduled, rotation.Seed());
+  // Accounts of clusters no longer configured are kept but neither served nor rotated.
+  v1::ListAccountsRequest request;
+  request.set_page_size(1000);
+  for (;;) {
+    KCRED_ASSIGN_OR_RETURN(v1::ListAccountsResponse page, broker.ListAccounts(request));
+    for (const v1::Account& account : page.accounts()) {
+      if (configured.count(account.ref().cluster()) > 0) continue;
+      if (scheduler.Remove(rotation::BrokerRotation::KeyOf(account.ref())).ok()) --scheduled;
+    }
+    if (page.next_page_token().empty()) break;
+    request.set_page_token(page.next_page_token());
+  }
+  return scheduled;
+}
+
+absl::StatusOr<ReloadReport> ApplyReload(const ReloadTargets& targets,
+                                         const config::Config& current, const config::Config& next,
+                                         Clock& clock) {
+  ReloadReport report;
+  report.effective = next;
+  config::Config& effective = report.effective;
+
+  // Restart-only settings keep their running values.
+  for (std::string& what : ListenChanges(current.listen, next.listen)) {
+    report.needs_restart.push_back(std::move(what));
+  }
+  effective.listen = current.listen;
+  if (next.state_dir != current.state_dir) report.needs_restart.push_back("state_dir");
+  effective.state_dir = current.state_dir;
+  if (std::tie(next.store.sealing_key_file, next.store.sealing_key_credential) !=
+      std::tie(current.store.sealing_key_file, current.store.sealing_key_credential)) {
+    report.needs_restart.push_back("store");
+  }
+  effective.store = current.store;
+  if (!SameTokenDefaults(next.token_defaults, current.token_defaults)) {
+    report.needs_restart.push_back("defaults.token");
+  }
+  effective.token_defaults = current.token_defaults;
+
+  Runtime& runtime = *targets.runtime;
+  const bool clusters_reloadable = runtime.broker != nullptr;
+  if (!clusters_reloadable) {
+    if (!next.clusters.empty()) {
+      report.needs_restart.push_back("clusters (kcredd started without any, so no store is open)");
+    }
+    effective.clusters = current.clusters;
+    effective.accounts = current.accounts;
+  }
+
+  // 1. Connect added and changed clusters (nothing is swapped yet).
+  std::map<std::string, broker::ClusterHandle> handles;
+  std::vector<std::string> cluster_changes;
+  if (clusters_reloadable) {
+    std::map<std::string, const config::ClusterConfig*> before;
+    for (const config::ClusterConfig& c : current.clusters) before[c.name] = &c;
+    for (const config::ClusterConfig& cluster : next.clusters) {
+      auto old = before.find(cluster.name);
+      auto running = runtime.clusters.find(cluster.name);
+      // A kubeconfig credential is re-read on every reload (its file may hold a renewed
+      // certificate); a token file is re-read by the client whenever it changes.
+      const bool unchanged = old != before.end() && running != runtime.clusters.end() &&
+                             SameCluster(*old->second, cluster) &&
+                             cluster.credential.kubeconfig_file.empty();
+      if (unchanged) {
+        handles[cluster.name] = running->second;
+        continue;
+      }
+      absl::StatusOr<broker::ClusterHandle> connected = ConnectCluster(cluster, clock);
+      if (!connected.ok()) return connected.status();
+      handles[cluster.name] = *std::move(connected);
+      if (old == before.end()) {
+        cluster_changes.push_back(absl::StrCat("cluster \"", cluster.name, "\" added"));
+      } else if (!SameCluster(*old->second, cluster)) {
+        cluster_changes.push_back(absl::StrCat("cluster \"", cluster.name, "\" changed"));
+      }
+    }
+    for (const config::ClusterConfig& c : current.clusters) {
+      if (handles.count(c.name) == 0) {
+        cluster_changes.push_back(absl::StrCat(
+            "cluster \"", c.name, "\" removed (", runtime.broker->account_count(c.name),
+            " account(s) kept but not served until it is configured again)"));
+      }
+    }
+  }
+
+  // 2. TLS: validated and installed in one step; a refusal leaves everything as it was.
+  if (targets.server != nullptr && current.listen.tcp && current.listen.tcp->tls &&
+      next.listen.tcp && next.listen.tcp->tls) {
+    KCRED_RETURN_IF_ERROR(targets.server->ReloadTls(*next.listen.tcp->tls));
+    effective.listen.tcp->tls = next.listen.tcp->tls;
+    report.changes.push_back(SameTls(current.listen.tcp->tls, next.listen.tcp->tls)
+                                 ? "TLS files re-read"
+                                 : "TLS settings changed");
+  }
+
+  // 3. From here on nothing is refused.
+  if (clusters_reloadable) {
+    std::vector<broker::ClusterHandle> list;
+    for (const config::ClusterConfig& cluster : next.clusters)
+      list.push_back(handles[cluster.name]);
+    KCRED_RETURN_IF_ERROR(runtime.broker->UpdateClusters(list));
+    runtime.clusters = std::move(handles);
+    for (std::string& change : cluster_changes) report.changes.push_back(std::move(change));
+  }
+  if (targets.scheduler != nullptr && targets.rotation != nullptr && clusters_reloadable) {
+    absl::StatusOr<int> scheduled =
+        ScheduleRotations(*targets.rotation, *targets.scheduler, *runtime.broker, effective);
+    if (!scheduled.ok()) {
+      Logger("kcredd")->error("rescheduling rotations after the reload: {}",
+                              scheduled.status().message());
+    }
+  }
+  if (next.log.level != current.log.level || next.log.format != current.log.format) {
+    SetupLogging(next.log);
+    report.changes.push_back("logging");
+  }
+  if (targets.declared != nullptr && clusters_reloadable) {
+    targets.declared->Apply(next.accounts);
+    report.changes.push_back(absl::StrCat(next.accounts.items.size(), " declared account(s)",
+                                          next.accounts.prune ? " (prune: true)" : ""));
+  }
+  return report;
+}
+
+}  // namespace kcred

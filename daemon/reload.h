@@ -1,0 +1,54 @@
+#pragma once
+// SIGHUP: applying a new configuration to a running kcredd without dropping connections or
+// in-flight rotations. Everything that can fail is checked before anything changes, so a refused
+// reload leaves the old configuration running untouched.
+//
+// Reloaded: clusters (added, changed, removed: changed ones get a new API client, operations in
+// flight finish on the old one), per-cluster rotation limits, declared accounts (reconciled
+// afterwards on their own thread), logging, and the TLS certificate, key and client CA (new
+// handshakes use them; open connections keep theirs). Settings that only take effect after a
+// restart (listen addresses and socket, state_dir, store, defaults.token) are reported, not
+// applied: the running kcredd keeps their old values.
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/clock.h"
+#include "daemon/config/config.h"
+#include "daemon/declared/declared_accounts.h"
+#include "daemon/rotation/broker_rotation.h"
+#include "daemon/rotation/scheduler.h"
+#include "daemon/server/grpc_server.h"
+#include "daemon/wiring.h"
+
+namespace kcred {
+
+// What a reload acts on; null members are absent (e.g. no broker without clusters).
+struct ReloadTargets {
+  Runtime* runtime = nullptr;
+  server::GrpcServer* server = nullptr;
+  rotation::Scheduler* scheduler = nullptr;
+  rotation::BrokerRotation* rotation = nullptr;
+  declared::DeclaredAccountsReconciler* declared = nullptr;
+};
+
+struct ReloadReport {
+  config::Config effective;                // `next`, with the restart-only settings of `current`
+  std::vector<std::string> changes;        // what was applied, e.g. `cluster "dev" changed`
+  std::vector<std::string> needs_restart;  // e.g. "listen.unix.path"
+};
+
+// Sets the per-cluster rotation limits and schedules every account of a configured cluster
+// (accounts of clusters no longer configured are kept but neither served nor rotated). Returns how
+// many accounts are scheduled. At start and after each reload.
+absl::StatusOr<int> ScheduleRotations(rotation::BrokerRotation& rotation,
+                                      rotation::Scheduler& scheduler, broker::Broker& broker,
+                                      const config::Config& config);
+
+// Applies `next` over `current`. On error nothing was applied and the message says why.
+absl::StatusOr<ReloadReport> ApplyReload(const ReloadTargets& targets,
+                                         const config::Config& current, const config::Config& next,
+                                         Clock& clock);
+
+}  // namespace kcred

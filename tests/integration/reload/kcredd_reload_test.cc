@@ -1,0 +1,211 @@
+// SIGHUP reload and declared accounts, end to end: real kcredd and kcred-devcluster processes, the
+// real kcred client and kubectl. The test plays the service manager (NOTIFY_SOCKET) to read the
+// STATUS line kcredd reports after each reload.
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "proto/kcred/v1/broker.grpc.pb.h"
+#include "tests/support/kcred_env.h"
+#include "tests/support/notify_listener.h"
+#include "tests/support/process.h"
+
+namespace kcred {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::RunResult;
+
+constexpr auto kWait = std::chrono::seconds(30);
+
+class KcreddReloadTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(notify_.ok());
+    env_.StartCluster();
+  }
+
+  void Start() {
+    env_.StartKcredd({}, {{"NOTIFY_SOCKET", notify_.path()}});
+    ASSERT_TRUE(notify_.NextStartingWith("READY=1", kWait).has_value()) << env_.KcreddLog();
+  }
+
+  // Sends SIGHUP and returns the READY=1 notification that ends the reload (with its STATUS).
+  std::string Reload() {
+    env_.kcredd()->Signal(SIGHUP);
+    auto reloading = notify_.NextStartingWith("RELOADING=1", kWait);
+    EXPECT_TRUE(reloading.has_value()) << env_.KcreddLog();
+    auto ready = notify_.NextStartingWith("READY=1", kWait);
+    EXPECT_TRUE(ready.has_value()) << env_.KcreddLog();
+    return ready.value_or("");
+  }
+
+  // Retries `check` until it holds or 30 s have passed (kcredd reconciles on its own thread).
+  template <typename Check>
+  bool Eventually(Check check) {
+    const auto deadline = std::chrono::steady_clock::now() + kWait;
+    while (!check()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return true;
+  }
+
+  bool Exists(const std::string& ref) { return env_.Kcred({"get", ref}).exit_code == 0; }
+
+  std::string CurrentContext(const std::string& kubeconfig) {
+    RunResult r = env_.Kubectl(kubeconfig, {"config", "current-context"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out;
+  }
+
+  testing::KcredEnv env_;
+  testing::NotifyListener notify_{env_.File("notify.sock")};
+};
+
+TEST_F(KcreddReloadTest, AValidChangeTakesEffectAndABrokenFileIsRefused) {
+  env_.WriteConfig();
+  Start();
+  env_.KcredOk(
+      {"provision", "dev/automation/api-bot", "--create-namespace", "--rule", "get,list:pods"});
+  EXPECT_EQ(CurrentContext(env_.FetchKubeconfig("dev/automation/api-bot", "before.kubeconfig")),
+            "kcred-dev-automation-api-bot\n");
+
+  // A stream opened before the reloads must survive them.
+  auto channel = grpc::CreateChannel("unix:" + env_.socket(), grpc::InsecureChannelCredentials());
+  auto stub = v1::CredentialBroker::NewStub(channel);
+  grpc::ClientContext watch_context;
+  v1::WatchAccountsRequest watch_request;
+  watch_request.mutable_selector()->set_name("api-bot");
+  auto watch = stub->WatchAccounts(&watch_context, watch_request);
+
+  // Valid: the cluster's context names change, the log level goes to warn and back.
+  env_.WriteConfig("  context_name_template: ops-{namespace}-{name}\n");
+  const std::string applied = Reload();
+  EXPECT_THAT(applied, HasSubstr("STATUS=serving 1 account on 1 cluster"));
+  EXPECT_THAT(applied, Not(HasSubstr("refused")));
+  EXPECT_THAT(env_.KcreddLog(), HasSubstr("configuration reloaded: cluster \"dev\" changed"));
+  const std::string after = env_.FetchKubeconfig("dev/automation/api-bot", "after.kubeconfig");
+  EXPECT_EQ(CurrentContext(after), "ops-automation-api-bot\n");
+  RunResult pods = env_.Kubectl(after, {"get", "pods", "-n", "automation"});
+  EXPECT_EQ(pods.exit_code, 0) << pods.err;
+
+  // Broken: kcredd refuses it, says where and why (log and STATUS), and keeps serving as before.
+  env_.WriteConfig("  context_name_template: broken-{name}\n  qps: lots\n");
+  const std::string refused = Reload();
+  EXPECT_THAT(refused, HasSubstr("STATUS=serving 1 account on 1 cluster; reload refused: "));
+  EXPECT_THAT(refused, HasSubstr("kcredd.yaml:15:8: clusters[0].qps: "));
+  EXPECT_THAT(env_.KcreddLog(),
+              HasSubstr("reload refused, still running the previous configuration: "));
+  EXPECT_THAT(env_.KcredOk({"list"}), HasSubstr("api-bot"));
+  EXPECT_EQ(CurrentContext(env_.FetchKubeconfig("dev/automation/api-bot", "still.kubeconfig")),
+            "ops-automation-api-bot\n");
+  env_.KcredOk({"rotate", "dev/automation/api-bot"});
+
+  // The stream opened before both reloads delivers the rotation.
+  v1::AccountEvent event;
+  bool rotated = false;
+  while (!rotated && watch->Read(&event)) rotated = event.type() == v1::EVENT_TYPE_ROTATED;
+  EXPECT_TRUE(rotated) << "the watch stream did not survive the reloads";
+  watch_context.TryCancel();
+  while (watch->Read(&event)) {
+  }
+  (void)watch->Finish();
+
+  // A restart-only setting is reported, not applied; the rest of the file still is.
+  env_.WriteConfig("  context_name_template: ops-{namespace}-{name}\n",
+                   "defaults:\n  token:\n    ttl: 2h\n");
+  EXPECT_THAT(Reload(), Not(HasSubstr("refused")));
+  EXPECT_THAT(env_.KcreddLog(),
+              HasSubstr("defaults.token changed: kcredd keeps the running value until it is "
+                        "restarted"));
+  EXPECT_EQ(env_.StopKcredd(), 0);
+}
+
+constexpr char kDeclared[] = R"(accounts:
+  prune: PRUNE
+  items:
+  - account: dev/declared/reader
+    spec:
+      create_namespace: true
+      access:
+        rules:
+        - verbs: [VERBS]
+          resources: [pods]
+)";
+
+constexpr char kSecond[] = R"(  - account: dev/declared/second
+    spec:
+      create_namespace: true
+      access:
+        rules:
+        - verbs: [get]
+          resources: [configmaps]
+)";
+
+std::string Declared(const std::string& prune, const std::string& verbs, bool second) {
+  std::string yaml = kDeclared;
+  yaml.replace(yaml.find("PRUNE"), 5, prune);
+  yaml.replace(yaml.find("VERBS"), 5, verbs);
+  return second ? yaml + kSecond : yaml;
+}
+
+TEST_F(KcreddReloadTest, DeclaredAccountsAreAddedChangedAndRemovedWithAndWithoutPrune) {
+  env_.WriteConfig("", Declared("false", "get", true));
+  Start();
+  // Provisioned at start, on kcredd's own thread.
+  ASSERT_TRUE(Eventually([&] {
+    return Exists("dev/declared/reader") && Exists("dev/declared/second");
+  })) << env_.KcreddLog();
+  EXPECT_THAT(env_.KcredOk({"get", "dev/declared/reader"}), HasSubstr("config"));
+  const std::string reader = env_.FetchKubeconfig("dev/declared/reader", "reader.kubeconfig");
+  EXPECT_EQ(env_.Kubectl(reader, {"auth", "can-i", "get", "pods", "-n", "declared"}).out, "yes\n");
+  EXPECT_EQ(env_.Kubectl(reader, {"auth", "can-i", "list", "pods", "-n", "declared"}).out, "no\n");
+
+  // An account from the API, which no configuration change may touch.
+  env_.KcredOk({"provision", "dev/declared/from-api", "--rule", "get:pods"});
+  // The API cannot change a declared account: its spec lives in the configuration.
+  RunResult api_change =
+      env_.Kcred({"provision", "dev/declared/reader", "--rule", "get,list,delete:pods"});
+  EXPECT_NE(api_change.exit_code, 0);
+  EXPECT_THAT(api_change.err, HasSubstr("declared in kcredd's configuration"));
+
+  // Change reader's rules and drop "second" without prune: reader gains list, second stays.
+  env_.WriteConfig("", Declared("false", "get, list", false));
+  Reload();
+  EXPECT_TRUE(Eventually([&] {
+    return env_.Kubectl(reader, {"auth", "can-i", "list", "pods", "-n", "declared"}).out == "yes\n";
+  })) << env_.KcreddLog();
+  EXPECT_TRUE(env_.WaitForKcreddLog("dev/declared/second is no longer declared; kept"))
+      << env_.KcreddLog();
+  EXPECT_TRUE(Exists("dev/declared/second"));
+  EXPECT_THAT(env_.LabelledObjects("second"), HasSubstr("serviceaccount/second"));
+
+  // prune: true deprovisions it (its objects leave the cluster); the API account stays.
+  env_.WriteConfig("", Declared("true", "get, list", false));
+  Reload();
+  EXPECT_TRUE(Eventually([&] { return !Exists("dev/declared/second"); })) << env_.KcreddLog();
+  EXPECT_EQ(env_.LabelledObjects("second"), "");
+  EXPECT_TRUE(Exists("dev/declared/from-api"));
+  EXPECT_TRUE(Exists("dev/declared/reader"));
+  EXPECT_EQ(env_.Kubectl(reader, {"get", "pods", "-n", "declared"}).exit_code, 0);
+
+  // Removing every declaration with prune: true leaves only the API account.
+  env_.WriteConfig("", "accounts:\n  prune: true\n");
+  Reload();
+  EXPECT_TRUE(Eventually([&] { return !Exists("dev/declared/reader"); })) << env_.KcreddLog();
+  EXPECT_TRUE(Exists("dev/declared/from-api"));
+  EXPECT_EQ(env_.StopKcredd(), 0);
+}
+
+}  // namespace
+}  // namespace kcred
