@@ -6,14 +6,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/account/account_ref.h"
 #include "common/logging.h"
 
 namespace kcred::declared {
 namespace {
-
-std::string KeyOf(const v1::AccountRef& ref) {
-  return absl::StrCat(ref.cluster(), "/", ref.namespace_(), "/", ref.name());
-}
 
 // Every account the broker holds, page by page.
 absl::StatusOr<std::vector<v1::Account>> AllAccounts(broker::Broker& broker) {
@@ -101,7 +98,7 @@ PassReport DeclaredAccountsReconciler::Pass(const config::DeclaredAccounts& acco
 
   std::set<std::string> declared;
   for (const config::DeclaredAccount& item : accounts.items) {
-    const std::string key = KeyOf(item.ref);
+    const std::string key = FormatAccountRef(item.ref);
     declared.insert(key);
     if (only != nullptr && only->count(key) == 0) continue;
     v1::ProvisionAccountRequest request;
@@ -136,7 +133,7 @@ PassReport DeclaredAccountsReconciler::Pass(const config::DeclaredAccounts& acco
   }
   for (const v1::Account& account : *all) {
     if (account.origin() != v1::ORIGIN_CONFIG) continue;
-    const std::string key = KeyOf(account.ref());
+    const std::string key = FormatAccountRef(account.ref());
     if (declared.count(key) > 0) continue;
     if (only != nullptr && only->count(key) == 0) continue;
     if (!accounts.prune) {
