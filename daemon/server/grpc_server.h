@@ -74,7 +74,10 @@ class GrpcServer {
   //    type when the listener is built, so those changes need a restart (the message says so).
   //  - InvalidArgument naming the setting, the file and the problem when validation fails.
   //  - the copy's error when the private copies cannot be written.
-  // Thread-safe; calls are serialised.
+  // Only the TLS material is reloaded: a changed listen.tcp address, or adding or removing the TCP
+  // listener or its tls section, needs a restart; the caller compares those itself.
+  // Thread-safe (calls are serialised); it reads files, so call it from a thread that waits for
+  // SIGHUP, not from a signal handler.
   absl::Status ReloadTls(const config::TlsConfig& tls);
 
   // "sha256:<64 hex>" of the leaf certificate the TCP listener serves (or is about to serve, within
