@@ -91,6 +91,7 @@ absl::StatusOr<kcred::config::Config> LoadConfig() {
   absl::StatusOr<kcred::config::Config> config =
       path.empty() ? kcred::config::DefaultConfig() : kcred::config::LoadConfigFile(path);
   if (!config.ok()) return config.status();
+  if (auto s = kcred::declared::ValidateDeclaredAccounts(*config); !s.ok()) return s;
   if (const std::string level = absl::GetFlag(FLAGS_log_level); !level.empty()) {
     auto parsed = kcred::ParseLogLevel(level);
     if (!parsed.ok()) {

@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "common/account/account_ref.h"
 #include "common/logging.h"
+#include "daemon/broker/validation.h"
 
 namespace kcred::declared {
 namespace {
@@ -27,6 +28,28 @@ absl::StatusOr<std::vector<v1::Account>> AllAccounts(broker::Broker& broker) {
 }
 
 }  // namespace
+
+absl::Status ValidateDeclaredAccounts(const config::Config& config) {
+  for (size_t i = 0; i < config.accounts.items.size(); ++i) {
+    const config::DeclaredAccount& item = config.accounts.items[i];
+    const config::ClusterConfig* cluster = nullptr;
+    for (const config::ClusterConfig& c : config.clusters) {
+      if (c.name == item.ref.cluster()) cluster = &c;
+    }
+    absl::Status valid = broker::ValidateRefNames(item.ref);
+    if (valid.ok() && cluster == nullptr) {
+      valid = absl::InvalidArgumentError(
+          absl::StrCat("cluster \"", item.ref.cluster(), "\" is not configured"));
+    }
+    if (valid.ok()) valid = broker::ValidateSpec(item.spec, *cluster, config.token_defaults);
+    if (!valid.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(item.where, ": accounts.items[", i, "] (",
+                                                     FormatAccountRef(item.ref),
+                                                     "): ", valid.message()));
+    }
+  }
+  return absl::OkStatus();
+}
 
 std::string PassReport::Summary() const {
   std::vector<std::string> parts;

@@ -25,6 +25,11 @@
 
 namespace kcred::declared {
 
+// Checks every declared account as the broker would at provisioning (names, access, scope, token
+// policy against its cluster's limits, labels), so that a configuration that cannot work is refused
+// at start, by check-config and on reload. InvalidArgument naming the item's position and key path.
+absl::Status ValidateDeclaredAccounts(const config::Config& config);
+
 // What one pass did.
 struct PassReport {
   int declared = 0;   // accounts in the configuration

@@ -198,5 +198,22 @@ TEST_F(DeclaredAccountsTest, FailedAccountsAreRetriedOnTheThreadUntilTheyWork) {
   reconciler.Stop();
 }
 
+TEST(ValidateDeclaredAccountsTest, ChecksEachSpecAgainstItsCluster) {
+  config::Config config;
+  config::ClusterConfig cluster;
+  cluster.name = "dev";
+  cluster.min_token_ttl = absl::Minutes(10);
+  config.clusters.push_back(cluster);
+  config.accounts.items = {Declared("ci-bot"), Declared("short-lived")};
+  EXPECT_TRUE(ValidateDeclaredAccounts(config).ok());
+
+  config.accounts.items[1].spec.mutable_token()->mutable_ttl()->set_seconds(60);
+  absl::Status refused = ValidateDeclaredAccounts(config);
+  EXPECT_TRUE(absl::IsInvalidArgument(refused));
+  EXPECT_THAT(std::string(refused.message()),
+              HasSubstr("kcredd.yaml:11:5: accounts.items[1] (dev/automation/short-lived): "));
+  EXPECT_THAT(std::string(refused.message()), HasSubstr("ttl"));
+}
+
 }  // namespace
 }  // namespace kcred::declared
