@@ -8,8 +8,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -21,6 +24,7 @@ namespace {
 
 using testing::BinaryPath;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::Process;
 using testing::ProcessOptions;
 using testing::RunResult;
@@ -70,7 +74,8 @@ class KcreddServingTest : public ::testing::Test {
     client_req.not_before = now;
     auto client = IssueCertificate(*ca, client_req);
     auto stranger = IssueCertificate(*other_ca, client_req);
-    ASSERT_TRUE(server.ok() && client.ok() && stranger.ok());
+    auto renewed = IssueCertificate(*other_ca, server_req);  // a server certificate of another CA
+    ASSERT_TRUE(server.ok() && client.ok() && stranger.ok() && renewed.ok());
     for (const auto& [name, data] :
          std::vector<std::pair<std::string, std::string>>{{"ca.crt", ca->cert_pem},
                                                           {"tls.crt", server->cert_pem},
@@ -78,7 +83,10 @@ class KcreddServingTest : public ::testing::Test {
                                                           {"client.crt", client->cert_pem},
                                                           {"client.key", client->key_pem},
                                                           {"stranger.crt", stranger->cert_pem},
-                                                          {"stranger.key", stranger->key_pem}}) {
+                                                          {"stranger.key", stranger->key_pem},
+                                                          {"other-ca.crt", other_ca->cert_pem},
+                                                          {"renewed.crt", renewed->cert_pem},
+                                                          {"renewed.key", renewed->key_pem}}) {
       ASSERT_TRUE(testing::WriteFile(dir_.File(name), data, 0600).ok());
     }
   }
@@ -176,6 +184,60 @@ TEST_F(KcreddServingTest, MutualTlsAcceptsOnlyClientsOfItsCa) {
                                      dir_.File("client.crt"), "--key", dir_.File("client.key")});
   EXPECT_EQ(wrong_server_ca.exit_code, 1) << "a server cert from an unknown CA must be refused";
 
+  EXPECT_EQ(kcredd->Stop(), 0);
+}
+
+TEST_F(KcreddServingTest, SighupReloadsTheTlsFilesAndRefusesBrokenOnes) {
+  WritePki();
+  const std::string config = dir_.File("kcredd.yaml");
+  ASSERT_TRUE(
+      testing::WriteFile(
+          config,
+          absl::StrCat("listen:\n  unix: false\n  tcp:\n    address: 127.0.0.1:0\n    tls:\n",
+                       "      cert_file: ", dir_.File("tls.crt"), "\n      key_file: ",
+                       dir_.File("tls.key"), "\n      client_ca_file: ", dir_.File("ca.crt"), "\n"))
+          .ok());
+  nlohmann::json ready;
+  auto kcredd = StartKcredd({"--config", config}, &ready);
+  ASSERT_NE(kcredd, nullptr);
+  const std::string server = absl::StrCat("127.0.0.1:", ready["tcp_port"].get<int>());
+  auto health = [&](const std::string& server_ca) {
+    return Kcred({"health", "--timeout", "5s", "--server", server, "--ca", dir_.File(server_ca),
+                  "--cert", dir_.File("client.crt"), "--key", dir_.File("client.key")})
+        .exit_code;
+  };
+  ASSERT_EQ(health("ca.crt"), 0) << Log();
+
+  // The certificate is renewed in place (by another CA, so a client can tell which one it got).
+  ASSERT_TRUE(
+      testing::WriteFile(dir_.File("tls.crt"), *testing::ReadFile(dir_.File("renewed.crt")), 0600)
+          .ok());
+  ASSERT_TRUE(
+      testing::WriteFile(dir_.File("tls.key"), *testing::ReadFile(dir_.File("renewed.key")), 0600)
+          .ok());
+  kcredd->Signal(SIGHUP);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (health("other-ca.crt") != 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_EQ(health("other-ca.crt"), 0) << "new handshakes must use the renewed certificate\n"
+                                       << Log();
+  EXPECT_NE(health("ca.crt"), 0);
+  EXPECT_THAT(Log(), HasSubstr("configuration reloaded: TLS files re-read"));
+
+  // A broken key is refused; the renewed certificate keeps serving.
+  ASSERT_TRUE(testing::WriteFile(dir_.File("tls.key"), "not a key\n", 0600).ok());
+  kcredd->Signal(SIGHUP);
+  const auto refused_by = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (Log().find("reload refused") == std::string::npos &&
+         std::chrono::steady_clock::now() < refused_by) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_THAT(Log(), HasSubstr("reload refused, still running the previous configuration: "));
+  EXPECT_THAT(Log(), HasSubstr("listen.tcp.tls.key_file: file \"" + dir_.File("tls.key") + "\""));
+  EXPECT_THAT(Log(), Not(HasSubstr("not a key")));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // a watcher refresh interval
+  EXPECT_EQ(health("other-ca.crt"), 0) << Log();
   EXPECT_EQ(kcredd->Stop(), 0);
 }
 
