@@ -1,9 +1,11 @@
 #include "daemon/server/broker_service.h"
 
-#include <atomic>
 #include <memory>
+#include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/logging.h"
 
 namespace kcred::server {
@@ -19,6 +21,16 @@ void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
   out->set_seconds(nanos / 1000000000);
   out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
 }
+
+// How long a WatchAccounts Write in progress at shutdown may still take before it is cancelled.
+constexpr absl::Duration kBlockedWriteGrace = absl::Seconds(1);
+
+// What a WatchAccounts handler shares with the hub's close hook (which may outlive it).
+struct WatchCallState {
+  absl::Mutex mu;
+  grpc::ServerContext* context ABSL_GUARDED_BY(mu) = nullptr;  // null once the handler returned
+  bool writing ABSL_GUARDED_BY(mu) = false;
+};
 
 }  // namespace
 
@@ -144,16 +156,38 @@ grpc::Status BrokerService::WatchAccounts(grpc::ServerContext* context,
   absl::StatusOr<std::unique_ptr<AccountEventHub::Subscription>> subscription =
       events_->Subscribe(request->selector(), request->resume_token());
   if (!subscription.ok()) return ToGrpcStatus(subscription.status());
-  // At shutdown, a Write blocked on a client that does not read must not hold up the drain: it
-  // is cancelled. A handler waiting for events instead ends with UNAVAILABLE (clients reconnect).
-  auto writing = std::make_shared<std::atomic<bool>>(false);
-  (*subscription)->OnClose([context, writing] {
-    if (writing->load()) context->TryCancel();
+  // At shutdown a handler waiting for events ends with UNAVAILABLE (clients reconnect). A Write in
+  // progress gets a moment to finish (a client that reads takes the event, then hears UNAVAILABLE);
+  // one still blocked after that (a client that does not read) is cancelled, so it cannot hold up
+  // the drain.
+  auto state = std::make_shared<WatchCallState>();
+  state->context = context;
+  absl::Cleanup handler_done = [state] {
+    absl::MutexLock lock(&state->mu);
+    state->context = nullptr;
+  };
+  (*subscription)->OnClose([state] {
+    absl::MutexLock lock(&state->mu);
+    if (!state->writing) return;
+    std::thread([state] {
+      absl::MutexLock lock(&state->mu);
+      state->mu.AwaitWithTimeout(absl::Condition(
+                                     +[](WatchCallState* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu) {
+                                       return !s->writing || s->context == nullptr;
+                                     },
+                                     state.get()),
+                                 kBlockedWriteGrace);
+      if (state->writing && state->context != nullptr) state->context->TryCancel();
+    }).detach();
   });
   auto write = [&](const v1::AccountEvent& e) {
-    writing->store(true);
+    {
+      absl::MutexLock lock(&state->mu);
+      state->writing = true;
+    }
     const bool ok = writer->Write(e);
-    writing->store(false);
+    absl::MutexLock lock(&state->mu);
+    state->writing = false;
     return ok;
   };
   Logger("server")->debug("WatchAccounts for {}: started ({})", caller,
