@@ -203,7 +203,11 @@ void DeclaredAccountsReconciler::Run() {
     mu_.Unlock();
 
     std::set<std::string> still_failed;
+    const absl::Time started = clock_.Now();
     PassReport report = Pass(accounts, full ? nullptr : &failed, &still_failed);
+    Logger("declared")
+        ->info("{}: {} in {}", full ? "declared accounts" : "retried declared accounts",
+               report.Summary(), absl::FormatDuration(clock_.Now() - started));
 
     mu_.Lock();
     if (full || !last_report_.has_value()) {
