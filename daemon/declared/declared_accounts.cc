@@ -27,6 +27,14 @@ absl::StatusOr<std::vector<v1::Account>> AllAccounts(broker::Broker& broker) {
   }
 }
 
+// Whether the account's cluster is no longer configured (its Ready condition says so).
+bool ClusterNotConfigured(const v1::Account& account) {
+  for (const v1::Condition& condition : account.status().conditions()) {
+    if (condition.reason() == "ClusterNotConfigured") return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 absl::Status ValidateDeclaredAccounts(const config::Config& config) {
@@ -159,6 +167,11 @@ PassReport DeclaredAccountsReconciler::Pass(const config::DeclaredAccounts& acco
     const std::string key = FormatAccountRef(account.ref());
     if (declared.count(key) > 0) continue;
     if (only != nullptr && only->count(key) == 0) continue;
+    if (ClusterNotConfigured(account)) {
+      // Nothing can be deleted there; kept (not served) until the cluster is configured again.
+      ++report.kept;
+      continue;
+    }
     if (!accounts.prune) {
       ++report.kept;
       if (only == nullptr) {

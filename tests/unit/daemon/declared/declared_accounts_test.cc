@@ -135,6 +135,23 @@ TEST_F(DeclaredAccountsTest, RemovedAccountIsKeptWithoutPruneAndDeletedWithPrune
   EXPECT_TRUE(Get("ci-bot").ok());
 }
 
+TEST_F(DeclaredAccountsTest, AccountsOfARemovedClusterAreKeptNotPruned) {
+  DeclaredAccountsReconciler reconciler(clock_, *broker_);
+  config::DeclaredAccounts accounts;
+  accounts.items = {Declared("ci-bot")};
+  ASSERT_TRUE(reconciler.Reconcile(accounts).failures.empty());
+  ASSERT_TRUE(broker_->UpdateClusters({}).ok());
+
+  accounts.items.clear();
+  accounts.prune = true;
+  PassReport report = reconciler.Reconcile(accounts);
+  EXPECT_EQ(report.pruned, 0);
+  EXPECT_EQ(report.kept, 1);
+  EXPECT_TRUE(report.failures.empty());
+  EXPECT_TRUE(Get("ci-bot").ok());
+  EXPECT_TRUE(kube_.Peek(Resource::kServiceAccount, "automation", "ci-bot").has_value());
+}
+
 TEST_F(DeclaredAccountsTest, AccountsFromTheApiAreNeverPrunedNorTakenOver) {
   v1::ProvisionAccountRequest request;
   *request.mutable_ref() = Ref("from-api");
