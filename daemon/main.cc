@@ -125,7 +125,11 @@ int CheckConfig() {
                  "or run with --insecure for local development only)\n";
     return 1;
   }
-  std::cout << config->source << ": OK\n";
+  const size_t declared = config->accounts.items.size();
+  std::cout << config->source << ": OK (" << config->clusters.size()
+            << (config->clusters.size() == 1 ? " cluster, " : " clusters, ") << declared
+            << (declared == 1 ? " declared account" : " declared accounts")
+            << (config->accounts.prune ? ", prune on" : "") << ")\n";
   return 0;
 }
 

@@ -279,7 +279,7 @@ TEST_F(KcreddServingTest, CheckConfigNamesFileLineAndColumn) {
   ASSERT_TRUE(testing::WriteFile(good, "log:\n  level: debug\n").ok());
   RunResult ok = testing::Run({BinaryPath("kcredd"), "check-config", "--config", good});
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
-  EXPECT_EQ(ok.out, good + ": OK\n");
+  EXPECT_EQ(ok.out, good + ": OK (0 clusters, 0 declared accounts)\n");
 
   RunResult usage = testing::Run({BinaryPath("kcredd"), "frobnicate"});
   EXPECT_EQ(usage.exit_code, 2);

@@ -160,7 +160,21 @@ std::string Declared(const std::string& prune, const std::string& verbs, bool se
 }
 
 TEST_F(KcreddReloadTest, DeclaredAccountsAreAddedChangedAndRemovedWithAndWithoutPrune) {
+  // check-config validates each declared spec against its cluster (min_token_ttl is 10s here).
+  env_.WriteConfig("", Declared("false", "get", true) + "      token: {ttl: 5s}\n");
+  RunResult invalid = testing::Run(
+      {testing::BinaryPath("kcredd"), "check-config", "--config", env_.File("kcredd.yaml")});
+  EXPECT_EQ(invalid.exit_code, 1);
+  EXPECT_THAT(
+      invalid.err,
+      HasSubstr("kcredd.yaml:24:5: accounts.items[1] (dev/declared/second): spec.token.ttl: "));
+  EXPECT_THAT(invalid.err, HasSubstr("ttl"));
+
   env_.WriteConfig("", Declared("false", "get", true));
+  RunResult valid = testing::Run(
+      {testing::BinaryPath("kcredd"), "check-config", "--config", env_.File("kcredd.yaml")});
+  EXPECT_EQ(valid.exit_code, 0) << valid.err;
+  EXPECT_THAT(valid.out, HasSubstr(": OK (1 cluster, 2 declared accounts)"));
   Start();
   // Provisioned at start, on kcredd's own thread.
   ASSERT_TRUE(Eventually([&] {
