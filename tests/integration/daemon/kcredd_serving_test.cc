@@ -91,6 +91,20 @@ class KcreddServingTest : public ::testing::Test {
     }
   }
 
+  // A config serving only TCP with mTLS (tls.crt, tls.key, client CA ca.crt); returns its path.
+  std::string WriteTlsConfig() {
+    const std::string config = dir_.File("kcredd.yaml");
+    EXPECT_TRUE(
+        testing::WriteFile(
+            config,
+            absl::StrCat("listen:\n  unix: false\n  tcp:\n    address: 127.0.0.1:0\n    tls:\n",
+                         "      cert_file: ", dir_.File("tls.crt"),
+                         "\n      key_file: ", dir_.File("tls.key"),
+                         "\n      client_ca_file: ", dir_.File("ca.crt"), "\n"))
+            .ok());
+    return config;
+  }
+
   TempDir dir_;
   int starts_ = 0;
 };
@@ -147,14 +161,7 @@ TEST_F(KcreddServingTest, StaleSocketIsReplacedButALiveOneIsNot) {
 
 TEST_F(KcreddServingTest, MutualTlsAcceptsOnlyClientsOfItsCa) {
   WritePki();
-  const std::string config = dir_.File("kcredd.yaml");
-  ASSERT_TRUE(
-      testing::WriteFile(
-          config,
-          absl::StrCat("listen:\n  unix: false\n  tcp:\n    address: 127.0.0.1:0\n    tls:\n",
-                       "      cert_file: ", dir_.File("tls.crt"), "\n      key_file: ",
-                       dir_.File("tls.key"), "\n      client_ca_file: ", dir_.File("ca.crt"), "\n"))
-          .ok());
+  const std::string config = WriteTlsConfig();
   nlohmann::json ready;
   auto kcredd = StartKcredd({"--config", config}, &ready);
   ASSERT_NE(kcredd, nullptr);
@@ -189,14 +196,7 @@ TEST_F(KcreddServingTest, MutualTlsAcceptsOnlyClientsOfItsCa) {
 
 TEST_F(KcreddServingTest, SighupReloadsTheTlsFilesAndRefusesBrokenOnes) {
   WritePki();
-  const std::string config = dir_.File("kcredd.yaml");
-  ASSERT_TRUE(
-      testing::WriteFile(
-          config,
-          absl::StrCat("listen:\n  unix: false\n  tcp:\n    address: 127.0.0.1:0\n    tls:\n",
-                       "      cert_file: ", dir_.File("tls.crt"), "\n      key_file: ",
-                       dir_.File("tls.key"), "\n      client_ca_file: ", dir_.File("ca.crt"), "\n"))
-          .ok());
+  const std::string config = WriteTlsConfig();
   nlohmann::json ready;
   auto kcredd = StartKcredd({"--config", config}, &ready);
   ASSERT_NE(kcredd, nullptr);

@@ -6,12 +6,12 @@
 #include "absl/strings/str_split.h"
 #include "common/logging.h"
 #include "devcluster/auth/tokens.h"
-#include "tests/unit/devcluster/simulated_clock.h"
+#include "tests/support/stepping_clock.h"
 
 namespace kcred::devcluster {
 namespace {
 
-using testing::SimulatedClock;
+using kcred::testing::SteppingClock;
 
 constexpr char kAdminToken[] = "admin-token-for-tests";
 
@@ -87,7 +87,7 @@ class ApiServerTest : public ::testing::Test {
   }
 
   static std::string* key_pem_;
-  SimulatedClock clock_;
+  SteppingClock clock_;
   ObjectStore store_{clock_};
   FaultInjector faults_;
   std::optional<TokenSigner> signer_;

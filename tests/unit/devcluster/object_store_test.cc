@@ -8,12 +8,12 @@
 #include <vector>
 
 #include "devcluster/api_error.h"
-#include "tests/unit/devcluster/simulated_clock.h"
+#include "tests/support/stepping_clock.h"
 
 namespace kcred::devcluster {
 namespace {
 
-using testing::SimulatedClock;
+using kcred::testing::SteppingClock;
 
 const ResourceInfo& Res(const char* group, const char* plural) {
   const ResourceInfo* info = FindResource(group, plural);
@@ -32,7 +32,7 @@ class ObjectStoreTest : public ::testing::Test {
     return sa;
   }
 
-  SimulatedClock clock_;
+  SteppingClock clock_;
   ObjectStore store_{clock_, /*history=*/16};
   const ResourceInfo& sa_ = Res("", "serviceaccounts");
 };
