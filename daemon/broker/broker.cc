@@ -277,14 +277,17 @@ absl::StatusOr<Broker::ClusterPtr> Broker::FindCluster(const std::string& name) 
                    known.empty() ? std::string("(none)") : absl::StrJoin(known, ", ")));
 }
 
-size_t Broker::account_count() const {
-  absl::MutexLock lock(&mu_);
-  size_t count = 0;
-  for (const auto& [key, state] : accounts_) {
-    absl::MutexLock state_lock(&state->mu);
-    if (state->exists) ++count;
+size_t Broker::account_count() const { return existing_.load(); }
+
+// Called with state.mu held (AccountState is private to this file, so the header cannot say so).
+void Broker::SetExists(AccountState& state, bool exists) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  if (state.exists == exists) return;
+  state.exists = exists;
+  if (exists) {
+    existing_.fetch_add(1);
+  } else {
+    existing_.fetch_sub(1);
   }
-  return count;
 }
 
 size_t Broker::account_count(const std::string& cluster) const {
@@ -562,7 +565,7 @@ absl::Status Broker::Commit(const AccountKey& key, AccountState& state, AccountR
                                                " in the store"));
   }
   absl::MutexLock lock(&state.mu);
-  state.exists = true;
+  SetExists(state, true);
   state.revision = *written;
   state.record = std::move(record);
   if (served.has_value()) {
@@ -597,7 +600,7 @@ void Broker::ReloadAfterConflict(const std::string& store_key, AccountState& sta
   absl::MutexLock lock(&state.mu);
   if (!stored.ok() || !record.ParseFromString(stored->value)) {
     // Gone (or unreadable): serve nothing rather than a token the store no longer vouches for.
-    state.exists = false;
+    SetExists(state, false);
     state.revision = 0;
     state.record.Clear();
     state.served.reset();
@@ -612,7 +615,7 @@ void Broker::ReloadAfterConflict(const std::string& store_key, AccountState& sta
     state.unserved_reason =
         "another writer changed the account's token in the store; rotate it to serve again";
   }
-  state.exists = true;
+  SetExists(state, true);
   state.revision = stored->mod_revision;
   state.record = std::move(record);
 }
@@ -772,7 +775,7 @@ absl::Status Broker::Restore() {
       }
       {
         absl::MutexLock lock(&state->mu);
-        state->exists = true;
+        SetExists(*state, true);
         state->revision = item.mod_revision;
         state->record = std::move(record);
         state->served = std::move(served);
@@ -2128,7 +2131,7 @@ absl::StatusOr<v1::DeleteAccountResponse> Broker::DeleteAccount(
   {
     absl::MutexLock lock(&state->mu);
     last = state->record.account();
-    state->exists = false;
+    SetExists(*state, false);
     state->served.reset();
     state->record.Clear();
   }

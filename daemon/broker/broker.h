@@ -53,6 +53,7 @@
 // GetKubeconfig, GetToken) take only short locks and are answered from memory. Lock order:
 // an account's mu, then the cluster list's; the broker's account map, then an account's mu.
 
+#include <atomic>
 #include <cstddef>
 #include <functional>
 #include <map>
@@ -173,7 +174,7 @@ class Broker {
   void SetEventListener(EventListener listener);
 
   // How many accounts are loaded, in all / of `cluster` (configured or not).
-  size_t account_count() const;
+  size_t account_count() const;  // O(1)
   size_t account_count(const std::string& cluster) const;
 
  private:
@@ -247,6 +248,9 @@ class Broker {
   // Installs the stored record of `store_key` after a lost compare-and-swap.
   void ReloadAfterConflict(const std::string& store_key, AccountState& state);
 
+  // Sets state.exists (state.mu held) and keeps existing_ in step.
+  void SetExists(AccountState& state, bool exists);
+
   // Sends an event about the account as it now is in memory (`state` must exist, or be given
   // as `account` when it no longer does).
   void Emit(v1::EventType type, const AccountState& state, absl::string_view message);
@@ -270,6 +274,8 @@ class Broker {
 
   mutable absl::Mutex mu_;
   std::map<AccountKey, StatePtr> accounts_ ABSL_GUARDED_BY(mu_);
+  // How many of them exist (account_count() is read every few seconds for the STATUS line).
+  std::atomic<size_t> existing_{0};
 };
 
 }  // namespace kcred::broker
