@@ -218,9 +218,12 @@ void DeclaredAccountsReconciler::Run() {
     std::set<std::string> still_failed;
     const absl::Time started = clock_.Now();
     PassReport report = Pass(accounts, full ? nullptr : &failed, &still_failed);
+    const bool nothing =
+        report.declared == 0 && report.pruned + report.kept == 0 && report.failures.empty();
     Logger("declared")
-        ->info("{}: {} in {}", full ? "declared accounts" : "retried declared accounts",
-               report.Summary(), absl::FormatDuration(clock_.Now() - started));
+        ->log(nothing ? spdlog::level::debug : spdlog::level::info, "{}: {} in {}",
+              full ? "declared accounts" : "retried declared accounts", report.Summary(),
+              absl::FormatDuration(clock_.Now() - started));
 
     mu_.Lock();
     if (full || !last_report_.has_value()) {
