@@ -7,12 +7,15 @@
 #include <signal.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "proto/kcred/v1/broker.grpc.pb.h"
 #include "tests/support/kcred_env.h"
 #include "tests/support/notify_listener.h"
@@ -128,6 +131,54 @@ TEST_F(KcreddReloadTest, AValidChangeTakesEffectAndABrokenFileIsRefused) {
   EXPECT_THAT(env_.KcreddLog(),
               HasSubstr("defaults.token changed: kcredd keeps the running value until it is "
                         "restarted"));
+  EXPECT_EQ(env_.StopKcredd(), 0);
+}
+
+TEST_F(KcreddReloadTest, ReloadsDuringRotationsLoseNothing) {
+  // Each reload changes the cluster (a new API client each time) while tokens rotate every 5 s.
+  auto config = [&](int i) {
+    env_.WriteConfig(
+        absl::StrCat("  qps: ", 50 + i % 2, "\n  context_name_template: r", i % 2, "-{name}\n"),
+        "defaults:\n  token:\n    grace: 2s\n");
+  };
+  config(0);
+  Start();
+  constexpr int kAccounts = 6;
+  for (int i = 0; i < kAccounts; ++i) {
+    env_.KcredOk({"provision", absl::StrCat("dev/churn/bot-", i), "--create-namespace", "--rule",
+                  "get:pods", "--ttl", "10s", "--rotate-at", "0.5"});
+  }
+  auto stub = v1::CredentialBroker::NewStub(
+      grpc::CreateChannel("unix:" + env_.socket(), grpc::InsecureChannelCredentials()));
+  std::map<int, std::set<int64_t>> generations;
+  int reloads = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(25);
+  while (std::chrono::steady_clock::now() < deadline) {
+    config(++reloads);
+    EXPECT_THAT(Reload(), Not(HasSubstr("refused")));
+    for (int i = 0; i < kAccounts; ++i) {
+      grpc::ClientContext context;
+      v1::GetTokenRequest request;
+      request.mutable_ref()->set_cluster("dev");
+      request.mutable_ref()->set_namespace_("churn");
+      request.mutable_ref()->set_name(absl::StrCat("bot-", i));
+      v1::GetTokenResponse token;
+      grpc::Status status = stub->GetToken(&context, request, &token);
+      ASSERT_TRUE(status.ok()) << "bot-" << i << ": " << status.error_message();
+      EXPECT_GT(token.expire_time().seconds(), absl::ToUnixSeconds(absl::Now()))
+          << "an expired token was served";
+      generations[i].insert(token.generation());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
+  EXPECT_GE(reloads, 20);
+  for (int i = 0; i < kAccounts; ++i) {
+    EXPECT_GE(generations[i].size(), 4u) << "bot-" << i << " missed scheduled rotations";
+  }
+  const std::string kubeconfig = env_.FetchKubeconfig("dev/churn/bot-0", "churn.kubeconfig");
+  RunResult whoami = env_.Kubectl(kubeconfig, {"auth", "whoami"});
+  EXPECT_EQ(whoami.exit_code, 0) << whoami.err;
+  EXPECT_THAT(env_.KcreddLog(), Not(HasSubstr("failed (attempt")));
   EXPECT_EQ(env_.StopKcredd(), 0);
 }
 
