@@ -177,6 +177,8 @@ struct Broker::AccountState {
   // comes back.
   bool cluster_missing ABSL_GUARDED_BY(mu) = false;
   absl::Time cluster_missing_since ABSL_GUARDED_BY(mu);
+  // When the rotation engine tries again after a failed rotation (InfinitePast: no retry pending).
+  absl::Time retry_time ABSL_GUARDED_BY(mu) = absl::InfinitePast();
 };
 
 namespace {
@@ -1249,7 +1251,19 @@ v1::Account Broker::Observed(const AccountState& state) const ABSL_NO_THREAD_SAF
     ObserveNotReady(*account.mutable_status(), "ClusterNotConfigured", state.unserved_reason,
                     ToProto(state.cluster_missing_since));
   }
+  // After a failed rotation the planned time has passed; the retry is what happens next.
+  v1::AccountStatus& status = *account.mutable_status();
+  if (state.retry_time > FromProto(status.next_rotation_time())) {
+    *status.mutable_next_rotation_time() = ToProto(state.retry_time);
+  }
   return account;
+}
+
+void Broker::NoteRotationRetry(const v1::AccountRef& ref, absl::Time at) {
+  StatePtr state = FindAccount({ref.cluster(), ref.namespace_(), ref.name()});
+  if (state == nullptr) return;
+  absl::MutexLock lock(&state->mu);
+  state->retry_time = at;
 }
 
 absl::StatusOr<v1::Account> Broker::GetAccount(const v1::AccountRef& ref) {

@@ -173,6 +173,11 @@ class Broker {
   using EventListener = std::function<void(const v1::AccountEvent&)>;
   void SetEventListener(EventListener listener);
 
+  // The rotation engine's next attempt after a failed rotation (InfinitePast once one succeeded):
+  // the account's status.next_rotation_time shows it while it is later than the planned time.
+  // Memory only; thread-safe.
+  void NoteRotationRetry(const v1::AccountRef& ref, absl::Time at);
+
   // How many accounts are loaded, in all / of `cluster` (configured or not).
   size_t account_count() const;  // O(1)
   size_t account_count(const std::string& cluster) const;

@@ -164,7 +164,15 @@ void BrokerRotation::OnRotation(const RotationReport& report) {
     log->warn("rotation of {} failed (attempt {}, {} in a row) after {}: {}; retry at {}",
               report.key, report.attempt + 1, report.consecutive_failures,
               absl::FormatDuration(report.duration), report.status.message(), next);
+    if (auto ref = RefOf(report.key); ref.ok()) {
+      broker_.NoteRotationRetry(*ref, report.next_rotation);
+    }
     return;
+  }
+  if (report.attempt > 0) {
+    if (auto ref = RefOf(report.key); ref.ok()) {
+      broker_.NoteRotationRetry(*ref, absl::InfinitePast());
+    }
   }
   if (revoker_ != nullptr) revoker_->Wake();
   std::string generation = "?", fingerprint = "?";

@@ -259,6 +259,29 @@ TEST_F(BrokerTest, ProvisionRulesNamespaceScope) {
 }
 
 // The second identical apply makes no Kubernetes write and reports UNCHANGED.
+TEST_F(BrokerTest, NextRotationShowsTheRetryAfterAFailedRotation) {
+  ASSERT_TRUE(Provision(Ref("automation", "ci-bot"), RulesSpec()).ok());
+  auto next = [&] {
+    return FromProto(
+        broker_->GetAccount(Ref("automation", "ci-bot"))->status().next_rotation_time());
+  };
+  const absl::Time planned = next();
+  ASSERT_GT(planned, clock_.Now());
+
+  // The planned time passed and the rotation failed: the retry is what comes next.
+  clock_.Advance(planned - clock_.Now() + absl::Seconds(1));
+  const absl::Time retry = clock_.Now() + absl::Seconds(30);
+  broker_->NoteRotationRetry(Ref("automation", "ci-bot"), retry);
+  EXPECT_EQ(next(), retry);
+  // A retry earlier than the plan never hides it.
+  broker_->NoteRotationRetry(Ref("automation", "ci-bot"), planned - absl::Minutes(1));
+  EXPECT_EQ(next(), planned);
+  broker_->NoteRotationRetry(Ref("automation", "ci-bot"), absl::InfinitePast());
+  EXPECT_EQ(next(), planned);
+  // Unknown accounts are ignored.
+  broker_->NoteRotationRetry(Ref("automation", "nobody"), retry);
+}
+
 TEST_F(BrokerTest, SameSpecTwiceIsUnchanged) {
   auto first = Provision(Ref("automation", "ci-bot"), RulesSpec());
   ASSERT_TRUE(first.ok()) << first.status();
