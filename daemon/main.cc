@@ -106,6 +106,12 @@ absl::StatusOr<kcred::config::Config> LoadConfig() {
     }
     config->log.format = *parsed;
   }
+  if (config->listen.tcp && !config->listen.tcp->tls && !absl::GetFlag(FLAGS_insecure)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(config->source,
+                     ": listen.tcp: no tls section; kcredd refuses plaintext TCP (add "
+                     "listen.tcp.tls, or run with --insecure for local development only)"));
+  }
   return ApplyFlagOverrides(*std::move(config));
 }
 
@@ -117,12 +123,6 @@ int CheckConfig() {
   auto config = LoadConfig();
   if (!config.ok()) {
     std::cerr << config.status().message() << "\n";
-    return 1;
-  }
-  if (config->listen.tcp && !config->listen.tcp->tls && !absl::GetFlag(FLAGS_insecure)) {
-    std::cerr << config->source
-              << ": listen.tcp: no tls section; kcredd refuses plaintext TCP (add listen.tcp.tls, "
-                 "or run with --insecure for local development only)\n";
     return 1;
   }
   const size_t declared = config->accounts.items.size();
@@ -302,10 +302,6 @@ int Serve() {
         dev ? absl::FailedPreconditionError(
                   "dev mode has no configuration file to reload; restart kcredd --dev instead")
             : LoadConfig();
-    if (next.ok() && next->listen.tcp && !next->listen.tcp->tls && !absl::GetFlag(FLAGS_insecure)) {
-      next = absl::InvalidArgumentError(
-          absl::StrCat(next->source, ": listen.tcp: no tls section; kcredd refuses plaintext TCP"));
-    }
     absl::StatusOr<kcred::ReloadReport> applied =
         next.ok() ? kcred::ApplyReload(reload_targets, *config, *next, clock) : next.status();
     if (!applied.ok()) {
