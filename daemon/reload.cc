@@ -14,16 +14,6 @@
 namespace kcred {
 namespace {
 
-bool SameCluster(const config::ClusterConfig& a, const config::ClusterConfig& b) {
-  auto fields = [](const config::ClusterConfig& c) {
-    return std::tie(c.name, c.server, c.ca_pem, c.ca_file, c.credential.token_file,
-                    c.credential.kubeconfig_file, c.credential.kubeconfig_context, c.qps, c.burst,
-                    c.cluster_name_template, c.context_name_template, c.min_token_ttl,
-                    c.max_token_ttl, c.audiences);
-  };
-  return fields(a) == fields(b);
-}
-
 bool SameTls(const std::optional<config::TlsConfig>& a, const std::optional<config::TlsConfig>& b) {
   if (a.has_value() != b.has_value()) return false;
   if (!a) return true;
@@ -128,8 +118,7 @@ absl::StatusOr<ReloadReport> ApplyReload(const ReloadTargets& targets,
       // A kubeconfig credential is re-read on every reload (its file may hold a renewed
       // certificate); a token file is re-read by the client whenever it changes.
       const bool unchanged = old != before.end() && running != runtime.clusters.end() &&
-                             SameCluster(*old->second, cluster) &&
-                             cluster.credential.kubeconfig_file.empty();
+                             *old->second == cluster && cluster.credential.kubeconfig_file.empty();
       if (unchanged) {
         handles[cluster.name] = running->second;
         continue;
@@ -139,7 +128,7 @@ absl::StatusOr<ReloadReport> ApplyReload(const ReloadTargets& targets,
       handles[cluster.name] = *std::move(connected);
       if (old == before.end()) {
         cluster_changes.push_back(absl::StrCat("cluster \"", cluster.name, "\" added"));
-      } else if (!SameCluster(*old->second, cluster)) {
+      } else if (*old->second != cluster) {
         cluster_changes.push_back(absl::StrCat("cluster \"", cluster.name, "\" changed"));
       }
     }

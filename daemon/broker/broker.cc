@@ -307,16 +307,6 @@ size_t Broker::account_count(const std::string& cluster) const {
 
 namespace {
 
-bool SameClusterConfig(const config::ClusterConfig& a, const config::ClusterConfig& b) {
-  return a.name == b.name && a.server == b.server && a.ca_pem == b.ca_pem &&
-         a.ca_file == b.ca_file && a.credential.token_file == b.credential.token_file &&
-         a.credential.kubeconfig_file == b.credential.kubeconfig_file &&
-         a.credential.kubeconfig_context == b.credential.kubeconfig_context && a.qps == b.qps &&
-         a.burst == b.burst && a.cluster_name_template == b.cluster_name_template &&
-         a.context_name_template == b.context_name_template && a.min_token_ttl == b.min_token_ttl &&
-         a.max_token_ttl == b.max_token_ttl && a.audiences == b.audiences;
-}
-
 std::string ListOrNone(const std::vector<std::string>& names) {
   return names.empty() ? std::string("none") : absl::StrJoin(names, ", ");
 }
@@ -357,7 +347,7 @@ absl::Status Broker::UpdateClusters(std::vector<ClusterHandle> clusters) {
     auto it = fresh.find(old->config.name);
     if (it == fresh.end()) {
       removed.push_back(old->config.name);
-    } else if (!SameClusterConfig(old->config, it->second->config)) {
+    } else if (old->config != it->second->config) {
       changed.push_back(old->config.name);
     }
   }

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -541,6 +542,16 @@ absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
     return data.status();
   }
   return ParseConfig(*data, path);
+}
+
+bool operator==(const ClusterConfig& a, const ClusterConfig& b) {
+  auto fields = [](const ClusterConfig& c) {
+    return std::tie(c.name, c.server, c.ca_pem, c.ca_file, c.credential.token_file,
+                    c.credential.kubeconfig_file, c.credential.kubeconfig_context, c.qps, c.burst,
+                    c.cluster_name_template, c.context_name_template, c.min_token_ttl,
+                    c.max_token_ttl, c.audiences);
+  };
+  return fields(a) == fields(b);
 }
 
 }  // namespace kcred::config

@@ -82,6 +82,10 @@ struct ClusterConfig {
   std::vector<std::string> audiences;  // the API audiences; empty: the server's default
 };
 
+// Field by field (a reload compares the running and the new config of each cluster).
+bool operator==(const ClusterConfig& a, const ClusterConfig& b);
+inline bool operator!=(const ClusterConfig& a, const ClusterConfig& b) { return !(a == b); }
+
 struct StoreConfig {
   // The sealing key: a file, or the name of a systemd credential ($CREDENTIALS_DIRECTORY/<name>).
   std::string sealing_key_file;
