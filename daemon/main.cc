@@ -195,25 +195,25 @@ int Serve() {
     cleanup_dev();
     return 1;
   }
-  // The rotation engine: revocations of previous tokens, and scheduled rotations of every account.
   // Account events (provisioned, rotated, revoked, ...) for WatchAccounts, scheduled ones included.
   kcred::server::AccountEventHub events;
-  if (runtime->broker) {
-    runtime->broker->SetEventListener(
-        [&events](const kcred::v1::AccountEvent& event) { events.Publish(event); });
-  }
+  kcred::server::PeerRegistry peers;
+  kcred::server::BrokerService broker(nullptr, nullptr, peers, KCRED_VERSION, clock.Now(), &events);
+  // What runs on the broker: revocations of previous tokens, scheduled rotations of every account,
+  // and the accounts declared in the configuration (provisioned on their own thread, so they never
+  // hold up start). Started now, or by the reload that configures the first cluster.
   std::optional<kcred::rotation::Revoker> revoker;
   std::optional<kcred::rotation::BrokerRotation> rotation;
   std::optional<kcred::rotation::Scheduler> scheduler;
-  if (runtime->broker) {
+  std::optional<kcred::declared::DeclaredAccountsReconciler> declared;
+  auto start_engine = [&] {
+    runtime->broker->SetEventListener(
+        [&events](const kcred::v1::AccountEvent& event) { events.Publish(event); });
     revoker.emplace(clock, *runtime->broker, config->token_defaults.grace + absl::Seconds(5));
     rotation.emplace(*runtime->broker, config->token_defaults, &*revoker);
     kcred::rotation::SchedulerOptions scheduler_options;
     scheduler_options.workers = 16;  // at least any cluster's max_in_flight (LimitsFor)
     scheduler.emplace(clock, *rotation, scheduler_options, &*rotation);
-    for (const auto& cluster : config->clusters) {
-      (void)scheduler->SetClusterLimits(cluster.name, kcred::rotation::LimitsFor(cluster));
-    }
     rotation->Attach(&*scheduler);
     auto seeded = kcred::ScheduleRotations(*rotation, *scheduler, *runtime->broker, *config);
     if (!seeded.ok()) {
@@ -222,23 +222,18 @@ int Serve() {
       log->info("scheduled rotations for {} account(s)", *seeded);
     }
     if (auto s = scheduler->Start(); !s.ok()) log->error("rotation scheduler: {}", s.message());
-  }
-  // Accounts declared in the configuration, provisioned on their own thread (never holds up start).
-  std::optional<kcred::declared::DeclaredAccountsReconciler> declared;
-  if (runtime->broker) {
     declared.emplace(clock, *runtime->broker);
     declared->Start();
     declared->Apply(config->accounts);
-  }
+    broker.Attach(runtime->broker.get(), &*rotation);
+  };
+  if (runtime->broker) start_engine();
   auto stop_rotation = [&] {
     if (declared) declared->Stop();
     if (scheduler) scheduler->Stop();
     revoker.reset();
   };
 
-  kcred::server::PeerRegistry peers;
-  kcred::server::BrokerService broker(runtime->broker.get(), rotation ? &*rotation : nullptr, peers,
-                                      KCRED_VERSION, clock.Now(), &events);
   kcred::server::ServerOptions options;
   options.listen = config->listen;
   options.insecure = absl::GetFlag(FLAGS_insecure);
@@ -290,12 +285,15 @@ int Serve() {
     if (!reload_error.empty()) absl::StrAppend(&text, "; reload refused: ", reload_error);
     return text;
   };
-  kcred::ReloadTargets reload_targets;
-  reload_targets.runtime = &*runtime;
-  reload_targets.server = server->get();
-  reload_targets.scheduler = scheduler ? &*scheduler : nullptr;
-  reload_targets.rotation = rotation ? &*rotation : nullptr;
-  reload_targets.declared = declared ? &*declared : nullptr;
+  auto reload_targets = [&] {
+    kcred::ReloadTargets targets;
+    targets.runtime = &*runtime;
+    targets.server = server->get();
+    targets.scheduler = scheduler ? &*scheduler : nullptr;
+    targets.rotation = rotation ? &*rotation : nullptr;
+    targets.declared = declared ? &*declared : nullptr;
+    return targets;
+  };
   auto reload = [&] {
     log->info("SIGHUP received: reloading {}", config->source);
     absl::StatusOr<kcred::config::Config> next =
@@ -303,7 +301,7 @@ int Serve() {
                   "dev mode has no configuration file to reload; restart kcredd --dev instead")
             : LoadConfig();
     absl::StatusOr<kcred::ReloadReport> applied =
-        next.ok() ? kcred::ApplyReload(reload_targets, *config, *next, clock) : next.status();
+        next.ok() ? kcred::ApplyReload(reload_targets(), *config, *next, clock) : next.status();
     if (!applied.ok()) {
       reload_error = std::string(applied.status().message());
       log->error("reload refused, still running the previous configuration: {}", reload_error);
@@ -311,6 +309,7 @@ int Serve() {
     }
     reload_error.clear();
     *config = std::move(applied->effective);
+    if (applied->opened_store) start_engine();
     log->info("configuration reloaded: {}",
               applied->changes.empty() ? "no changes" : absl::StrJoin(applied->changes, "; "));
     for (const std::string& setting : applied->needs_restart) {

@@ -1,6 +1,7 @@
 #include "daemon/reload.h"
 
 #include <map>
+#include <optional>
 #include <set>
 #include <tuple>
 #include <utility>
@@ -79,31 +80,36 @@ absl::StatusOr<ReloadReport> ApplyReload(const ReloadTargets& targets,
   report.effective = next;
   config::Config& effective = report.effective;
 
+  Runtime& runtime = *targets.runtime;
+  // kcredd started without clusters has no store or broker: the first clusters open them (with
+  // the new file's state_dir, store and token defaults, which nothing used so far).
+  std::optional<Runtime> opened;
+  if (runtime.broker == nullptr && !next.clusters.empty()) {
+    absl::StatusOr<Runtime> built = BuildRuntime(next, clock);
+    if (!built.ok()) return built.status();
+    opened = *std::move(built);
+    report.changes.push_back(absl::StrCat(
+        next.clusters.size(), " cluster(s) configured: store opened at ", next.state_dir));
+  }
+  const bool clusters_reloadable = runtime.broker != nullptr;
+
   // Restart-only settings keep their running values.
   for (std::string& what : ListenChanges(current.listen, next.listen)) {
     report.needs_restart.push_back(std::move(what));
   }
   effective.listen = current.listen;
-  if (next.state_dir != current.state_dir) report.needs_restart.push_back("state_dir");
-  effective.state_dir = current.state_dir;
-  if (std::tie(next.store.sealing_key_file, next.store.sealing_key_credential) !=
-      std::tie(current.store.sealing_key_file, current.store.sealing_key_credential)) {
-    report.needs_restart.push_back("store");
-  }
-  effective.store = current.store;
-  if (!SameTokenDefaults(next.token_defaults, current.token_defaults)) {
-    report.needs_restart.push_back("defaults.token");
-  }
-  effective.token_defaults = current.token_defaults;
-
-  Runtime& runtime = *targets.runtime;
-  const bool clusters_reloadable = runtime.broker != nullptr;
-  if (!clusters_reloadable) {
-    if (!next.clusters.empty()) {
-      report.needs_restart.push_back("clusters (kcredd started without any, so no store is open)");
+  if (clusters_reloadable) {
+    if (next.state_dir != current.state_dir) report.needs_restart.push_back("state_dir");
+    effective.state_dir = current.state_dir;
+    if (std::tie(next.store.sealing_key_file, next.store.sealing_key_credential) !=
+        std::tie(current.store.sealing_key_file, current.store.sealing_key_credential)) {
+      report.needs_restart.push_back("store");
     }
-    effective.clusters = current.clusters;
-    effective.accounts = current.accounts;
+    effective.store = current.store;
+    if (!SameTokenDefaults(next.token_defaults, current.token_defaults)) {
+      report.needs_restart.push_back("defaults.token");
+    }
+    effective.token_defaults = current.token_defaults;
   }
 
   // 1. Connect added and changed clusters (nothing is swapped yet).
@@ -152,6 +158,10 @@ absl::StatusOr<ReloadReport> ApplyReload(const ReloadTargets& targets,
   }
 
   // 3. From here on nothing is refused.
+  if (opened) {
+    runtime = *std::move(opened);
+    report.opened_store = true;  // the caller starts rotation and declared accounts
+  }
   if (clusters_reloadable) {
     std::vector<broker::ClusterHandle> list;
     for (const config::ClusterConfig& cluster : next.clusters)

@@ -8,7 +8,9 @@
 // afterwards on their own thread), logging, and the TLS certificate, key and client CA (new
 // handshakes use them; open connections keep theirs). Settings that only take effect after a
 // restart (listen addresses and socket, state_dir, store, defaults.token) are reported, not
-// applied: the running kcredd keeps their old values.
+// applied: the running kcredd keeps their old values. A kcredd that started without clusters has
+// no store yet: the reload that configures the first clusters opens it (with the file's state_dir,
+// store and defaults).
 
 #include <string>
 #include <vector>
@@ -37,6 +39,9 @@ struct ReloadReport {
   config::Config effective;                // `next`, with the restart-only settings of `current`
   std::vector<std::string> changes;        // what was applied, e.g. `cluster "dev" changed`
   std::vector<std::string> needs_restart;  // e.g. "listen.unix.path"
+  // kcredd had no clusters, and this reload configured the first ones: the runtime now has a
+  // store and a broker, and the caller must start what uses them (rotation, declared accounts).
+  bool opened_store = false;
 };
 
 // Sets the per-cluster rotation limits and schedules every account of a configured cluster

@@ -32,6 +32,12 @@ struct WatchCallState {
   bool writing ABSL_GUARDED_BY(mu) = false;
 };
 
+grpc::Status NoClusters() {
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                      "kcredd has no clusters configured; add one to its configuration and reload "
+                      "it (systemctl reload kcredd, or SIGHUP)");
+}
+
 }  // namespace
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
@@ -49,16 +55,18 @@ BrokerService::BrokerService(broker::Broker* broker, broker::AccountListener* li
       start_time_(start_time),
       events_(events) {}
 
+void BrokerService::Attach(broker::Broker* broker, broker::AccountListener* listener) {
+  listener_.store(listener);
+  broker_.store(broker);
+}
+
 template <typename T, typename Call>
 grpc::Status BrokerService::Handle(grpc::ServerContext* context, const char* method,
                                    const v1::AccountRef* ref, bool audited, T* response,
                                    Call call) {
-  if (broker_ == nullptr) {
-    return grpc::Status(
-        grpc::StatusCode::UNAVAILABLE,
-        "kcredd has no clusters configured; add clusters to its config and restart");
-  }
-  absl::StatusOr<T> result = call();
+  broker::Broker* broker = broker_.load();
+  if (broker == nullptr) return NoClusters();
+  absl::StatusOr<T> result = call(*broker);
   const std::string caller = CallerIdentity(*context, peers_);
   if (audited) {
     Logger("audit")->info("caller={} method={} account={} result={}", caller, method,
@@ -78,9 +86,10 @@ grpc::Status BrokerService::ProvisionAccount(grpc::ServerContext* context,
                                              const v1::ProvisionAccountRequest* request,
                                              v1::ProvisionAccountResponse* response) {
   grpc::Status status = Handle(context, "ProvisionAccount", &request->ref(), true, response,
-                               [&] { return broker_->Provision(*request); });
-  if (status.ok() && listener_ != nullptr && !request->validate_only()) {
-    listener_->AccountChanged(response->account());
+                               [&](broker::Broker& b) { return b.Provision(*request); });
+  if (broker::AccountListener* listener = listener_.load();
+      status.ok() && listener != nullptr && !request->validate_only()) {
+    listener->AccountChanged(response->account());
   }
   return status;
 }
@@ -89,22 +98,24 @@ grpc::Status BrokerService::GetAccount(grpc::ServerContext* context,
                                        const v1::GetAccountRequest* request,
                                        v1::Account* response) {
   return Handle(context, "GetAccount", &request->ref(), false, response,
-                [&] { return broker_->GetAccount(request->ref()); });
+                [&](broker::Broker& b) { return b.GetAccount(request->ref()); });
 }
 
 grpc::Status BrokerService::ListAccounts(grpc::ServerContext* context,
                                          const v1::ListAccountsRequest* request,
                                          v1::ListAccountsResponse* response) {
   return Handle(context, "ListAccounts", nullptr, false, response,
-                [&] { return broker_->ListAccounts(*request); });
+                [&](broker::Broker& b) { return b.ListAccounts(*request); });
 }
 
 grpc::Status BrokerService::DeleteAccount(grpc::ServerContext* context,
                                           const v1::DeleteAccountRequest* request,
                                           v1::DeleteAccountResponse* response) {
   grpc::Status status = Handle(context, "DeleteAccount", &request->ref(), true, response,
-                               [&] { return broker_->DeleteAccount(*request); });
-  if (status.ok() && listener_ != nullptr) listener_->AccountDeleted(request->ref());
+                               [&](broker::Broker& b) { return b.DeleteAccount(*request); });
+  if (broker::AccountListener* listener = listener_.load(); status.ok() && listener != nullptr) {
+    listener->AccountDeleted(request->ref());
+  }
   return status;
 }
 
@@ -112,8 +123,10 @@ grpc::Status BrokerService::RotateToken(grpc::ServerContext* context,
                                         const v1::RotateTokenRequest* request,
                                         v1::RotateTokenResponse* response) {
   grpc::Status status = Handle(context, "RotateToken", &request->ref(), true, response,
-                               [&] { return broker_->RotateToken(*request); });
-  if (status.ok() && listener_ != nullptr) listener_->AccountChanged(response->account());
+                               [&](broker::Broker& b) { return b.RotateToken(*request); });
+  if (broker::AccountListener* listener = listener_.load(); status.ok() && listener != nullptr) {
+    listener->AccountChanged(response->account());
+  }
   return status;
 }
 
@@ -122,24 +135,21 @@ grpc::Status BrokerService::GetKubeconfig(grpc::ServerContext* context,
                                           v1::GetKubeconfigResponse* response) {
   // Credential reads are audited too: who fetched which account's secret matters.
   return Handle(context, "GetKubeconfig", &request->ref(), true, response,
-                [&] { return broker_->GetKubeconfig(request->ref()); });
+                [&](broker::Broker& b) { return b.GetKubeconfig(request->ref()); });
 }
 
 grpc::Status BrokerService::GetToken(grpc::ServerContext* context,
                                      const v1::GetTokenRequest* request,
                                      v1::GetTokenResponse* response) {
   return Handle(context, "GetToken", &request->ref(), true, response,
-                [&] { return broker_->GetToken(request->ref()); });
+                [&](broker::Broker& b) { return b.GetToken(request->ref()); });
 }
 
 grpc::Status BrokerService::WatchAccounts(grpc::ServerContext* context,
                                           const v1::WatchAccountsRequest* request,
                                           grpc::ServerWriter<v1::AccountEvent>* writer) {
-  if (broker_ == nullptr) {
-    return grpc::Status(
-        grpc::StatusCode::UNAVAILABLE,
-        "kcredd has no clusters configured; add clusters to its config and restart");
-  }
+  broker::Broker* broker = broker_.load();
+  if (broker == nullptr) return NoClusters();
   if (events_ == nullptr) {
     return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
                         "this kcredd does not publish account events; upgrade kcredd");
@@ -149,7 +159,7 @@ grpc::Status BrokerService::WatchAccounts(grpc::ServerContext* context,
   v1::ListAccountsRequest list;
   *list.mutable_selector() = request->selector();
   list.set_page_size(1);
-  if (absl::StatusOr<v1::ListAccountsResponse> probe = broker_->ListAccounts(list); !probe.ok()) {
+  if (absl::StatusOr<v1::ListAccountsResponse> probe = broker->ListAccounts(list); !probe.ok()) {
     return ToGrpcStatus(probe.status());
   }
   // Subscribe before reading the snapshot, so nothing that happens meanwhile is lost.
@@ -195,7 +205,7 @@ grpc::Status BrokerService::WatchAccounts(grpc::ServerContext* context,
   if (request->resume_token().empty() && request->send_initial_state()) {
     list.set_page_size(0);
     for (;;) {
-      absl::StatusOr<v1::ListAccountsResponse> page = broker_->ListAccounts(list);
+      absl::StatusOr<v1::ListAccountsResponse> page = broker->ListAccounts(list);
       if (!page.ok()) return ToGrpcStatus(page.status());
       for (const v1::Account& account : page->accounts()) {
         v1::AccountEvent event;
@@ -237,7 +247,7 @@ grpc::Status BrokerService::ListClusters(grpc::ServerContext* context,
                                          const v1::ListClustersRequest* /*request*/,
                                          v1::ListClustersResponse* response) {
   return Handle(context, "ListClusters", nullptr, false, response,
-                [&] { return broker_->ListClusters(); });
+                [&](broker::Broker& b) { return b.ListClusters(); });
 }
 
 grpc::Status BrokerService::GetServerInfo(grpc::ServerContext* context,

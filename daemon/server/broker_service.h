@@ -3,6 +3,7 @@
 // grpc::Status here and nowhere else. Every call that changes something is written to the audit
 // log (logger "audit": caller, method, account, outcome; never a token).
 
+#include <atomic>
 #include <string>
 
 #include "absl/status/status.h"
@@ -27,6 +28,10 @@ class BrokerService final : public kcred::v1::CredentialBroker::Service {
   BrokerService(broker::Broker* broker, broker::AccountListener* listener,
                 const PeerRegistry& peers, std::string version, absl::Time start_time,
                 AccountEventHub* events = nullptr);
+
+  // Serves accounts through `broker` from now on (kcredd started without clusters and a reload
+  // added the first one). Both must outlive the service. Thread-safe.
+  void Attach(broker::Broker* broker, broker::AccountListener* listener);
 
   grpc::Status ProvisionAccount(grpc::ServerContext* context,
                                 const v1::ProvisionAccountRequest* request,
@@ -59,8 +64,8 @@ class BrokerService final : public kcred::v1::CredentialBroker::Service {
   grpc::Status Handle(grpc::ServerContext* context, const char* method, const v1::AccountRef* ref,
                       bool audited, T* response, Call call);
 
-  broker::Broker* broker_;
-  broker::AccountListener* listener_;
+  std::atomic<broker::Broker*> broker_;
+  std::atomic<broker::AccountListener*> listener_;
   const PeerRegistry& peers_;
   const std::string version_;
   const absl::Time start_time_;

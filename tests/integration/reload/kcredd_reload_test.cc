@@ -134,6 +134,64 @@ TEST_F(KcreddReloadTest, AValidChangeTakesEffectAndABrokenFileIsRefused) {
   EXPECT_EQ(env_.StopKcredd(), 0);
 }
 
+constexpr char kDeclared[] = R"(accounts:
+  prune: PRUNE
+  items:
+  - account: dev/declared/reader
+    spec:
+      create_namespace: true
+      access:
+        rules:
+        - verbs: [VERBS]
+          resources: [pods]
+)";
+
+constexpr char kSecond[] = R"(  - account: dev/declared/second
+    spec:
+      create_namespace: true
+      access:
+        rules:
+        - verbs: [get]
+          resources: [configmaps]
+)";
+
+std::string Declared(const std::string& prune, const std::string& verbs, bool second) {
+  std::string yaml = kDeclared;
+  yaml.replace(yaml.find("PRUNE"), 5, prune);
+  yaml.replace(yaml.find("VERBS"), 5, verbs);
+  return second ? yaml + kSecond : yaml;
+}
+
+TEST_F(KcreddReloadTest, TheFirstClusterArrivesByReload) {
+  // A fresh install: no clusters yet, so no store is open and account calls say what to do.
+  ASSERT_TRUE(testing::WriteFile(env_.File("kcredd.yaml"),
+                                 absl::StrCat("listen:\n  unix:\n    path: ", env_.socket(),
+                                              "\nstate_dir: ", env_.File("state"), "\n"))
+                  .ok());
+  Start();
+  RunResult early = env_.Kcred({"list"});
+  EXPECT_NE(early.exit_code, 0);
+  EXPECT_THAT(early.err, HasSubstr("no clusters configured; add one to its configuration and "
+                                   "reload it"));
+
+  // The cluster, a declared account and the sealing key arrive with one reload.
+  env_.WriteConfig("", Declared("false", "get", false));
+  const std::string ready = Reload();
+  EXPECT_THAT(ready, Not(HasSubstr("refused")));
+  EXPECT_THAT(env_.KcreddLog(), HasSubstr("1 cluster(s) configured: store opened at "));
+  ASSERT_TRUE(Eventually([&] { return Exists("dev/declared/reader"); })) << env_.KcreddLog();
+  env_.KcredOk({"provision", "dev/automation/api-bot", "--create-namespace", "--rule", "get:pods",
+                "--ttl", "10s", "--rotate-at", "0.5"});
+  const std::string kubeconfig = env_.FetchKubeconfig("dev/automation/api-bot", "api.kubeconfig");
+  RunResult whoami = env_.Kubectl(kubeconfig, {"auth", "whoami"});
+  EXPECT_EQ(whoami.exit_code, 0) << whoami.err;
+  // The rotation engine runs: the 10s token is replaced on schedule.
+  EXPECT_TRUE(env_.WaitForKcreddLog("rotated dev/automation/api-bot to generation 2"))
+      << env_.KcreddLog();
+  EXPECT_THAT(Reload(), HasSubstr("STATUS=serving 2 accounts on 1 cluster"));
+  EXPECT_EQ(env_.StopKcredd(), 0);
+}
+
 TEST_F(KcreddReloadTest, ReloadsDuringRotationsLoseNothing) {
   // Each reload changes the cluster (a new API client each time) while tokens rotate every 5 s.
   auto config = [&](int i) {
@@ -180,34 +238,6 @@ TEST_F(KcreddReloadTest, ReloadsDuringRotationsLoseNothing) {
   EXPECT_EQ(whoami.exit_code, 0) << whoami.err;
   EXPECT_THAT(env_.KcreddLog(), Not(HasSubstr("failed (attempt")));
   EXPECT_EQ(env_.StopKcredd(), 0);
-}
-
-constexpr char kDeclared[] = R"(accounts:
-  prune: PRUNE
-  items:
-  - account: dev/declared/reader
-    spec:
-      create_namespace: true
-      access:
-        rules:
-        - verbs: [VERBS]
-          resources: [pods]
-)";
-
-constexpr char kSecond[] = R"(  - account: dev/declared/second
-    spec:
-      create_namespace: true
-      access:
-        rules:
-        - verbs: [get]
-          resources: [configmaps]
-)";
-
-std::string Declared(const std::string& prune, const std::string& verbs, bool second) {
-  std::string yaml = kDeclared;
-  yaml.replace(yaml.find("PRUNE"), 5, prune);
-  yaml.replace(yaml.find("VERBS"), 5, verbs);
-  return second ? yaml + kSecond : yaml;
 }
 
 TEST_F(KcreddReloadTest, DeclaredAccountsAreAddedChangedAndRemovedWithAndWithoutPrune) {
