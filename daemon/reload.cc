@@ -59,16 +59,10 @@ absl::StatusOr<int> ScheduleRotations(rotation::BrokerRotation& rotation,
   }
   KCRED_ASSIGN_OR_RETURN(int scheduled, rotation.Seed());
   // Accounts of clusters no longer configured are kept but neither served nor rotated.
-  v1::ListAccountsRequest request;
-  request.set_page_size(1000);
-  for (;;) {
-    KCRED_ASSIGN_OR_RETURN(v1::ListAccountsResponse page, broker.ListAccounts(request));
-    for (const v1::Account& account : page.accounts()) {
-      if (configured.count(account.ref().cluster()) > 0) continue;
-      if (scheduler.Remove(rotation::BrokerRotation::KeyOf(account.ref())).ok()) --scheduled;
-    }
-    if (page.next_page_token().empty()) break;
-    request.set_page_token(page.next_page_token());
+  KCRED_ASSIGN_OR_RETURN(std::vector<v1::Account> accounts, broker.AllAccounts());
+  for (const v1::Account& account : accounts) {
+    if (configured.count(account.ref().cluster()) > 0) continue;
+    if (scheduler.Remove(rotation::BrokerRotation::KeyOf(account.ref())).ok()) --scheduled;
   }
   return scheduled;
 }

@@ -1280,6 +1280,18 @@ std::string EncodePageToken(const std::string& cluster, const std::string& ns,
 
 }  // namespace
 
+absl::StatusOr<std::vector<v1::Account>> Broker::AllAccounts() {
+  std::vector<v1::Account> all;
+  v1::ListAccountsRequest request;
+  request.set_page_size(1000);
+  for (;;) {
+    KCRED_ASSIGN_OR_RETURN(v1::ListAccountsResponse page, ListAccounts(request));
+    for (v1::Account& account : *page.mutable_accounts()) all.push_back(std::move(account));
+    if (page.next_page_token().empty()) return all;
+    request.set_page_token(page.next_page_token());
+  }
+}
+
 absl::StatusOr<v1::ListAccountsResponse> Broker::ListAccounts(
     const v1::ListAccountsRequest& request) {
   const v1::AccountSelector& selector = request.selector();

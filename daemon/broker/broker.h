@@ -134,6 +134,9 @@ class Broker {
   // Accounts matching the selector, ordered by cluster, namespace, name. From memory.
   absl::StatusOr<v1::ListAccountsResponse> ListAccounts(const v1::ListAccountsRequest& request);
 
+  // Every account as ListAccounts shows it, all pages: for kcredd's own passes over all accounts.
+  absl::StatusOr<std::vector<v1::Account>> AllAccounts();
+
   // Revokes every token of the account and deletes what kcred created for it, tolerating objects
   // already gone; retrying after a partial failure finishes the job. The store record goes last.
   // With ORIGIN_CONFIG (pruning by the configuration), an API account is FAILED_PRECONDITION.

@@ -13,20 +13,6 @@
 namespace kcred::declared {
 namespace {
 
-// Every account the broker holds, page by page.
-absl::StatusOr<std::vector<v1::Account>> AllAccounts(broker::Broker& broker) {
-  std::vector<v1::Account> all;
-  v1::ListAccountsRequest request;
-  request.set_page_size(1000);
-  for (;;) {
-    absl::StatusOr<v1::ListAccountsResponse> page = broker.ListAccounts(request);
-    if (!page.ok()) return page.status();
-    for (v1::Account& account : *page->mutable_accounts()) all.push_back(std::move(account));
-    if (page->next_page_token().empty()) return all;
-    request.set_page_token(page->next_page_token());
-  }
-}
-
 // Whether the account's cluster is no longer configured (its Ready condition says so).
 bool ClusterNotConfigured(const v1::Account& account) {
   for (const v1::Condition& condition : account.status().conditions()) {
@@ -157,7 +143,7 @@ PassReport DeclaredAccountsReconciler::Pass(const config::DeclaredAccounts& acco
   }
 
   // Accounts declared before and no longer: pruned or kept.
-  absl::StatusOr<std::vector<v1::Account>> all = AllAccounts(broker_);
+  absl::StatusOr<std::vector<v1::Account>> all = broker_.AllAccounts();
   if (!all.ok()) {
     fail("(listing accounts)", all.status().message());
     return report;

@@ -120,22 +120,16 @@ std::optional<ScheduleEntry> BrokerRotation::EntryFor(const v1::Account& account
 
 absl::StatusOr<int> BrokerRotation::Seed() {
   int scheduled = 0;
-  v1::ListAccountsRequest request;
-  request.set_page_size(1000);
-  for (;;) {
-    auto page = broker_.ListAccounts(request);
-    if (!page.ok()) return page.status();
-    for (const v1::Account& account : page->accounts()) {
-      if (auto entry = EntryFor(account, defaults_)) {
-        if (auto s = scheduler_->Upsert(*entry); s.ok()) {
-          ++scheduled;
-        } else {
-          Logger("rotation")->warn("cannot schedule {}: {}", entry->key, s.message());
-        }
+  auto accounts = broker_.AllAccounts();
+  if (!accounts.ok()) return accounts.status();
+  for (const v1::Account& account : *accounts) {
+    if (auto entry = EntryFor(account, defaults_)) {
+      if (auto s = scheduler_->Upsert(*entry); s.ok()) {
+        ++scheduled;
+      } else {
+        Logger("rotation")->warn("cannot schedule {}: {}", entry->key, s.message());
       }
     }
-    if (page->next_page_token().empty()) break;
-    request.set_page_token(page->next_page_token());
   }
   return scheduled;
 }
