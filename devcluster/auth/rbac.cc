@@ -9,43 +9,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "devcluster/auth/go_quote.h"
 
 namespace kcred::devcluster {
 namespace {
 
 using Json = nlohmann::json;
-
-// Go's %q for the strings RBAC messages quote: backslash, quote and control characters escaped.
-std::string GoQuote(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-          absl::StrAppend(&out, "\\x", absl::Hex(static_cast<unsigned char>(c), absl::kZeroPad2));
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += "\"";
-  return out;
-}
 
 const std::string& EmptyString() {
   static const auto* const empty = new std::string();
@@ -139,24 +108,6 @@ bool NonResourceUrlMatches(const Json& rule, const std::string& path) {
   return false;
 }
 
-bool RuleAllows(const RequestAttributes& attrs, const Json& rule) {
-  if (!rule.is_object() || !ListHas(rule, "verbs", attrs.verb, /*star=*/true)) return false;
-  if (attrs.resource_request) {
-    return ListHas(rule, "apiGroups", attrs.api_group, /*star=*/true) &&
-           ResourceMatches(rule, attrs) && ResourceNameMatches(rule, attrs.name);
-  }
-  return NonResourceUrlMatches(rule, attrs.path);
-}
-
-bool AnyRuleAllows(const RequestAttributes& attrs, const Json& role) {
-  const Json* rules = Array(role, "rules");
-  if (rules == nullptr) return false;
-  for (const Json& rule : *rules) {
-    if (RuleAllows(attrs, rule)) return true;
-  }
-  return false;
-}
-
 // Whether `username` is "system:serviceaccount:<ns>:<name>".
 bool IsServiceAccount(std::string_view username, std::string_view ns, std::string_view name) {
   constexpr std::string_view kPrefix = "system:serviceaccount:";
@@ -200,50 +151,48 @@ std::string DescribeSubject(const Json& subject, const std::string& binding_name
   if (kind == "ServiceAccount") {
     const std::string& subject_ns = Str(subject, "namespace");
     const std::string& ns = subject_ns.empty() ? binding_namespace : subject_ns;
-    return absl::StrCat(kind, " ", GoQuote(absl::StrCat(name, "/", ns)));
+    return absl::StrCat(kind, " ", go::Quote(absl::StrCat(name, "/", ns)));
   }
-  return absl::StrCat(kind, " ", GoQuote(name));
+  return absl::StrCat(kind, " ", go::Quote(name));
 }
 
 // `RBAC: allowed by ClusterRoleBinding "b" of ClusterRole "r" to User "u"`, or the RoleBinding
 // form with "name/namespace", as kube-apiserver's RBAC authorizer words it.
-std::string AllowedReason(const Json& binding, const Json& subject,
-                          const std::string& binding_namespace) {
-  const Json& role_ref = Member(binding, "roleRef");
-  const std::string& name = Str(Member(binding, "metadata"), "name");
-  std::string source =
-      binding_namespace.empty()
-          ? absl::StrCat("ClusterRoleBinding ", GoQuote(name))
-          : absl::StrCat("RoleBinding ", GoQuote(absl::StrCat(name, "/", binding_namespace)));
-  return absl::StrCat("RBAC: allowed by ", source, " of ", Str(role_ref, "kind"), " ",
-                      GoQuote(Str(role_ref, "name")), " to ",
-                      DescribeSubject(subject, binding_namespace));
+std::string AllowedReason(const RuleSource& source) {
+  const Json& role_ref = Member(source.binding, "roleRef");
+  const std::string& name = Str(Member(source.binding, "metadata"), "name");
+  std::string binding =
+      source.binding_namespace.empty()
+          ? absl::StrCat("ClusterRoleBinding ", go::Quote(name))
+          : absl::StrCat("RoleBinding ",
+                         go::Quote(absl::StrCat(name, "/", source.binding_namespace)));
+  return absl::StrCat("RBAC: allowed by ", binding, " of ", Str(role_ref, "kind"), " ",
+                      go::Quote(Str(role_ref, "name")), " to ",
+                      DescribeSubject(source.subject, source.binding_namespace));
 }
 
-// The roleRef's role in JSON, or the error kube-apiserver's rule resolver reports for it.
+// The roleRef's role in JSON, or nullopt (after telling `on_unresolved`) when there is none to use.
 std::optional<Json> ResolveRoleRef(const ObjectReader& objects, const Json& binding,
-                                   const std::string& binding_namespace, std::string* error) {
+                                   const std::string& binding_namespace,
+                                   absl::FunctionRef<void(const UnresolvedRole&)> on_unresolved) {
   const Json& role_ref = Member(binding, "roleRef");
-  const std::string& kind = Str(role_ref, "kind");
-  const std::string& name = Str(role_ref, "name");
-  if (kind == "ClusterRole") {
-    std::optional<Json> role = objects.Get("clusterroles", "", name);
-    if (!role.has_value()) {
-      *error = absl::StrCat("clusterrole.rbac.authorization.k8s.io ", GoQuote(name), " not found");
-    }
-    return role;
+  std::optional<Json> role = GetReferencedRole(objects, role_ref, binding_namespace);
+  if (!role.has_value()) {
+    on_unresolved(UnresolvedRole{Str(role_ref, "kind"), Str(role_ref, "name"), binding_namespace});
   }
-  if (kind == "Role") {
-    // A ClusterRoleBinding has no namespace to find a Role in.
-    std::optional<Json> role;
-    if (!binding_namespace.empty()) role = objects.Get("roles", binding_namespace, name);
-    if (!role.has_value()) {
-      *error = absl::StrCat("role.rbac.authorization.k8s.io ", GoQuote(name), " not found");
-    }
-    return role;
+  return role;
+}
+
+// The authorizer's reason for a role it cannot use, as kube-apiserver's informer listers word it.
+std::string AuthorizerResolutionError(const UnresolvedRole& role) {
+  if (role.kind == "ClusterRole") {
+    return absl::StrCat("clusterrole.rbac.authorization.k8s.io ", go::Quote(role.name),
+                        " not found");
   }
-  *error = absl::StrCat("unsupported role reference kind: ", GoQuote(kind));
-  return std::nullopt;
+  if (role.kind == "Role") {
+    return absl::StrCat("role.rbac.authorization.k8s.io ", go::Quote(role.name), " not found");
+  }
+  return absl::StrCat("unsupported role reference kind: ", go::Quote(role.kind));
 }
 
 // The bindings and roles of the bootstrap policy that kube-apiserver reconciles at start: the
@@ -298,70 +247,105 @@ const std::vector<BootstrapBinding>& BootstrapPolicy() {
 
 }  // namespace
 
-Decision Authorize(const ObjectReader& objects, const UserInfo& user,
-                   const RequestAttributes& attrs) {
+std::optional<Json> GetReferencedRole(const ObjectReader& objects, const Json& role_ref,
+                                      const std::string& binding_namespace) {
+  const std::string& kind = Str(role_ref, "kind");
+  const std::string& name = Str(role_ref, "name");
+  if (kind == "ClusterRole") return objects.Get("clusterroles", "", name);
+  // A ClusterRoleBinding has no namespace to find a Role in.
+  if (kind == "Role" && !binding_namespace.empty()) {
+    return objects.Get("roles", binding_namespace, name);
+  }
+  return std::nullopt;
+}
+
+bool RuleAllows(const Json& rule, const RequestAttributes& attrs) {
+  if (!rule.is_object() || !ListHas(rule, "verbs", attrs.verb, /*star=*/true)) return false;
+  if (attrs.resource_request) {
+    return ListHas(rule, "apiGroups", attrs.api_group, /*star=*/true) &&
+           ResourceMatches(rule, attrs) && ResourceNameMatches(rule, attrs.name);
+  }
+  return NonResourceUrlMatches(rule, attrs.path);
+}
+
+void VisitRulesFor(const ObjectReader& objects, const UserInfo& user,
+                   const std::string& namespace_name,
+                   absl::FunctionRef<bool(const RuleSource&, const Json&)> on_rule,
+                   absl::FunctionRef<void(const UnresolvedRole&)> on_unresolved) {
+  // Every rule of `role`, until `on_rule` says stop; returns false when it did.
+  auto visit_role = [&on_rule](const RuleSource& source, const Json& role) {
+    const Json* rules = Array(role, "rules");
+    if (rules == nullptr) return true;
+    for (const Json& rule : *rules) {
+      if (!on_rule(source, rule)) return false;
+    }
+    return true;
+  };
+
   for (const BootstrapBinding& b : BootstrapPolicy()) {
     const Json* subject = MatchingSubject(user, b.binding, "");
-    if (subject != nullptr && AnyRuleAllows(attrs, b.role)) {
-      return Decision{true, AllowedReason(b.binding, *subject, "")};
+    if (subject != nullptr && !visit_role(RuleSource{b.binding, *subject, EmptyString()}, b.role)) {
+      return;
     }
   }
 
-  // As kube-apiserver's rule resolver: every ClusterRoleBinding, then the RoleBindings of the
-  // request's namespace; a binding whose role is missing is remembered for the denial reason.
-  std::vector<std::string> errors;
   for (const Json& binding : objects.List("clusterrolebindings", "")) {
     const Json* subject = MatchingSubject(user, binding, "");
     if (subject == nullptr) continue;
-    std::string error;
-    std::optional<Json> role = ResolveRoleRef(objects, binding, "", &error);
-    if (!role.has_value()) {
-      errors.push_back(std::move(error));
-      continue;
-    }
-    if (AnyRuleAllows(attrs, *role)) return Decision{true, AllowedReason(binding, *subject, "")};
-  }
-
-  if (!attrs.namespace_name.empty()) {
-    for (const Json& binding : objects.List("rolebindings", attrs.namespace_name)) {
-      // The store answers for the namespace asked, but a binding only ever grants in its own.
-      const std::string& binding_ns = Str(Member(binding, "metadata"), "namespace");
-      if (!binding_ns.empty() && binding_ns != attrs.namespace_name) continue;
-      const Json* subject = MatchingSubject(user, binding, attrs.namespace_name);
-      if (subject == nullptr) continue;
-      std::string error;
-      std::optional<Json> role = ResolveRoleRef(objects, binding, attrs.namespace_name, &error);
-      if (!role.has_value()) {
-        errors.push_back(std::move(error));
-        continue;
-      }
-      if (AnyRuleAllows(attrs, *role)) {
-        return Decision{true, AllowedReason(binding, *subject, attrs.namespace_name)};
-      }
+    std::optional<Json> role = ResolveRoleRef(objects, binding, EmptyString(), on_unresolved);
+    if (role.has_value() && !visit_role(RuleSource{binding, *subject, EmptyString()}, *role)) {
+      return;
     }
   }
 
-  Decision denied;
+  if (namespace_name.empty()) return;
+  for (const Json& binding : objects.List("rolebindings", namespace_name)) {
+    // The store answers for the namespace asked, but a binding only ever grants in its own.
+    const std::string& binding_ns = Str(Member(binding, "metadata"), "namespace");
+    if (!binding_ns.empty() && binding_ns != namespace_name) continue;
+    const Json* subject = MatchingSubject(user, binding, namespace_name);
+    if (subject == nullptr) continue;
+    std::optional<Json> role = ResolveRoleRef(objects, binding, namespace_name, on_unresolved);
+    if (role.has_value() && !visit_role(RuleSource{binding, *subject, namespace_name}, *role)) {
+      return;
+    }
+  }
+}
+
+Decision Authorize(const ObjectReader& objects, const UserInfo& user,
+                   const RequestAttributes& attrs) {
+  Decision decision;
+  // A binding whose role is missing is remembered for the denial reason.
+  std::vector<std::string> errors;
+  VisitRulesFor(
+      objects, user, attrs.namespace_name,
+      [&](const RuleSource& source, const Json& rule) {
+        if (!RuleAllows(rule, attrs)) return true;
+        decision = Decision{true, AllowedReason(source)};
+        return false;
+      },
+      [&errors](const UnresolvedRole& role) { errors.push_back(AuthorizerResolutionError(role)); });
+  if (decision.allowed) return decision;
   if (errors.size() == 1) {
-    denied.reason = absl::StrCat("RBAC: ", errors[0]);
+    decision.reason = absl::StrCat("RBAC: ", errors[0]);
   } else if (errors.size() > 1) {
-    denied.reason = absl::StrCat("RBAC: [", absl::StrJoin(errors, ", "), "]");
+    decision.reason = absl::StrCat("RBAC: [", absl::StrJoin(errors, ", "), "]");
   }
-  return denied;
+  return decision;
 }
 
 std::string ForbiddenMessage(const UserInfo& user, const RequestAttributes& attrs) {
   std::string detail;
   if (!attrs.resource_request) {
-    detail = absl::StrCat("User ", GoQuote(user.username), " cannot ", attrs.verb, " path ",
-                          GoQuote(attrs.path));
+    detail = absl::StrCat("User ", go::Quote(user.username), " cannot ", attrs.verb, " path ",
+                          go::Quote(attrs.path));
   } else {
     std::string resource = attrs.resource;
     if (!attrs.subresource.empty()) absl::StrAppend(&resource, "/", attrs.subresource);
-    detail = absl::StrCat("User ", GoQuote(user.username), " cannot ", attrs.verb, " resource ",
-                          GoQuote(resource), " in API group ", GoQuote(attrs.api_group));
+    detail = absl::StrCat("User ", go::Quote(user.username), " cannot ", attrs.verb, " resource ",
+                          go::Quote(resource), " in API group ", go::Quote(attrs.api_group));
     if (!attrs.namespace_name.empty()) {
-      absl::StrAppend(&detail, " in the namespace ", GoQuote(attrs.namespace_name));
+      absl::StrAppend(&detail, " in the namespace ", go::Quote(attrs.namespace_name));
     } else {
       absl::StrAppend(&detail, " at the cluster scope");
     }
@@ -369,15 +353,19 @@ std::string ForbiddenMessage(const UserInfo& user, const RequestAttributes& attr
   // kube-apiserver escapes HTML metacharacters in the message it builds from request data.
   detail = absl::StrReplaceAll(detail, {{"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"}});
 
-  // apierrors.NewForbidden: the qualified resource ("pods", "deployments.apps") and the name.
-  std::string qualified;
-  if (attrs.resource_request) {
-    qualified = attrs.resource;
-    if (!attrs.api_group.empty()) absl::StrAppend(&qualified, ".", attrs.api_group);
-  }
-  if (qualified.empty()) return absl::StrCat("forbidden: ", detail);
-  if (attrs.name.empty()) return absl::StrCat(qualified, " is forbidden: ", detail);
-  return absl::StrCat(qualified, " ", GoQuote(attrs.name), " is forbidden: ", detail);
+  if (!attrs.resource_request) return ForbiddenStatusMessage("", "", "", detail);
+  return ForbiddenStatusMessage(attrs.api_group, attrs.resource, attrs.name, detail);
+}
+
+std::string ForbiddenStatusMessage(absl::string_view api_group, absl::string_view resource,
+                                   absl::string_view name, absl::string_view cause) {
+  // The qualified resource: "pods", "deployments.apps".
+  std::string qualified(resource);
+  if (qualified.empty()) return absl::StrCat("forbidden: ", cause);
+  if (!api_group.empty()) absl::StrAppend(&qualified, ".", api_group);
+  if (name.empty()) return absl::StrCat(qualified, " is forbidden: ", cause);
+  return absl::StrCat(qualified, " ", go::Quote(std::string_view(name.data(), name.size())),
+                      " is forbidden: ", cause);
 }
 
 }  // namespace kcred::devcluster

@@ -23,6 +23,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "devcluster/auth/go_quote.h"
 
 namespace kcred::devcluster {
 namespace {
@@ -91,17 +92,6 @@ absl::StatusOr<std::string> PublicKeyDer(EVP_PKEY* pkey) {
 
 absl::Status Unauthenticated(std::string_view message) {
   return absl::UnauthenticatedError(Absl(message));
-}
-
-// Go's %q of a []string: ["a" "b"].
-std::string GoQuotedList(const std::vector<std::string>& items) {
-  std::string out = "[";
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i > 0) out += " ";
-    absl::StrAppend(&out, "\"", absl::CEscape(items[i]), "\"");
-  }
-  out += "]";
-  return out;
 }
 
 std::string NewUuid4() {
@@ -445,9 +435,9 @@ absl::StatusOr<UserInfo> ServiceAccountTokens::AuthenticateBound(
   }
   // Without API audiences there is nothing to check against (kube-apiserver skips it too).
   if (!audience_ok && !api_audiences.empty()) {
-    return Unauthenticated(absl::StrCat("token audiences ", GoQuotedList(token_audiences),
+    return Unauthenticated(absl::StrCat("token audiences ", go::QuoteList(token_audiences),
                                         " is invalid for the target audiences ",
-                                        GoQuotedList(api_audiences)));
+                                        go::QuoteList(api_audiences)));
   }
 
   // Time claims, with go-jose's leeway: nbf and iat may be up to a minute in the future, exp up
