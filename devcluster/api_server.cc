@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "common/logging.h"
 #include "devcluster/api_error.h"
+#include "devcluster/auth/escalation.h"
 #include "devcluster/patch.h"
 #include "devcluster/protobuf_codec.h"
 
@@ -85,6 +86,20 @@ std::string DurationText(int64_t seconds) {
 bool ParseBool(const std::string& value) {
   return value == "1" || value == "t" || value == "T" || value == "true" || value == "True" ||
          value == "TRUE";
+}
+
+// kube-apiserver's RBAC escalation prevention for a write of `object` (`old`: the stored object,
+// null on create). It runs after the request's own authorization and before validation, as there.
+absl::Status ConfirmNoEscalation(const ObjectReader& objects, const UserInfo& user,
+                                 const ResourceInfo& info, const RequestAttributes& attrs,
+                                 const nlohmann::json& object, const nlohmann::json* old) {
+  if (info.group != kRbacGroup) return absl::OkStatus();
+  EscalationDecision decision =
+      CheckEscalation(objects, user,
+                      RbacWrite{info.resource, info.namespaced ? attrs.namespace_name : "",
+                                attrs.name, object, old});
+  if (decision.allowed) return absl::OkStatus();
+  return KubeError(decision.code, decision.reason, decision.message, std::move(decision.details));
 }
 
 }  // namespace
@@ -718,6 +733,10 @@ absl::Status ApiServer::ServeObjects(Call& call) {
   if (attrs.verb == "create") {
     absl::StatusOr<nlohmann::json> body = ReadBody(call);
     if (!body.ok()) return body.status();
+    if (absl::Status s = ConfirmNoEscalation(store_, call.user, info, attrs, *body, nullptr);
+        !s.ok()) {
+      return s;
+    }
     if (absl::Status s = PrepareObject(info, *body, nullptr); !s.ok()) return s;
     absl::StatusOr<nlohmann::json> created = store_.Create(info, ns, *std::move(body), dry_run);
     if (!created.ok()) return created.status();
@@ -741,6 +760,10 @@ absl::Status ApiServer::ServeObjects(Call& call) {
     }
     absl::StatusOr<nlohmann::json> current = store_.Get(info, ns, attrs.name);
     if (!current.ok()) return current.status();
+    if (absl::Status s = ConfirmNoEscalation(store_, call.user, info, attrs, *body, &*current);
+        !s.ok()) {
+      return s;
+    }
     if (absl::Status s = PrepareObject(info, *body, *current); !s.ok()) return s;
     absl::StatusOr<nlohmann::json> updated =
         store_.Update(info, ns, *std::move(body), info.resource == "leases", dry_run);
@@ -765,6 +788,10 @@ absl::Status ApiServer::ServeObjects(Call& call) {
       const bool patch_sets_rv = !Str(*patched, {"metadata", "resourceVersion"}).empty() &&
                                  Str(*patched, {"metadata", "resourceVersion"}) !=
                                      Str(*current, {"metadata", "resourceVersion"});
+      if (absl::Status s = ConfirmNoEscalation(store_, call.user, info, attrs, *patched, &*current);
+          !s.ok()) {
+        return s;
+      }
       if (absl::Status s = PrepareObject(info, *patched, *current); !s.ok()) return s;
       absl::StatusOr<nlohmann::json> updated =
           store_.Update(info, ns, *std::move(patched), false, dry_run);

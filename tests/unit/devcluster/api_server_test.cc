@@ -1,5 +1,6 @@
 #include "devcluster/api_server.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "absl/strings/escaping.h"
@@ -257,6 +258,86 @@ TEST_F(ApiServerTest, UpdateAndPatch) {
                  "application/apply-patch+yaml")
                 .status,
             415);
+}
+
+// RBAC escalation prevention on every write path: create, PUT and each PATCH kind, after the
+// request's own authorization; the refusal is kube-apiserver's 403 (or 404 for a missing role).
+TEST_F(ApiServerTest, RbacWritesCannotEscalate) {
+  const std::string rbac = "/apis/rbac.authorization.k8s.io/v1";
+  CreateAccount("team", "deployer");
+  ASSERT_EQ(Call("POST", rbac + "/clusterroles",
+                 R"({"metadata":{"name":"role-writer"},"rules":[
+                     {"apiGroups":["rbac.authorization.k8s.io"],"resources":["roles","rolebindings"],
+                      "verbs":["create","update","patch","get"]},
+                     {"apiGroups":[""],"resources":["pods"],"verbs":["get"]}]})")
+                .status,
+            201);
+  ASSERT_EQ(
+      Call("POST", rbac + "/namespaces/team/rolebindings",
+           R"({"metadata":{"name":"deployer"},"roleRef":{"apiGroup":"rbac.authorization.k8s.io",
+                     "kind":"ClusterRole","name":"role-writer"},
+                     "subjects":[{"kind":"ServiceAccount","name":"deployer"}]})")
+          .status,
+      201);
+  const std::string token = IssueToken("team", "deployer");
+  const std::string roles = rbac + "/namespaces/team/roles";
+  const std::string pods_rule = R"({"apiGroups":[""],"resources":["pods"],"verbs":["get"]})";
+  const std::string secrets_rule = R"({"apiGroups":[""],"resources":["secrets"],"verbs":["get"]})";
+
+  httplib::Response created =
+      Call("POST", roles, R"({"metadata":{"name":"r"},"rules":[)" + pods_rule + "]}", token);
+  ASSERT_EQ(created.status, 201) << created.body;
+  httplib::Response refused =
+      Call("POST", roles, R"({"metadata":{"name":"x"},"rules":[)" + secrets_rule + "]}", token);
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_EQ(Json(refused)["reason"], "Forbidden");
+  EXPECT_EQ(Json(refused)["message"],
+            "roles.rbac.authorization.k8s.io \"x\" is forbidden: user "
+            "\"system:serviceaccount:team:deployer\" (groups=[\"system:serviceaccounts\" "
+            "\"system:serviceaccounts:team\" \"system:authenticated\"]) is attempting to grant "
+            "RBAC permissions not currently held:\n{APIGroups:[\"\"], Resources:[\"secrets\"], "
+            "Verbs:[\"get\"]}");
+  EXPECT_EQ(
+      Json(refused)["details"],
+      nlohmann::json({{"name", "x"}, {"group", "rbac.authorization.k8s.io"}, {"kind", "roles"}}));
+  EXPECT_EQ(Call("GET", roles + "/x").status, 404);
+
+  nlohmann::json wider = Json(created);
+  wider["rules"].push_back(nlohmann::json::parse(secrets_rule));
+  EXPECT_EQ(Call("PUT", roles + "/r", wider.dump(), token).status, 403);
+  EXPECT_EQ(Call("PATCH", roles + "/r", R"({"rules":[)" + secrets_rule + "]}", token,
+                 "application/merge-patch+json")
+                .status,
+            403);
+  EXPECT_EQ(Call("PATCH", roles + "/r",
+                 R"([{"op":"add","path":"/rules/-","value":)" + secrets_rule + "}]", token,
+                 "application/json-patch+json")
+                .status,
+            403);
+  EXPECT_EQ(Call("PATCH", roles + "/r", R"({"rules":[)" + secrets_rule + "]}", token,
+                 "application/strategic-merge-patch+json")
+                .status,
+            403);
+  httplib::Response labelled = Call("PATCH", roles + "/r", R"({"metadata":{"labels":{"a":"b"}}})",
+                                    token, "application/merge-patch+json");
+  EXPECT_EQ(labelled.status, 200) << labelled.body;
+  EXPECT_EQ(Json(Call("GET", roles + "/r"))["rules"].size(), 1u);
+
+  // The request's own authorization comes first, with its own message.
+  httplib::Response cluster =
+      Call("POST", rbac + "/clusterroles",
+           R"({"metadata":{"name":"c"},"rules":[)" + pods_rule + "]}", token);
+  EXPECT_EQ(cluster.status, 403);
+  EXPECT_THAT(Json(cluster)["message"].get<std::string>(),
+              ::testing::HasSubstr("cannot create resource \"clusterroles\""));
+  // A binding to a role that does not exist is that role's 404.
+  httplib::Response dangling =
+      Call("POST", rbac + "/namespaces/team/rolebindings",
+           R"({"metadata":{"name":"b"},"roleRef":{"apiGroup":"rbac.authorization.k8s.io",
+          "kind":"ClusterRole","name":"gone"},"subjects":[{"kind":"User","name":"u"}]})",
+           token);
+  EXPECT_EQ(dangling.status, 404);
+  EXPECT_EQ(Json(dangling)["message"], "clusterroles.rbac.authorization.k8s.io \"gone\" not found");
 }
 
 // The token controller fills legacy token Secrets, and deleting the account deletes them.

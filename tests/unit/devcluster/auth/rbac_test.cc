@@ -6,105 +6,26 @@
 #include <string>
 #include <vector>
 
-#include "tests/unit/devcluster/auth/fake_object_reader.h"
+#include "tests/unit/devcluster/auth/rbac_fixture.h"
 
 namespace kcred::devcluster {
 namespace {
 
-using ::kcred::devcluster::testing::FakeObjectReader;
+using ::kcred::devcluster::testing::NonResource;
+using ::kcred::devcluster::testing::RbacFixture;
+using ::kcred::devcluster::testing::Resource;
+using ::kcred::devcluster::testing::Rule;
+using ::kcred::devcluster::testing::ServiceAccount;
+using ::kcred::devcluster::testing::Subject;
+using ::kcred::devcluster::testing::UrlRule;
+using ::kcred::devcluster::testing::User;
 using Json = nlohmann::json;
 
-UserInfo User(std::string name, std::vector<std::string> groups = {"system:authenticated"}) {
-  return UserInfo{std::move(name), "", std::move(groups), {}};
-}
-
-UserInfo ServiceAccount(const std::string& ns, const std::string& name) {
-  return UserInfo{
-      "system:serviceaccount:" + ns + ":" + name,
-      "uid-" + name,
-      {"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"},
-      {}};
-}
-
-RequestAttributes Resource(std::string verb, std::string group, std::string resource,
-                           std::string ns, std::string name = "", std::string subresource = "") {
-  RequestAttributes a;
-  a.verb = std::move(verb);
-  a.api_group = std::move(group);
-  a.api_version = "v1";
-  a.resource = std::move(resource);
-  a.subresource = std::move(subresource);
-  a.namespace_name = std::move(ns);
-  a.name = std::move(name);
-  return a;
-}
-
-RequestAttributes NonResource(std::string verb, std::string path) {
-  RequestAttributes a;
-  a.resource_request = false;
-  a.verb = std::move(verb);
-  a.path = std::move(path);
-  return a;
-}
-
-Json Rule(std::vector<std::string> verbs, std::vector<std::string> groups,
-          std::vector<std::string> resources, std::vector<std::string> names = {}) {
-  Json rule = {{"verbs", verbs}, {"apiGroups", groups}, {"resources", resources}};
-  if (!names.empty()) rule["resourceNames"] = names;
-  return rule;
-}
-
-Json UrlRule(std::vector<std::string> verbs, std::vector<std::string> urls) {
-  return {{"verbs", verbs}, {"nonResourceURLs", urls}};
-}
-
-Json Subject(const std::string& kind, const std::string& name, const std::string& ns = "") {
-  Json s = {{"kind", kind}, {"name", name}};
-  if (kind != "ServiceAccount") s["apiGroup"] = "rbac.authorization.k8s.io";
-  if (!ns.empty()) s["namespace"] = ns;
-  return s;
-}
-
-class RbacTest : public ::testing::Test {
+class RbacTest : public RbacFixture {
  protected:
-  void AddClusterRole(const std::string& name, Json rules) {
-    objects_.Put("clusterroles", {{"apiVersion", "rbac.authorization.k8s.io/v1"},
-                                  {"kind", "ClusterRole"},
-                                  {"metadata", {{"name", name}}},
-                                  {"rules", rules}});
-  }
-  void AddRole(const std::string& ns, const std::string& name, Json rules) {
-    objects_.Put("roles", {{"apiVersion", "rbac.authorization.k8s.io/v1"},
-                           {"kind", "Role"},
-                           {"metadata", {{"name", name}, {"namespace", ns}}},
-                           {"rules", rules}});
-  }
-  void AddClusterRoleBinding(const std::string& name, const std::string& role, Json subjects) {
-    objects_.Put(
-        "clusterrolebindings",
-        {{"apiVersion", "rbac.authorization.k8s.io/v1"},
-         {"kind", "ClusterRoleBinding"},
-         {"metadata", {{"name", name}}},
-         {"roleRef",
-          {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "ClusterRole"}, {"name", role}}},
-         {"subjects", subjects}});
-  }
-  void AddRoleBinding(const std::string& ns, const std::string& name, const std::string& kind,
-                      const std::string& role, Json subjects) {
-    objects_.Put(
-        "rolebindings",
-        {{"apiVersion", "rbac.authorization.k8s.io/v1"},
-         {"kind", "RoleBinding"},
-         {"metadata", {{"name", name}, {"namespace", ns}}},
-         {"roleRef", {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", kind}, {"name", role}}},
-         {"subjects", subjects}});
-  }
-
   bool Allowed(const UserInfo& user, const RequestAttributes& attrs) const {
     return Authorize(objects_, user, attrs).allowed;
   }
-
-  FakeObjectReader objects_;
 };
 
 // Without any bindings an ordinary user may do nothing beyond the bootstrap policy.
