@@ -89,4 +89,47 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
   return out;
 }
 
+absl::StatusOr<SecretString> ReadSecretFile(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError(errno, "read", path);
+  struct stat st {};
+  // Sized from the file so that one buffer, never reallocated behind our back, holds the bytes.
+  size_t capacity = fstat(fd, &st) == 0 && st.st_size > 0 ? static_cast<size_t>(st.st_size) : 0;
+  std::string buffer(capacity + 1, '\0');
+  size_t size = 0;
+  for (;;) {
+    if (size == buffer.size()) {
+      // The file grew while being read: move to a larger buffer and wipe the old one.
+      std::string larger(2 * buffer.size(), '\0');
+      std::memcpy(larger.data(), buffer.data(), size);
+      WipeString(buffer);
+      buffer.swap(larger);
+    }
+    ssize_t n = read(fd, buffer.data() + size, buffer.size() - size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      close(fd);
+      WipeString(buffer);
+      return ErrnoError(err, "read", path);
+    }
+    if (n == 0) break;
+    size += static_cast<size_t>(n);
+  }
+  close(fd);
+  buffer.resize(size);  // shrinking keeps the allocation, which SecretString wipes whole
+  return SecretString(std::move(buffer));
+}
+
+absl::Status CreatePrivateDirectories(const std::string& dir) {
+  std::filesystem::path partial;
+  for (const auto& part : std::filesystem::path(dir)) {
+    partial /= part;
+    if (mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST) {
+      return ErrnoError(errno, "create the directory", partial.string());
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace kcred

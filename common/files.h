@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/secret.h"
 
 namespace kcred {
 
@@ -15,5 +16,14 @@ absl::Status WriteFileAtomic(const std::string& path, const std::string& data, i
 
 // Reads a whole file; NotFound when missing, PermissionDenied/Internal otherwise, naming the path.
 absl::StatusOr<std::string> ReadFileToString(const std::string& path);
+
+// Reads a whole file that holds a secret (a private key, a token, a kubeconfig), with the errors
+// of ReadFileToString. The bytes go straight into the result; no copy of them is left in memory.
+absl::StatusOr<SecretString> ReadSecretFile(const std::string& path);
+
+// Creates `dir` and each missing directory above it with mode 0700 (`mkdir -p` for private
+// data); directories that exist are left as they are. Errors name the directory that could not
+// be made.
+absl::Status CreatePrivateDirectories(const std::string& dir);
 
 }  // namespace kcred
