@@ -192,6 +192,7 @@ absl::StatusOr<SealingKey> GenerateSealingKeyFile(const std::string& path) {
   std::string material(kSealingKeySize, '\0');
   if (RAND_bytes(reinterpret_cast<unsigned char*>(material.data()),
                  static_cast<int>(material.size())) != 1) {
+    WipeString(material);  // whatever part of a key the generator produced before failing
     return absl::InternalError("generating a sealing key: the random number generator failed");
   }
   SecretString key_bytes(std::move(material));
