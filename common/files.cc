@@ -28,6 +28,22 @@ absl::Status ErrnoError(int err, absl::string_view action, const std::string& pa
 
 }  // namespace
 
+int WriteFully(int fd, absl::string_view data, size_t* written) {
+  size_t done = 0;
+  int err = 0;
+  while (done < data.size()) {
+    const ssize_t n = write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      err = errno;
+      break;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (written != nullptr) *written = done;
+  return err;
+}
+
 absl::Status WriteFileAtomic(const std::string& path, const std::string& data, int mode) {
   std::filesystem::path target(path);
   std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : ".";
@@ -41,14 +57,9 @@ absl::Status WriteFileAtomic(const std::string& path, const std::string& data, i
     return ErrnoError(err, action, path);
   };
   if (fchmod(fd, static_cast<mode_t>(mode)) != 0) return fail("set the mode of");
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = write(fd, data.data() + off, data.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail("write");
-    }
-    off += static_cast<size_t>(n);
+  if (int err = WriteFully(fd, data); err != 0) {
+    errno = err;
+    return fail("write");
   }
   if (fsync(fd) != 0) return fail("fsync");
   if (close(fd) != 0) {

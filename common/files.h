@@ -7,12 +7,17 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "common/secret.h"
 
 namespace kcred {
 
 // Writes `data` to `path` atomically with permission bits `mode` (e.g. 0600).
 absl::Status WriteFileAtomic(const std::string& path, const std::string& data, int mode);
+
+// Writes all of `data` to `fd`, going on after short writes and EINTR. Returns 0, or the errno of
+// the write that failed; `written`, when given, is set to the bytes written either way.
+int WriteFully(int fd, absl::string_view data, size_t* written = nullptr);
 
 // Reads a whole file; NotFound when missing, PermissionDenied/Internal otherwise, naming the path.
 absl::StatusOr<std::string> ReadFileToString(const std::string& path);
