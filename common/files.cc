@@ -28,6 +28,22 @@ absl::Status ErrnoError(int err, absl::string_view action, const std::string& pa
 
 }  // namespace
 
+int WriteFully(int fd, absl::string_view data, size_t* written) {
+  size_t done = 0;
+  int err = 0;
+  while (done < data.size()) {
+    const ssize_t n = write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      err = errno;
+      break;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (written != nullptr) *written = done;
+  return err;
+}
+
 absl::Status WriteFileAtomic(const std::string& path, const std::string& data, int mode) {
   std::filesystem::path target(path);
   std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : ".";
@@ -41,14 +57,9 @@ absl::Status WriteFileAtomic(const std::string& path, const std::string& data, i
     return ErrnoError(err, action, path);
   };
   if (fchmod(fd, static_cast<mode_t>(mode)) != 0) return fail("set the mode of");
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = write(fd, data.data() + off, data.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail("write");
-    }
-    off += static_cast<size_t>(n);
+  if (int err = WriteFully(fd, data); err != 0) {
+    errno = err;
+    return fail("write");
   }
   if (fsync(fd) != 0) return fail("fsync");
   if (close(fd) != 0) {
@@ -87,6 +98,49 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
   }
   close(fd);
   return out;
+}
+
+absl::StatusOr<SecretString> ReadSecretFile(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError(errno, "read", path);
+  struct stat st {};
+  // Sized from the file so that one buffer, never reallocated behind our back, holds the bytes.
+  size_t capacity = fstat(fd, &st) == 0 && st.st_size > 0 ? static_cast<size_t>(st.st_size) : 0;
+  std::string buffer(capacity + 1, '\0');
+  size_t size = 0;
+  for (;;) {
+    if (size == buffer.size()) {
+      // The file grew while being read: move to a larger buffer and wipe the old one.
+      std::string larger(2 * buffer.size(), '\0');
+      std::memcpy(larger.data(), buffer.data(), size);
+      WipeString(buffer);
+      buffer.swap(larger);
+    }
+    ssize_t n = read(fd, buffer.data() + size, buffer.size() - size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      close(fd);
+      WipeString(buffer);
+      return ErrnoError(err, "read", path);
+    }
+    if (n == 0) break;
+    size += static_cast<size_t>(n);
+  }
+  close(fd);
+  buffer.resize(size);  // shrinking keeps the allocation, which SecretString wipes whole
+  return SecretString(std::move(buffer));
+}
+
+absl::Status CreatePrivateDirectories(const std::string& dir) {
+  std::filesystem::path partial;
+  for (const auto& part : std::filesystem::path(dir)) {
+    partial /= part;
+    if (mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST) {
+      return ErrnoError(errno, "create the directory", partial.string());
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace kcred

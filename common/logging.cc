@@ -16,11 +16,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "common/escape.h"
 
 namespace kcred {
 namespace {
 
-// One JSON object per line: {"time":...,"level":...,"logger":...,"msg":...}.
+// One JSON object per line: {"time":...,"level":...,"logger":...,"msg":...}. nlohmann escapes
+// control characters in "msg" and replaces invalid UTF-8, so a message stays on its line.
 class JsonStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
@@ -62,12 +64,40 @@ class JournalStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
       default:
         break;
     }
+    // journald starts a new entry at every newline: escaping keeps a message one entry.
     std::string out = absl::StrCat(
         "<", priority, ">", absl::string_view(msg.logger_name.data(), msg.logger_name.size()), ": ",
-        absl::string_view(msg.payload.data(), msg.payload.size()), "\n");
+        EscapeControl(absl::string_view(msg.payload.data(), msg.payload.size())), "\n");
     std::fwrite(out.data(), 1, out.size(), stderr);
   }
   void flush_() override { std::fflush(stderr); }
+};
+
+// Forwards to `inner` with control characters in the message escaped: text from a request (an
+// account name, a rotation reason) cannot start what looks like a line of its own.
+class EscapingSink final : public spdlog::sinks::sink {
+ public:
+  explicit EscapingSink(spdlog::sink_ptr inner) : inner_(std::move(inner)) {}
+
+  void log(const spdlog::details::log_msg& msg) override {
+    const absl::string_view payload(msg.payload.data(), msg.payload.size());
+    if (!HasControl(payload)) {
+      inner_->log(msg);
+      return;
+    }
+    const std::string escaped = EscapeControl(payload);
+    spdlog::details::log_msg copy = msg;
+    copy.payload = spdlog::string_view_t(escaped.data(), escaped.size());
+    inner_->log(copy);
+  }
+  void flush() override { inner_->flush(); }
+  void set_pattern(const std::string& pattern) override { inner_->set_pattern(pattern); }
+  void set_formatter(std::unique_ptr<spdlog::formatter> formatter) override {
+    inner_->set_formatter(std::move(formatter));
+  }
+
+ private:
+  const spdlog::sink_ptr inner_;
 };
 
 // True when systemd connected stderr to the journal ($JOURNAL_STREAM names stderr's device:inode).
@@ -99,7 +129,7 @@ spdlog::sink_ptr MakeSink(LogFormat format) {
       auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
       sink->set_formatter(std::make_unique<spdlog::pattern_formatter>(
           "%Y-%m-%dT%H:%M:%S.%eZ %^%-5l%$ %n: %v", spdlog::pattern_time_type::utc));
-      return sink;
+      return std::make_shared<EscapingSink>(std::move(sink));
     }
   }
 }

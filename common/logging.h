@@ -1,7 +1,9 @@
 #pragma once
 // Logging setup shared by kcred's binaries: one spdlog logger per component, all writing to stderr
 // in the chosen format. Call SetupLogging in main() (and again to reconfigure, e.g. on reload),
-// then Logger("component") anywhere.
+// then Logger("component") anywhere. Every format keeps one message on one line: control
+// characters in a message are escaped (common/escape.h; in JSON, by JSON's own escapes), so text
+// that came with a request cannot forge a log line.
 
 #include <spdlog/spdlog.h>
 

@@ -17,8 +17,36 @@ std::string Fingerprint(absl::string_view data) {
   return out;
 }
 
-SecretString::~SecretString() {
-  if (!value_.empty()) OPENSSL_cleanse(value_.data(), value_.size());
+void WipeString(std::string& text) {
+  // Growing within the capacity does not reallocate; it makes the whole buffer wipeable.
+  text.resize(text.capacity());
+  OPENSSL_cleanse(text.data(), text.size());
+  text.clear();
+}
+
+SecretString::SecretString(std::string value) : value_(std::move(value)) { WipeString(value); }
+
+SecretString::~SecretString() { WipeString(value_); }
+
+SecretString& SecretString::operator=(const SecretString& other) {
+  if (this != &other) {
+    WipeString(value_);
+    value_ = other.value_;
+  }
+  return *this;
+}
+
+SecretString::SecretString(SecretString&& other) noexcept : value_(std::move(other.value_)) {
+  WipeString(other.value_);
+}
+
+SecretString& SecretString::operator=(SecretString&& other) noexcept {
+  if (this != &other) {
+    WipeString(value_);
+    value_ = std::move(other.value_);
+    WipeString(other.value_);
+  }
+  return *this;
 }
 
 }  // namespace kcred

@@ -13,15 +13,21 @@ namespace kcred {
 // logs and status, useless for recovering them.
 std::string Fingerprint(absl::string_view data);
 
+// Wipes every byte `text` holds, up to its capacity (bytes a shrink left behind too), and leaves
+// it empty. For the std::string temporaries that secrets pass through before a SecretString.
+void WipeString(std::string& text);
+
+// Wipes its bytes whenever it lets go of them: on destruction, when assigned over, and in the
+// object it was moved from (a short string's bytes stay in the source's inline buffer).
 class SecretString {
  public:
   SecretString() = default;
-  explicit SecretString(std::string value) : value_(std::move(value)) {}
-  ~SecretString();  // wipes the bytes
+  explicit SecretString(std::string value);
+  ~SecretString();
   SecretString(const SecretString&) = default;
-  SecretString& operator=(const SecretString&) = default;
-  SecretString(SecretString&&) noexcept = default;
-  SecretString& operator=(SecretString&&) noexcept = default;
+  SecretString& operator=(const SecretString& other);
+  SecretString(SecretString&& other) noexcept;
+  SecretString& operator=(SecretString&& other) noexcept;
 
   // The secret itself; call only where it must leave the process (an HTTP header, an RPC answer,
   // a sealed blob, a 0600 file).

@@ -5,8 +5,11 @@
 #include <cerrno>
 #include <cstring>
 #include <exception>
+#include <istream>
+#include <streambuf>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -55,22 +58,24 @@ std::string StringField(const YAML::Node& node, const char* key) {
   return node[key].as<std::string>();
 }
 
-absl::StatusOr<std::string> DecodeData(const std::string& base64, const std::string& what) {
+absl::StatusOr<SecretString> DecodeData(const SecretString& base64, const std::string& what) {
   std::string decoded;
-  if (!absl::Base64Unescape(base64, &decoded)) {
+  if (!absl::Base64Unescape(base64.Reveal(), &decoded)) {
+    WipeString(decoded);
     return absl::InvalidArgumentError(absl::StrCat(what, " is not valid base64"));
   }
-  return decoded;
+  return SecretString(std::move(decoded));
 }
 
-// The PEM from `<key>-data` (base64) or the file `<key>`; empty when neither is set.
-absl::StatusOr<std::string> DataOrFile(const YAML::Node& node, const std::string& key,
-                                       const std::string& base_dir, const std::string& where) {
-  std::string data = StringField(node, (key + "-data").c_str());
+// The PEM from `<key>-data` (base64) or the file `<key>`; empty when neither is set. Held as a
+// secret because for client-key it is one.
+absl::StatusOr<SecretString> DataOrFile(const YAML::Node& node, const std::string& key,
+                                        const std::string& base_dir, const std::string& where) {
+  SecretString data(StringField(node, (key + "-data").c_str()));
   if (!data.empty()) return DecodeData(data, absl::StrCat(where, ": ", key, "-data"));
   std::string file = StringField(node, key.c_str());
-  if (file.empty()) return std::string();
-  absl::StatusOr<std::string> contents = ReadFileToString(ResolveRelative(base_dir, file));
+  if (file.empty()) return SecretString();
+  absl::StatusOr<SecretString> contents = ReadSecretFile(ResolveRelative(base_dir, file));
   if (!contents.ok()) {
     return absl::Status(contents.status().code(),
                         absl::StrCat(where, ": ", key, ": ", contents.status().message()));
@@ -111,10 +116,10 @@ absl::StatusOr<KubeconfigTarget> ParseKubeconfig(const std::string& path, const 
         cluster_where,
         " sets insecure-skip-tls-verify; kcredd always verifies the API server, give its CA"));
   }
-  absl::StatusOr<std::string> ca =
+  absl::StatusOr<SecretString> ca =
       DataOrFile(cluster["cluster"], "certificate-authority", base_dir, cluster_where);
   if (!ca.ok()) return ca.status();
-  target.ca_pem = std::move(*ca);
+  target.ca_pem = ca->Reveal();
 
   YAML::Node user = FindNamed(root["users"], user_name);
   const std::string user_where = absl::StrCat("kubeconfig ", path, ": user \"", user_name, "\"");
@@ -131,11 +136,11 @@ absl::StatusOr<KubeconfigTarget> ParseKubeconfig(const std::string& path, const 
                        "certificate"));
     }
   }
-  std::string token = StringField(u, "token");
+  SecretString token(StringField(u, "token"));
   std::string token_file = StringField(u, "tokenFile");
-  absl::StatusOr<std::string> cert = DataOrFile(u, "client-certificate", base_dir, user_where);
+  absl::StatusOr<SecretString> cert = DataOrFile(u, "client-certificate", base_dir, user_where);
   if (!cert.ok()) return cert.status();
-  absl::StatusOr<std::string> key = DataOrFile(u, "client-key", base_dir, user_where);
+  absl::StatusOr<SecretString> key = DataOrFile(u, "client-key", base_dir, user_where);
   if (!key.ok()) return key.status();
   if (cert->empty() != key->empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -143,9 +148,9 @@ absl::StatusOr<KubeconfigTarget> ParseKubeconfig(const std::string& path, const 
   }
   if (!cert->empty()) {
     target.credential = MakeClientCertificateCredential(
-        ClientCertificate{std::move(*cert), SecretString(std::move(*key))}, SecretString(token));
+        ClientCertificate{cert->Reveal(), std::move(*key)}, std::move(token));
   } else if (!token.empty()) {
-    target.credential = MakeStaticTokenCredential(SecretString(std::move(token)));
+    target.credential = MakeStaticTokenCredential(std::move(token));
   } else if (!token_file.empty()) {
     target.credential =
         std::make_shared<TokenFileCredential>(ResolveRelative(base_dir, token_file));
@@ -157,6 +162,33 @@ absl::StatusOr<KubeconfigTarget> ParseKubeconfig(const std::string& path, const 
   }
   return target;
 }
+
+// yaml-cpp keeps a copy of every scalar in its node tree, and users' entries hold tokens and
+// keys: wipe those copies before the tree is freed. The strings are the nodes' own (non-const)
+// members, which yaml-cpp only hands out as const references.
+void WipeUserScalars(const YAML::Node& root) {
+  if (!root.IsMap()) return;
+  const YAML::Node users = root["users"];
+  if (!users.IsSequence()) return;
+  for (const YAML::Node& entry : users) {
+    const YAML::Node user = entry.IsMap() ? entry["user"] : YAML::Node();
+    if (!user.IsMap()) continue;
+    for (const auto& field : user) {
+      if (field.second.IsScalar()) WipeString(const_cast<std::string&>(field.second.Scalar()));
+    }
+  }
+}
+
+// Lets yaml-cpp read a string in place: YAML::Load(std::string) would first copy the whole
+// kubeconfig into a stringstream that is freed unwiped.
+class InPlaceStreamBuf final : public std::streambuf {
+ public:
+  explicit InPlaceStreamBuf(const std::string& text) {
+    // The get area is only read from.
+    char* begin = const_cast<char*>(text.data());
+    setg(begin, begin, begin + text.size());
+  }
+};
 
 }  // namespace
 
@@ -187,19 +219,19 @@ absl::StatusOr<SecretString> TokenFileCredential::Load(bool force) {
     if (!force && loaded_id_.has_value() && *loaded_id_ == id) return token_;
   }
   // Read outside the lock; concurrent readers may both read, which is harmless.
-  absl::StatusOr<std::string> contents = ReadFileToString(path_);
+  absl::StatusOr<SecretString> contents = ReadSecretFile(path_);
   if (!contents.ok()) {
     return absl::UnavailableError(
         absl::StrCat("token file ", path_, ": ", contents.status().message()));
   }
-  std::string token(absl::StripAsciiWhitespace(*contents));
+  SecretString token(std::string(absl::StripAsciiWhitespace(contents->Reveal())));
   if (token.empty()) {
     return absl::UnavailableError(
         absl::StrCat("token file ", path_, " is empty; it should hold kcredd's bearer token"));
   }
   absl::MutexLock lock(&mu_);
   loaded_id_ = id;
-  token_ = SecretString(std::move(token));
+  token_ = std::move(token);
   return token_;
 }
 
@@ -223,10 +255,13 @@ bool TokenFileCredential::Refresh() {
 
 absl::StatusOr<KubeconfigTarget> LoadKubeconfig(const std::string& path,
                                                 const std::string& context) {
-  absl::StatusOr<std::string> contents = ReadFileToString(path);
+  absl::StatusOr<SecretString> contents = ReadSecretFile(path);
   if (!contents.ok()) return contents.status();
   try {
-    YAML::Node root = YAML::Load(*contents);
+    InPlaceStreamBuf buffer(contents->Reveal());
+    std::istream stream(&buffer);
+    YAML::Node root = YAML::Load(stream);
+    absl::Cleanup wipe = [&root] { WipeUserScalars(root); };
     return ParseKubeconfig(path, root, context);
   } catch (const YAML::Exception& e) {
     // yaml-cpp's messages quote positions, not values, so no secret is echoed.

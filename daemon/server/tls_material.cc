@@ -137,10 +137,9 @@ absl::StatusOr<TlsMaterial> LoadTlsMaterial(const config::TlsConfig& tls) {
   auto chain = ParseCertificates(*cert, "cert_file", tls.cert_file);
   if (!chain.ok()) return chain.status();
 
-  auto key_pem = ReadFileToString(tls.key_file);
-  if (!key_pem.ok()) return key_pem.status();
-  SecretString key_secret(std::move(*key_pem));
-  auto key = ParsePrivateKey(key_secret.Reveal(), tls.key_file);
+  absl::StatusOr<SecretString> key_secret = ReadSecretFile(tls.key_file);
+  if (!key_secret.ok()) return key_secret.status();
+  auto key = ParsePrivateKey(key_secret->Reveal(), tls.key_file);
   if (!key.ok()) return key.status();
   X509* leaf = chain->front().get();
   if (X509_check_private_key(leaf, key->get()) != 1) {
@@ -160,7 +159,7 @@ absl::StatusOr<TlsMaterial> LoadTlsMaterial(const config::TlsConfig& tls) {
   }
 
   material.cert_chain_pem = std::move(*cert);
-  material.key_pem = std::move(key_secret);
+  material.key_pem = std::move(*key_secret);
   material.fingerprint = CertificateFingerprint(leaf);
   material.subject = SubjectLine(leaf);
   material.not_after = NotAfter(leaf);

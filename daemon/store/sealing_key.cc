@@ -13,6 +13,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/files.h"
 
 namespace kcred::store {
 namespace {
@@ -192,6 +193,7 @@ absl::StatusOr<SealingKey> GenerateSealingKeyFile(const std::string& path) {
   std::string material(kSealingKeySize, '\0');
   if (RAND_bytes(reinterpret_cast<unsigned char*>(material.data()),
                  static_cast<int>(material.size())) != 1) {
+    WipeString(material);  // whatever part of a key the generator produced before failing
     return absl::InternalError("generating a sealing key: the random number generator failed");
   }
   SecretString key_bytes(std::move(material));
@@ -216,18 +218,7 @@ absl::StatusOr<SealingKey> GenerateSealingKeyFile(const std::string& path) {
                                                     ": cannot create it: ", std::strerror(err),
                                                     "; check that its directory is writable"));
   }
-  const std::string& data = file_text.Reveal();
-  size_t written = 0;
-  int err = 0;
-  while (written < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + written, data.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      err = errno;
-      break;
-    }
-    written += static_cast<size_t>(n);
-  }
+  int err = WriteFully(fd, file_text.Reveal());
   if (err == 0 && ::fsync(fd) != 0) err = errno;
   ::close(fd);
   if (err != 0) {

@@ -67,6 +67,57 @@ TEST(FilesTest, ErrorsNameThePath) {
   EXPECT_FALSE(WriteFileAtomic("/nonexistent/kcred/file", "x", 0600).ok());
 }
 
+// ReadSecretFile reads empty, small and large files whole, with ReadFileToString's errors.
+TEST(FilesTest, ReadSecretFileReadsWholeFiles) {
+  testing::TempDir dir;
+  const std::string large(200000, 'k');
+  ASSERT_TRUE(WriteFileAtomic(dir.File("large"), large, 0600).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir.File("empty"), "", 0600).ok());
+  EXPECT_EQ(ReadSecretFile(dir.File("large"))->Reveal(), large);
+  EXPECT_TRUE(ReadSecretFile(dir.File("empty"))->empty());
+  // A file whose size stat cannot tell is read to its end all the same.
+  EXPECT_FALSE(ReadSecretFile("/proc/self/status")->empty());
+  auto missing = ReadSecretFile(dir.File("missing"));
+  EXPECT_TRUE(absl::IsNotFound(missing.status()));
+  EXPECT_THAT(missing.status().message(), HasSubstr(dir.File("missing")));
+}
+
+// CreatePrivateDirectories makes each missing level 0700 and accepts existing ones.
+TEST(FilesTest, CreatePrivateDirectoriesMakesEachLevel0700) {
+  testing::TempDir dir;
+  const std::string deep = dir.File("a/b/c");
+  ASSERT_TRUE(CreatePrivateDirectories(deep).ok());
+  ASSERT_TRUE(CreatePrivateDirectories(deep).ok());
+  for (const std::string& level : {dir.File("a"), dir.File("a/b"), deep}) {
+    struct stat st {};
+    ASSERT_EQ(stat(level.c_str(), &st), 0) << level;
+    EXPECT_TRUE(S_ISDIR(st.st_mode)) << level;
+    EXPECT_EQ(st.st_mode & 0777, 0700u) << level;
+  }
+  ASSERT_TRUE(WriteFileAtomic(dir.File("file"), "x", 0600).ok());
+  auto under_file = CreatePrivateDirectories(dir.File("file/sub"));
+  EXPECT_THAT(under_file.message(), HasSubstr(dir.File("file/sub")));
+}
+
+// Copies, moves and assignments keep the value where it belongs and empty what was moved from.
+TEST(SecretTest, MovesAndAssignmentsKeepTheValue) {
+  SecretString long_secret(std::string(100, 's'));
+  SecretString short_secret("short");
+  SecretString copy = long_secret;
+  EXPECT_EQ(copy, long_secret);
+  SecretString moved = std::move(short_secret);
+  EXPECT_EQ(moved.Reveal(), "short");
+  EXPECT_TRUE(short_secret.empty());  // NOLINT(bugprone-use-after-move): the contract
+  moved = std::move(long_secret);
+  EXPECT_EQ(moved.Reveal(), std::string(100, 's'));
+  EXPECT_TRUE(long_secret.empty());  // NOLINT(bugprone-use-after-move): the contract
+  moved = copy;
+  EXPECT_EQ(moved, copy);
+  std::string temporary = "temporary";
+  WipeString(temporary);
+  EXPECT_TRUE(temporary.empty());
+}
+
 TEST(SecretTest, FingerprintIsStableAndShort) {
   EXPECT_EQ(Fingerprint("abc"), "sha256:ba7816bf8f01cfea");
   SecretString s("token-value");

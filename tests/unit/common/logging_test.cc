@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 
@@ -54,6 +56,46 @@ TEST(LoggingTest, ReconfiguringWhileOtherThreadsLogIsSafe) {
   const std::string out = testing::internal::GetCapturedStderr();
   EXPECT_NE(out.find("line 99"), std::string::npos);
   SetupLogging(LogOptions{});
+}
+
+// Writes `message` in `format` and returns what reached stderr.
+std::string LogOnce(LogFormat format, const std::string& message) {
+  SetupLogging(LogOptions{spdlog::level::info, format});
+  auto log = Logger("logging-escape");
+  testing::internal::CaptureStderr();
+  log->info("name={}", message);
+  log->flush();
+  std::string out = testing::internal::GetCapturedStderr();
+  SetupLogging(LogOptions{});
+  return out;
+}
+
+constexpr char kForged[] = "x\n2026-01-01T00:00:00.000Z info  broker: forged\r\t\x1b[31m\x7f";
+
+// A message carrying a newline, CR, tab, ESC and DEL stays one text line, escaped.
+TEST(LoggingTest, TextFormatEscapesControlCharacters) {
+  const std::string out = LogOnce(LogFormat::kText, kForged);
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+  EXPECT_NE(
+      out.find(
+          R"(logging-escape: name=x\n2026-01-01T00:00:00.000Z info  broker: forged\r\t\x1b[31m\x7f)"),
+      std::string::npos)
+      << out;
+}
+
+// The journal format escapes the same way: journald would start a new entry at the newline.
+TEST(LoggingTest, JournalFormatEscapesControlCharacters) {
+  EXPECT_EQ(LogOnce(LogFormat::kJournal, kForged),
+            "<6>logging-escape: name=x\\n2026-01-01T00:00:00.000Z info  broker: "
+            "forged\\r\\t\\x1b[31m\\x7f\n");
+}
+
+// The JSON format keeps the message on one line and gives it back unchanged when parsed.
+TEST(LoggingTest, JsonFormatKeepsMessageOnOneLine) {
+  const std::string out = LogOnce(LogFormat::kJson, kForged);
+  ASSERT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+  EXPECT_EQ(out.find('\x1b'), std::string::npos) << out;
+  EXPECT_EQ(nlohmann::json::parse(out)["msg"], std::string("name=") + kForged);
 }
 
 }  // namespace

@@ -105,6 +105,20 @@ TEST_F(CredentialTest, KubeconfigClientCertificate) {
   EXPECT_TRUE(material->bearer_token.empty());
 }
 
+// client-certificate and client-key name files, relative to the kubeconfig's directory.
+TEST_F(CredentialTest, KubeconfigClientCertificateFiles) {
+  Write("client.crt", "CERT FROM FILE");
+  Write("client.key", "KEY FROM FILE");
+  std::string path = Write(
+      "config", Kubeconfig("    client-certificate: client.crt\n    client-key: client.key\n"));
+  absl::StatusOr<KubeconfigTarget> target = LoadKubeconfig(path, "");
+  ASSERT_TRUE(target.ok()) << target.status();
+  absl::StatusOr<AuthMaterial> material = target->credential->Get();
+  ASSERT_TRUE(material->client_cert.has_value());
+  EXPECT_EQ(material->client_cert->cert_pem, "CERT FROM FILE");
+  EXPECT_EQ(material->client_cert->key_pem.Reveal(), "KEY FROM FILE");
+}
+
 // Unsupported or unsafe kubeconfigs are refused with a message naming the problem.
 TEST_F(CredentialTest, KubeconfigErrors) {
   std::string exec = Write("exec", Kubeconfig("    exec:\n      command: gke-auth\n"));
@@ -126,6 +140,16 @@ TEST_F(CredentialTest, KubeconfigErrors) {
   absl::StatusOr<KubeconfigTarget> skip = LoadKubeconfig(insecure, "");
   EXPECT_EQ(skip.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(absl::StrContains(skip.status().message(), "insecure-skip-tls-verify"));
+
+  // A value of the wrong type, found after parsing, and a document that is not a mapping.
+  std::string typed =
+      Write("typed",
+            "current-context: a\nclusters:\n- name: c\n  cluster:\n    server: https://x\n"
+            "    insecure-skip-tls-verify: maybe\ncontexts:\n- name: a\n  context:\n"
+            "    cluster: c\n    user: u\nusers:\n- name: u\n  user:\n    token: t\n");
+  EXPECT_EQ(LoadKubeconfig(typed, "").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(LoadKubeconfig(Write("scalar", "just text\n"), "").status().code(),
+            absl::StatusCode::kInvalidArgument);
 
   std::string broken = Write("broken", "clusters: [\n");
   absl::StatusOr<KubeconfigTarget> bad = LoadKubeconfig(broken, "");
