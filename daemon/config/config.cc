@@ -12,12 +12,18 @@
 #include <tuple>
 #include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "common/account/access.h"
 #include "common/account/account_ref.h"
 #include "common/account/spec_yaml.h"
 #include "common/files.h"
+#include "common/label_selector.h"
 #include "common/names.h"
 #include "common/status.h"
 #include "common/yaml_reader.h"
@@ -220,14 +226,25 @@ absl::StatusOr<ListenConfig> ParseListen(const Reader& r, const YAML::Node& node
   if (node["tcp"]) {
     const YAML::Node t = node["tcp"];
     const std::string tpath = "listen.tcp";
-    KCRED_RETURN_IF_ERROR(r.ExpectMap(t, tpath, {"address", "tls"}));
+    KCRED_RETURN_IF_ERROR(r.ExpectMap(t, tpath, {"address", "allow_anonymous", "tls"}));
     TcpListenerConfig tcp;
+    if (t["allow_anonymous"]) {
+      KCRED_ASSIGN_OR_RETURN(tcp.allow_anonymous,
+                             r.Bool(t["allow_anonymous"], tpath + ".allow_anonymous"));
+    }
     if (!t["address"])
       return r.Error(t, tpath, "missing required key \"address\" (e.g. 127.0.0.1:7443)");
     KCRED_ASSIGN_OR_RETURN(tcp.address, r.NonEmptyString(t["address"], tpath + ".address"));
     KCRED_RETURN_IF_ERROR(ValidateAddress(r, t["address"], tpath + ".address", tcp.address));
     if (t["tls"]) {
       KCRED_ASSIGN_OR_RETURN(tcp.tls, ParseTls(r, t["tls"], tpath + ".tls"));
+      if (ServesAnonymous(tcp) && !tcp.allow_anonymous) {
+        return r.Error(t["tls"], tpath + ".tls",
+                       "serves callers without a client certificate (no client_ca_file, or "
+                       "require_client_cert: false), whom no rule can identify; name a "
+                       "client_ca_file and require client certificates, or set "
+                       "listen.tcp.allow_anonymous: true to serve them deliberately");
+      }
     }
     listen.tcp = tcp;
   }
@@ -309,12 +326,120 @@ absl::StatusOr<TokenDefaults> ParseTokenDefaults(const Reader& r, const YAML::No
   return d;
 }
 
+// A list of globs (`*` any run of characters); every entry non-empty, without spaces or control
+// characters.
+absl::StatusOr<std::vector<std::string>> GlobList(const Reader& r, const YAML::Node& node,
+                                                  const std::string& path) {
+  KCRED_ASSIGN_OR_RETURN(std::vector<std::string> list, r.StringList(node, path));
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    for (char c : list[i]) {
+      if (c == ' ' || absl::ascii_iscntrl(static_cast<unsigned char>(c))) {
+        return r.Error(node[i], absl::StrCat(path, "[", i, "]"),
+                       "must not hold spaces or control characters");
+      }
+    }
+  }
+  return list;
+}
+
+absl::StatusOr<ForbiddenRules> ParseForbidden(const Reader& r, const YAML::Node& node,
+                                              const std::string& path) {
+  KCRED_RETURN_IF_ERROR(r.ExpectMap(
+      node, path, {"api_groups", "cluster_resources", "non_resource_urls", "resources", "verbs"}));
+  ForbiddenRules f;
+  for (auto [key, field] : {std::pair<const char*, std::vector<std::string>*>{"verbs", &f.verbs},
+                            {"api_groups", &f.api_groups},
+                            {"resources", &f.resources},
+                            {"non_resource_urls", &f.non_resource_urls},
+                            {"cluster_resources", &f.cluster_resources}}) {
+    if (!node[key]) continue;
+    // An empty list is allowed: the operator widens what rules may hold, deliberately.
+    if (node[key].IsSequence() && node[key].size() == 0) {
+      field->clear();
+      continue;
+    }
+    KCRED_ASSIGN_OR_RETURN(*field, r.StringList(node[key], YamlReader::Join(path, key)));
+  }
+  return f;
+}
+
+absl::StatusOr<AdmissionPolicy> ParsePolicy(const Reader& r, const YAML::Node& node,
+                                            const std::string& path) {
+  KCRED_RETURN_IF_ERROR(
+      r.ExpectMap(node, path,
+                  {"allow_adopt", "allow_cluster_scope", "allow_create_namespace",
+                   "allow_legacy_tokens", "allow_token_only", "allowed_audiences",
+                   "allowed_role_refs", "denied_namespaces", "forbidden", "max_grace", "max_ttl",
+                   "namespace_selector", "namespaces", "reserved_label_prefixes"}));
+  AdmissionPolicy p;
+  for (auto [key, field] : {std::pair<const char*, bool*>{"allow_adopt", &p.allow_adopt},
+                            {"allow_cluster_scope", &p.allow_cluster_scope},
+                            {"allow_create_namespace", &p.allow_create_namespace},
+                            {"allow_legacy_tokens", &p.allow_legacy_tokens},
+                            {"allow_token_only", &p.allow_token_only}}) {
+    if (!node[key]) continue;
+    KCRED_ASSIGN_OR_RETURN(*field, r.Bool(node[key], YamlReader::Join(path, key)));
+  }
+  auto empty_list = [](const YAML::Node& n) { return n.IsSequence() && n.size() == 0; };
+  for (auto [key, field] :
+       {std::pair<const char*, std::vector<std::string>*>{"namespaces", &p.namespaces},
+        {"denied_namespaces", &p.denied_namespaces},
+        {"allowed_role_refs", &p.allowed_role_refs},
+        {"allowed_audiences", &p.allowed_audiences},
+        {"reserved_label_prefixes", &p.reserved_label_prefixes}}) {
+    if (!node[key]) continue;
+    if (empty_list(node[key])) {
+      field->clear();
+      continue;
+    }
+    KCRED_ASSIGN_OR_RETURN(*field, GlobList(r, node[key], YamlReader::Join(path, key)));
+  }
+  for (std::size_t i = 0; i < p.allowed_role_refs.size(); ++i) {
+    const std::string& ref = p.allowed_role_refs[i];
+    if (!absl::StartsWith(ref, "ClusterRole/") && !absl::StartsWith(ref, "Role/")) {
+      return r.Error(node["allowed_role_refs"][i],
+                     absl::StrCat(path, ".allowed_role_refs[", i, "]"),
+                     absl::StrCat("\"", ref,
+                                  "\" must name ClusterRole/NAME or Role/NAME (the name may be a "
+                                  "glob), e.g. ClusterRole/view"));
+    }
+  }
+  for (std::size_t i = 0; i < p.reserved_label_prefixes.size(); ++i) {
+    if (!absl::EndsWith(p.reserved_label_prefixes[i], "/")) {
+      return r.Error(node["reserved_label_prefixes"][i],
+                     absl::StrCat(path, ".reserved_label_prefixes[", i, "]"),
+                     absl::StrCat("\"", p.reserved_label_prefixes[i],
+                                  "\" must end with \"/\", e.g. \"example.com/\" or "
+                                  "\"*.example.com/\""));
+    }
+  }
+  if (node["namespace_selector"]) {
+    KCRED_ASSIGN_OR_RETURN(
+        p.namespace_selector,
+        r.String(node["namespace_selector"], YamlReader::Join(path, "namespace_selector")));
+    if (auto parsed = LabelSelector::Parse(p.namespace_selector); !parsed.ok()) {
+      return r.Error(node["namespace_selector"], YamlReader::Join(path, "namespace_selector"),
+                     parsed.status().message());
+    }
+  }
+  if (node["forbidden"]) {
+    KCRED_ASSIGN_OR_RETURN(
+        p.forbidden, ParseForbidden(r, node["forbidden"], YamlReader::Join(path, "forbidden")));
+  }
+  for (auto [key, field] : {std::pair<const char*, absl::Duration*>{"max_ttl", &p.max_ttl},
+                            {"max_grace", &p.max_grace}}) {
+    if (!node[key]) continue;
+    KCRED_ASSIGN_OR_RETURN(*field, r.Duration(node[key], YamlReader::Join(path, key)));
+  }
+  return p;
+}
+
 absl::StatusOr<ClusterConfig> ParseCluster(const Reader& r, const YAML::Node& node,
                                            const std::string& path) {
   KCRED_RETURN_IF_ERROR(r.ExpectMap(
       node, path,
       {"audiences", "burst", "ca_file", "ca_pem", "cluster_name_template", "context_name_template",
-       "credential", "max_token_ttl", "min_token_ttl", "name", "qps", "server"}));
+       "credential", "max_token_ttl", "min_token_ttl", "name", "policy", "qps", "server"}));
   ClusterConfig c;
   for (const char* key : {"name", "server", "credential"}) {
     if (!node[key]) return r.Error(node, path, absl::StrCat("missing required key \"", key, "\""));
@@ -393,6 +518,15 @@ absl::StatusOr<ClusterConfig> ParseCluster(const Reader& r, const YAML::Node& no
   }
   if (node["audiences"]) {
     KCRED_ASSIGN_OR_RETURN(c.audiences, r.StringList(node["audiences"], path + ".audiences"));
+  }
+  if (node["policy"]) {
+    KCRED_ASSIGN_OR_RETURN(c.policy, ParsePolicy(r, node["policy"], path + ".policy"));
+    if (c.policy.max_ttl < c.min_token_ttl) {
+      return r.Error(node["policy"]["max_ttl"] ? node["policy"]["max_ttl"] : node["policy"],
+                     path + ".policy.max_ttl",
+                     absl::StrCat("must not be below the cluster's min_token_ttl (",
+                                  absl::FormatDuration(c.min_token_ttl), ")"));
+    }
   }
   return c;
 }
@@ -473,7 +607,172 @@ absl::StatusOr<DeclaredAccounts> ParseAccounts(const Reader& r, const YAML::Node
   return accounts;
 }
 
+// A size in bytes: a number with an optional unit (KiB, MiB, GiB, or K, M, G as powers of 1024),
+// e.g. "100MiB".
+absl::StatusOr<int64_t> ParseSize(const Reader& r, const YAML::Node& node,
+                                  const std::string& path) {
+  if (!node.IsScalar()) return r.Error(node, path, "expected a size such as 100MiB");
+  absl::string_view text = node.Scalar();
+  int64_t unit = 1;
+  for (auto [suffix, factor] : {std::pair<absl::string_view, int64_t>{"KiB", 1 << 10},
+                                {"MiB", 1 << 20},
+                                {"GiB", int64_t{1} << 30},
+                                {"K", 1 << 10},
+                                {"M", 1 << 20},
+                                {"G", int64_t{1} << 30}}) {
+    if (absl::ConsumeSuffix(&text, suffix)) {
+      unit = factor;
+      break;
+    }
+  }
+  int64_t value = 0;
+  if (!absl::SimpleAtoi(text, &value) || value < 0 || value > (int64_t{1} << 40) / unit) {
+    return r.Error(node, path,
+                   absl::StrCat("\"", node.Scalar(), "\" is not a size such as 100MiB or 1GiB"));
+  }
+  return value * unit;
+}
+
+// `authorization:`: rules, each granting actions on account globs to subjects.
+absl::StatusOr<AuthorizationConfig> ParseAuthorization(const Reader& r, const YAML::Node& node) {
+  AuthorizationConfig authz;
+  authz.configured = true;
+  KCRED_RETURN_IF_ERROR(r.ExpectMap(node, "authorization", {"rules"}));
+  if (!node["rules"]) return authz;  // a section without rules denies everyone, deliberately
+  const YAML::Node rules = node["rules"];
+  if (rules.IsSequence() && rules.size() == 0) return authz;
+  if (!rules.IsSequence()) {
+    return r.Error(rules, "authorization.rules",
+                   "expected a list of rules, each with subjects, actions and accounts");
+  }
+  for (std::size_t i = 0; i < rules.size(); ++i) {
+    const YAML::Node item = rules[i];
+    const std::string path = absl::StrCat("authorization.rules[", i, "]");
+    KCRED_RETURN_IF_ERROR(r.ExpectMap(item, path, {"accounts", "actions", "subjects"}));
+    AuthorizationRule rule;
+    for (const char* key : {"subjects", "actions", "accounts"}) {
+      if (!item[key]) {
+        return r.Error(item, path, absl::StrCat("missing required key \"", key, "\""));
+      }
+    }
+    KCRED_ASSIGN_OR_RETURN(rule.subjects, r.StringList(item["subjects"], path + ".subjects"));
+    for (std::size_t j = 0; j < rule.subjects.size(); ++j) {
+      if (auto s = ValidateSubject(rule.subjects[j]); !s.ok()) {
+        return r.Error(item["subjects"][j], absl::StrCat(path, ".subjects[", j, "]"), s.message());
+      }
+    }
+    KCRED_ASSIGN_OR_RETURN(rule.actions, r.StringList(item["actions"], path + ".actions"));
+    for (std::size_t j = 0; j < rule.actions.size(); ++j) {
+      if (rule.actions[j] == "*") continue;
+      if (auto a = ParseAction(rule.actions[j]); !a.ok()) {
+        return r.Error(item["actions"][j], absl::StrCat(path, ".actions[", j, "]"),
+                       a.status().message());
+      }
+    }
+    KCRED_ASSIGN_OR_RETURN(rule.accounts, r.StringList(item["accounts"], path + ".accounts"));
+    for (std::size_t j = 0; j < rule.accounts.size(); ++j) {
+      if (auto p = ParseAccountPattern(rule.accounts[j]); !p.ok()) {
+        return r.Error(item["accounts"][j], absl::StrCat(path, ".accounts[", j, "]"),
+                       p.status().message());
+      }
+    }
+    for (const char* key : {"subjects", "actions", "accounts"}) {
+      if (item[key].size() == 0) {
+        return r.Error(item[key], absl::StrCat(path, ".", key),
+                       "must not be empty: a rule that names nothing grants nothing");
+      }
+    }
+    rule.source = absl::StrCat(path, " (", Where(r, item), ")");
+    authz.rules.push_back(std::move(rule));
+  }
+  return authz;
+}
+
+// `audit:`: where records go and whether secret-returning calls depend on them.
+absl::StatusOr<AuditConfig> ParseAudit(const Reader& r, const YAML::Node& node) {
+  KCRED_RETURN_IF_ERROR(
+      r.ExpectMap(node, "audit", {"max_files", "max_size", "path", "required", "sink"}));
+  AuditConfig audit;
+  if (node["sink"]) {
+    KCRED_ASSIGN_OR_RETURN(std::string sink, r.String(node["sink"], "audit.sink"));
+    if (sink == "file") {
+      audit.sink = AuditConfig::Sink::kFile;
+    } else if (sink == "journal") {
+      audit.sink = AuditConfig::Sink::kJournal;
+    } else {
+      return r.Error(node["sink"], "audit.sink",
+                     absl::StrCat("unknown sink \"", sink,
+                                  "\"; use file (JSON lines) or journal; the audit log cannot be "
+                                  "turned off"));
+    }
+  }
+  if (node["path"]) {
+    if (audit.sink != AuditConfig::Sink::kFile) {
+      return r.Error(node["path"], "audit.path", "only with sink: file");
+    }
+    KCRED_ASSIGN_OR_RETURN(audit.path, r.NonEmptyString(node["path"], "audit.path"));
+    if (audit.path.front() != '/') {
+      return r.Error(node["path"], "audit.path", "must be an absolute path");
+    }
+  }
+  if (node["max_size"]) {
+    KCRED_ASSIGN_OR_RETURN(audit.max_bytes, ParseSize(r, node["max_size"], "audit.max_size"));
+    if (audit.max_bytes < 4096) {
+      return r.Error(node["max_size"], "audit.max_size", "must be at least 4KiB");
+    }
+  }
+  if (node["max_files"]) {
+    KCRED_ASSIGN_OR_RETURN(audit.max_files, r.Int(node["max_files"], "audit.max_files"));
+    if (audit.max_files < 1 || audit.max_files > 1000) {
+      return r.Error(node["max_files"], "audit.max_files", "must lie between 1 and 1000");
+    }
+  }
+  if (node["required"]) {
+    KCRED_ASSIGN_OR_RETURN(audit.required, r.Bool(node["required"], "audit.required"));
+  }
+  return audit;
+}
+
+absl::StatusOr<LimitsConfig> ParseLimits(const Reader& r, const YAML::Node& node) {
+  KCRED_RETURN_IF_ERROR(
+      r.ExpectMap(node, "limits",
+                  {"calls_per_caller", "secret_reads_burst", "secret_reads_per_second",
+                   "watches_per_caller", "watches_total"}));
+  LimitsConfig limits;
+  for (auto [key, field] :
+       {std::pair<const char*, int*>{"calls_per_caller", &limits.calls_per_caller},
+        {"watches_per_caller", &limits.watches_per_caller},
+        {"watches_total", &limits.watches_total},
+        {"secret_reads_burst", &limits.secret_reads_burst}}) {
+    if (!node[key]) continue;
+    KCRED_ASSIGN_OR_RETURN(*field, r.Int(node[key], YamlReader::Join("limits", key)));
+    if (*field < 1)
+      return r.Error(node[key], YamlReader::Join("limits", key), "must be at least 1");
+  }
+  if (node["secret_reads_per_second"]) {
+    KCRED_ASSIGN_OR_RETURN(
+        limits.secret_reads_per_second,
+        r.Double(node["secret_reads_per_second"], "limits.secret_reads_per_second"));
+    if (!(limits.secret_reads_per_second > 0)) {
+      return r.Error(node["secret_reads_per_second"], "limits.secret_reads_per_second",
+                     "must be positive");
+    }
+  }
+  if (limits.watches_per_caller > limits.watches_total) {
+    return r.Error(node, "limits", "watches_per_caller must not exceed watches_total");
+  }
+  return limits;
+}
+
 }  // namespace
+
+bool ServesAnonymous(const TcpListenerConfig& tcp) {
+  return !tcp.tls || tcp.tls->client_ca_file.empty() || !tcp.tls->require_client_cert;
+}
+
+std::string ClusterConfig::PolicyKey(absl::string_view key) const {
+  return absl::StrCat("clusters[\"", name, "\"].policy.", key);
+}
 
 Config DefaultConfig() {
   Config config;
@@ -487,8 +786,9 @@ absl::StatusOr<Config> ParseConfig(const std::string& yaml, const std::string& s
   Config config = DefaultConfig();
   config.source = source;
   if (root.IsNull()) return config;  // an empty file means all defaults
-  KCRED_RETURN_IF_ERROR(r.ExpectMap(
-      root, "", {"accounts", "clusters", "defaults", "listen", "log", "state_dir", "store"}));
+  KCRED_RETURN_IF_ERROR(r.ExpectMap(root, "",
+                                    {"accounts", "audit", "authorization", "clusters", "defaults",
+                                     "limits", "listen", "log", "state_dir", "store"}));
   if (root["listen"]) {
     KCRED_ASSIGN_OR_RETURN(config.listen, ParseListen(r, root["listen"]));
   }
@@ -523,11 +823,27 @@ absl::StatusOr<Config> ParseConfig(const std::string& yaml, const std::string& s
                          absl::StrCat("cluster \"", cluster.name, "\" is defined twice"));
         }
       }
+      if (config.token_defaults.grace > cluster.policy.max_grace) {
+        return r.Error(clusters[i], path + ".policy.max_grace",
+                       absl::StrCat("is shorter than defaults.token.grace (",
+                                    absl::FormatDuration(config.token_defaults.grace),
+                                    "): every account would be refused; raise max_grace or "
+                                    "lower the default grace"));
+      }
       config.clusters.push_back(std::move(cluster));
     }
   }
   if (root["accounts"]) {
     KCRED_ASSIGN_OR_RETURN(config.accounts, ParseAccounts(r, root["accounts"], config.clusters));
+  }
+  if (root["authorization"]) {
+    KCRED_ASSIGN_OR_RETURN(config.authorization, ParseAuthorization(r, root["authorization"]));
+  }
+  if (root["audit"]) {
+    KCRED_ASSIGN_OR_RETURN(config.audit, ParseAudit(r, root["audit"]));
+  }
+  if (root["limits"]) {
+    KCRED_ASSIGN_OR_RETURN(config.limits, ParseLimits(r, root["limits"]));
   }
   return config;
 }
@@ -544,7 +860,7 @@ absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
   return ParseConfig(*data, path);
 }
 
-bool operator==(const ClusterConfig& a, const ClusterConfig& b) {
+bool SameConnection(const ClusterConfig& a, const ClusterConfig& b) {
   auto fields = [](const ClusterConfig& c) {
     return std::tie(c.name, c.server, c.ca_pem, c.ca_file, c.credential.token_file,
                     c.credential.kubeconfig_file, c.credential.kubeconfig_context, c.qps, c.burst,
@@ -552,6 +868,22 @@ bool operator==(const ClusterConfig& a, const ClusterConfig& b) {
                     c.max_token_ttl, c.audiences);
   };
   return fields(a) == fields(b);
+}
+
+bool operator==(const AdmissionPolicy& a, const AdmissionPolicy& b) {
+  auto fields = [](const AdmissionPolicy& p) {
+    return std::tie(p.namespaces, p.denied_namespaces, p.namespace_selector, p.allow_cluster_scope,
+                    p.allow_create_namespace, p.allow_token_only, p.allow_legacy_tokens,
+                    p.allow_adopt, p.allowed_role_refs, p.forbidden.verbs, p.forbidden.api_groups,
+                    p.forbidden.resources, p.forbidden.non_resource_urls,
+                    p.forbidden.cluster_resources, p.max_ttl, p.max_grace, p.allowed_audiences,
+                    p.reserved_label_prefixes);
+  };
+  return fields(a) == fields(b);
+}
+
+bool operator==(const ClusterConfig& a, const ClusterConfig& b) {
+  return SameConnection(a, b) && a.policy == b.policy;
 }
 
 }  // namespace kcred::config

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/logging.h"
 #include "proto/kcred/v1/broker.pb.h"
@@ -38,7 +39,13 @@ struct UnixListenerConfig {
 struct TcpListenerConfig {
   std::string address;           // host:port, e.g. 127.0.0.1:7443 or [::1]:7443; port 0 picks one
   std::optional<TlsConfig> tls;  // required unless kcredd runs with --insecure
+  // Callers without a verified client certificate (no client_ca_file, require_client_cert: false,
+  // or plaintext with --insecure) are served only when this says so; kcredd then warns.
+  bool allow_anonymous = false;
 };
+
+// Whether `tcp` serves callers that present no verified client certificate.
+bool ServesAnonymous(const TcpListenerConfig& tcp);
 
 struct ListenConfig {
   std::optional<UnixListenerConfig> unix_socket;  // on by default
@@ -62,6 +69,45 @@ struct TokenDefaults {
   absl::Duration legacy_token_wait = absl::Seconds(30);
 };
 
+// Limits on the accounts a cluster hands out, applied to every provision whoever asks (admission;
+// `clusters[].policy`). The defaults allow namespace-scoped accounts with rules of ordinary verbs
+// and resources, nothing more.
+struct ForbiddenRules {
+  // A rule may grant none of these, neither by name nor through a wildcard that covers them.
+  std::vector<std::string> verbs = {"*", "escalate", "bind", "impersonate"};
+  std::vector<std::string> api_groups = {"*"};
+  std::vector<std::string> resources = {"*"};
+  std::vector<std::string> non_resource_urls = {"*"};
+  // Also forbidden, in cluster-scope accounts only (a namespace's Secrets are fine, all are not).
+  std::vector<std::string> cluster_resources = {"secrets"};
+};
+
+struct AdmissionPolicy {
+  // Globs over the account's namespace: it must match one of `namespaces` and none of
+  // `denied_namespaces`.
+  std::vector<std::string> namespaces = {"*"};
+  std::vector<std::string> denied_namespaces = {"kube-system", "kube-public", "kube-node-lease"};
+  // A label selector the (existing) namespace must match; empty: any. With a selector, kcred does
+  // not create namespaces (their labels would be the caller's choice).
+  std::string namespace_selector;
+  bool allow_cluster_scope = false;
+  bool allow_create_namespace = false;
+  bool allow_token_only = false;
+  bool allow_legacy_tokens = false;
+  bool allow_adopt = false;
+  // Roles that role_ref may bind, as "ClusterRole/<name>" or "Role/<name>" (globs); none by
+  // default.
+  std::vector<std::string> allowed_role_refs;
+  ForbiddenRules forbidden;
+  absl::Duration max_ttl = absl::Hours(24);
+  absl::Duration max_grace = absl::Hours(1);  // for RotateToken's grace too
+  // Audiences bound tokens may request beyond the cluster's `audiences`; none by default.
+  std::vector<std::string> allowed_audiences;
+  // Label and annotation key prefixes accounts may not set ("*." matches any subdomain).
+  std::vector<std::string> reserved_label_prefixes = {"kubernetes.io/", "*.kubernetes.io/",
+                                                      "k8s.io/", "*.k8s.io/"};
+};
+
 struct ClusterConfig {
   std::string name;     // the cluster ID users type (a DNS-1123 label)
   std::string server;   // https://host:port
@@ -80,10 +126,17 @@ struct ClusterConfig {
   absl::Duration min_token_ttl = absl::Minutes(10);
   absl::Duration max_token_ttl = absl::InfiniteDuration();
   std::vector<std::string> audiences;  // the API audiences; empty: the server's default
+  AdmissionPolicy policy;
+  // "clusters[\"prod\"].policy" in messages that name a limit's key.
+  std::string PolicyKey(absl::string_view key) const;
 };
 
 // Field by field (a reload compares the running and the new config of each cluster).
 bool operator==(const ClusterConfig& a, const ClusterConfig& b);
+bool operator==(const AdmissionPolicy& a, const AdmissionPolicy& b);
+inline bool operator!=(const AdmissionPolicy& a, const AdmissionPolicy& b) { return !(a == b); }
+// Everything but the policy: a cluster whose connection is unchanged keeps its API client.
+bool SameConnection(const ClusterConfig& a, const ClusterConfig& b);
 inline bool operator!=(const ClusterConfig& a, const ClusterConfig& b) { return !(a == b); }
 
 struct StoreConfig {
@@ -104,6 +157,42 @@ struct DeclaredAccounts {
   std::vector<DeclaredAccount> items;  // in file order; each account at most once
 };
 
+// Who may call kcredd (`authorization:`). Default deny: a call is allowed only when a rule names
+// one of the caller's subjects, the action and a glob matching the account.
+struct AuthorizationRule {
+  std::vector<std::string>
+      subjects;  // "unix:uid:0", "unix:user:x", "unix:group:x", "x509:cn:x", ...
+  std::vector<std::string> actions;   // action names, or "*"
+  std::vector<std::string> accounts;  // "cluster/namespace/name" globs
+  std::string source;                 // "authorization.rules[1] (kcredd.yaml:12:3)"
+};
+
+struct AuthorizationConfig {
+  // False without an `authorization:` section: then only root and kcredd's own uid may call.
+  bool configured = false;
+  std::vector<AuthorizationRule> rules;
+};
+
+// The audit log (`audit:`): one record per call, independent of log.level.
+struct AuditConfig {
+  enum class Sink { kFile, kJournal };
+  Sink sink = Sink::kFile;
+  std::string path;  // kFile; empty: <state_dir>/audit.log
+  int64_t max_bytes = int64_t{100} << 20;
+  int max_files = 10;
+  // Refuse secret-returning calls whose record cannot be written. Default: on under systemd.
+  std::optional<bool> required;
+};
+
+// Per-caller and total limits on what callers may hold at once (`limits:`).
+struct LimitsConfig {
+  int calls_per_caller = 64;            // concurrent unary calls per caller
+  int watches_per_caller = 32;          // concurrent WatchAccounts streams per caller
+  int watches_total = 512;              // concurrent WatchAccounts streams in all
+  double secret_reads_per_second = 50;  // GetKubeconfig + GetToken per caller, on average
+  int secret_reads_burst = 200;
+};
+
 struct Config {
   std::string source;  // the file it was read from ("" for defaults)
   ListenConfig listen;
@@ -113,6 +202,9 @@ struct Config {
   TokenDefaults token_defaults;
   std::vector<ClusterConfig> clusters;  // in file order; names unique
   DeclaredAccounts accounts;            // none when the file has no `accounts:`
+  AuthorizationConfig authorization;
+  AuditConfig audit;
+  LimitsConfig limits;
 };
 
 // The configuration kcredd runs with when no file is given: the unix socket only.

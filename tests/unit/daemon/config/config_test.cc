@@ -118,8 +118,8 @@ TEST_F(ConfigTest, UnixSocketCanBeTurnedOff) {
 TEST_F(ConfigTest, UnknownTopLevelKeyNamesLineColumnAndChoices) {
   EXPECT_EQ(
       Error("log:\n  level: info\nlisten_on: x\n"),
-      "kcredd.yaml:3:1: listen_on: unknown key; expected one of accounts, clusters, defaults, "
-      "listen, log, state_dir, store");
+      "kcredd.yaml:3:1: listen_on: unknown key; expected one of accounts, audit, authorization, "
+      "clusters, defaults, limits, listen, log, state_dir, store");
 }
 
 TEST_F(ConfigTest, UnknownNestedKeyNamesItsPath) {
@@ -181,16 +181,24 @@ TEST_F(ConfigTest, FilesWithoutPemContentAreRefused) {
                 "\" holds no PEM private key"));
 }
 
-TEST_F(ConfigTest, ClientCaIsRequiredUnlessClientCertsAreOptional) {
+// Client certificates are required unless the file says otherwise twice: require_client_cert:
+// false, and allow_anonymous: true for the callers that then come without one.
+TEST_F(ConfigTest, ClientCaIsRequiredUnlessAnonymousCallersAreAllowed) {
   EXPECT_THAT(
       Error("listen:\n  tcp:\n    address: 127.0.0.1:1\n    tls:\n      cert_file: DIR/tls.crt\n"
             "      key_file: DIR/tls.key\n"),
       HasSubstr("kcredd.yaml:5:7: listen.tcp.tls: missing \"client_ca_file\""));
-  auto config = Parse(
+  const std::string optional =
       "listen:\n  tcp:\n    address: 127.0.0.1:1\n    tls:\n      cert_file: DIR/tls.crt\n"
-      "      key_file: DIR/tls.key\n      require_client_cert: false\n");
+      "      key_file: DIR/tls.key\n      require_client_cert: false\n";
+  EXPECT_THAT(Error(optional), HasSubstr("kcredd.yaml:5:7: listen.tcp.tls: serves callers "
+                                         "without a client certificate"));
+  EXPECT_THAT(Error(optional), HasSubstr("listen.tcp.allow_anonymous: true"));
+  auto config = Parse(optional + "    allow_anonymous: true\n");
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_FALSE(config->listen.tcp->tls->require_client_cert);
+  EXPECT_TRUE(config->listen.tcp->allow_anonymous);
+  EXPECT_TRUE(ServesAnonymous(*config->listen.tcp));
 }
 
 TEST_F(ConfigTest, InvalidYamlNamesPosition) {
@@ -439,6 +447,156 @@ TEST_F(ConfigTest, DeclaredAccountMistakesAreNamed) {
             "(or ref) and spec");
   EXPECT_EQ(Error("accounts: [dev/a/b]\n"),
             "kcredd.yaml:1:11: accounts: expected a mapping with keys items, prune");
+}
+
+// The authorization section: rules with subjects, actions and account globs, each with its source.
+TEST_F(ConfigTest, AuthorizationRulesAreRead) {
+  auto config = Parse(R"(authorization:
+  rules:
+  - subjects: ["unix:user:deploy-bot", "unix:group:ci", "x509:cn:builder", "x509:uri:spiffe://corp/ci"]
+    actions: [get-kubeconfig, get-token, get, list, watch]
+    accounts: ["prod-eu/ci/*", "dev/*/*"]
+  - subjects: ["unix:uid:0"]
+    actions: ["*"]
+    accounts: ["*/*/*"]
+)");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->authorization.configured);
+  ASSERT_EQ(config->authorization.rules.size(), 2u);
+  EXPECT_THAT(config->authorization.rules[0].accounts, ElementsAre("prod-eu/ci/*", "dev/*/*"));
+  EXPECT_EQ(config->authorization.rules[1].source, "authorization.rules[1] (kcredd.yaml:6:5)");
+  EXPECT_FALSE(Parse("")->authorization.configured);
+  // An empty section is deliberate: nobody may call.
+  auto empty = Parse("authorization: {rules: []}\n");
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_TRUE(empty->authorization.configured);
+  EXPECT_TRUE(empty->authorization.rules.empty());
+}
+
+// Every mistake in a rule names its position and what is accepted.
+TEST_F(ConfigTest, AuthorizationMistakesAreNamed) {
+  auto rule = [](const std::string& subjects, const std::string& actions,
+                 const std::string& accounts) {
+    return "authorization:\n  rules:\n  - subjects: " + subjects + "\n    actions: " + actions +
+           "\n    accounts: " + accounts + "\n";
+  };
+  EXPECT_THAT(Error(rule("[\"user:alice\"]", "[get]", "[\"*/*/*\"]")),
+              HasSubstr("kcredd.yaml:3:16: authorization.rules[0].subjects[0]: unknown subject"));
+  EXPECT_THAT(Error(rule("[\"unix:uid:alice\"]", "[get]", "[\"*/*/*\"]")),
+              HasSubstr("takes a number"));
+  EXPECT_THAT(Error(rule("[\"unix:uid:1\"]", "[read]", "[\"*/*/*\"]")),
+              HasSubstr("kcredd.yaml:4:15: authorization.rules[0].actions[0]: unknown action "
+                        "\"read\"; use one of provision, get, list, watch, get-kubeconfig"));
+  EXPECT_THAT(Error(rule("[\"unix:uid:1\"]", "[get]", "[\"dev/*\"]")),
+              HasSubstr("kcredd.yaml:5:16: authorization.rules[0].accounts[0]: \"dev/*\" is not "
+                        "an account pattern"));
+  EXPECT_THAT(Error(rule("[]", "[get]", "[\"*/*/*\"]")), HasSubstr("must not be empty"));
+  EXPECT_THAT(Error("authorization:\n  rules:\n  - subjects: [\"unix:uid:1\"]\n"),
+              HasSubstr("missing required key \"actions\""));
+  EXPECT_THAT(Error("authorization:\n  roles: []\n"),
+              HasSubstr("authorization.roles: unknown key; expected one of rules"));
+}
+
+// A cluster's admission policy: safe defaults, and every key read.
+TEST_F(ConfigTest, ClusterPolicyDefaultsAndKeys) {
+  auto defaults = Parse(std::string(kTwoClusters));
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  const AdmissionPolicy& d = defaults->clusters[0].policy;
+  EXPECT_FALSE(d.allow_cluster_scope || d.allow_create_namespace || d.allow_token_only ||
+               d.allow_legacy_tokens || d.allow_adopt);
+  EXPECT_THAT(d.forbidden.verbs, ElementsAre("*", "escalate", "bind", "impersonate"));
+  EXPECT_THAT(d.forbidden.cluster_resources, ElementsAre("secrets"));
+  EXPECT_THAT(d.denied_namespaces, ElementsAre("kube-system", "kube-public", "kube-node-lease"));
+  EXPECT_TRUE(d.allowed_role_refs.empty());
+  EXPECT_EQ(d.max_ttl, absl::Hours(24));
+  auto config = Parse(std::string(kTwoClusters) + R"(  policy:
+    namespaces: ["team-*"]
+    denied_namespaces: []
+    namespace_selector: "kcred.io/allowed=true"
+    allow_cluster_scope: true
+    allow_create_namespace: true
+    allow_token_only: true
+    allow_legacy_tokens: true
+    allow_adopt: true
+    allowed_role_refs: [ClusterRole/view, "Role/app-*"]
+    forbidden: {verbs: [escalate], resources: [], cluster_resources: [secrets, nodes]}
+    max_ttl: 2h
+    max_grace: 10m
+    allowed_audiences: [vault]
+    reserved_label_prefixes: ["example.com/"]
+)");
+  ASSERT_TRUE(config.ok()) << config.status();
+  const AdmissionPolicy& p = config->clusters[1].policy;
+  EXPECT_THAT(p.namespaces, ElementsAre("team-*"));
+  EXPECT_TRUE(p.denied_namespaces.empty());
+  EXPECT_EQ(p.namespace_selector, "kcred.io/allowed=true");
+  EXPECT_TRUE(p.allow_cluster_scope && p.allow_create_namespace && p.allow_token_only &&
+              p.allow_legacy_tokens && p.allow_adopt);
+  EXPECT_THAT(p.allowed_role_refs, ElementsAre("ClusterRole/view", "Role/app-*"));
+  EXPECT_THAT(p.forbidden.verbs, ElementsAre("escalate"));
+  EXPECT_TRUE(p.forbidden.resources.empty());
+  EXPECT_THAT(p.forbidden.api_groups, ElementsAre("*"));  // not mentioned: the default
+  EXPECT_THAT(p.forbidden.cluster_resources, ElementsAre("secrets", "nodes"));
+  EXPECT_EQ(p.max_ttl, absl::Hours(2));
+  EXPECT_EQ(p.max_grace, absl::Minutes(10));
+  EXPECT_THAT(p.allowed_audiences, ElementsAre("vault"));
+  EXPECT_THAT(p.reserved_label_prefixes, ElementsAre("example.com/"));
+  EXPECT_FALSE(config->clusters[0].policy == p);
+  EXPECT_TRUE(SameConnection(config->clusters[1], defaults->clusters[1]));
+  EXPECT_FALSE(config->clusters[1] == defaults->clusters[1]);
+}
+
+// Policy mistakes name the key and what to write instead.
+TEST_F(ConfigTest, ClusterPolicyMistakesAreNamed) {
+  const std::string base(kTwoClusters);
+  EXPECT_THAT(Error(base + "  policy: {allow_everything: true}\n"),
+              HasSubstr("clusters[1].policy.allow_everything: unknown key"));
+  EXPECT_THAT(Error(base + "  policy: {allowed_role_refs: [view]}\n"),
+              HasSubstr("clusters[1].policy.allowed_role_refs[0]: \"view\" must name "
+                        "ClusterRole/NAME or Role/NAME"));
+  EXPECT_THAT(Error(base + "  policy: {namespace_selector: \"a in (b\"}\n"),
+              HasSubstr("clusters[1].policy.namespace_selector: label selector"));
+  EXPECT_THAT(Error(base + "  policy: {reserved_label_prefixes: [example.com]}\n"),
+              HasSubstr("must end with \"/\""));
+  EXPECT_THAT(
+      Error(base + "  policy: {max_ttl: 1m}\n"),
+      HasSubstr("clusters[1].policy.max_ttl: must not be below the cluster's min_token_ttl"));
+  EXPECT_THAT(Error("defaults:\n  token: {grace: 2h}\n" + base),
+              HasSubstr("clusters[0].policy.max_grace: is shorter than defaults.token.grace"));
+}
+
+// Audit and limits sections: read with their units, refused with positions.
+TEST_F(ConfigTest, AuditAndLimits) {
+  auto config = Parse(R"(audit:
+  sink: file
+  path: /var/log/kcred/audit.log
+  max_size: 10MiB
+  max_files: 3
+  required: true
+limits:
+  calls_per_caller: 8
+  watches_per_caller: 4
+  watches_total: 100
+  secret_reads_per_second: 2.5
+  secret_reads_burst: 10
+)");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->audit.path, "/var/log/kcred/audit.log");
+  EXPECT_EQ(config->audit.max_bytes, 10 << 20);
+  EXPECT_EQ(config->audit.max_files, 3);
+  EXPECT_EQ(config->audit.required, std::optional<bool>(true));
+  EXPECT_EQ(config->limits.calls_per_caller, 8);
+  EXPECT_EQ(config->limits.watches_total, 100);
+  EXPECT_DOUBLE_EQ(config->limits.secret_reads_per_second, 2.5);
+  EXPECT_FALSE(Parse("")->audit.required.has_value());
+  EXPECT_THAT(Error("audit: {sink: none}\n"),
+              HasSubstr("kcredd.yaml:1:15: audit.sink: unknown sink \"none\"; use file (JSON "
+                        "lines) or journal; the audit log cannot be turned off"));
+  EXPECT_THAT(Error("audit: {max_size: lots}\n"), HasSubstr("is not a size such as 100MiB"));
+  EXPECT_THAT(Error("audit: {sink: journal, path: /x}\n"), HasSubstr("only with sink: file"));
+  EXPECT_THAT(Error("limits: {watches_total: 0}\n"), HasSubstr("must be at least 1"));
+  EXPECT_THAT(Error("limits: {watches_per_caller: 10, watches_total: 5}\n"),
+              HasSubstr("watches_per_caller must not exceed watches_total"));
 }
 
 }  // namespace
