@@ -1,90 +1,14 @@
 #include "daemon/broker/account_selector.h"
 
-#include <algorithm>
-
-#include "absl/strings/ascii.h"
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-
 namespace kcred::broker {
-namespace {
-
-// Splits a label selector on commas outside parentheses.
-absl::StatusOr<std::vector<std::string>> SplitSelector(absl::string_view selector) {
-  std::vector<std::string> parts;
-  std::string current;
-  int depth = 0;
-  for (char c : selector) {
-    if (c == '(') ++depth;
-    if (c == ')') --depth;
-    if (depth < 0 || depth > 1) break;
-    if (c == ',' && depth == 0) {
-      parts.push_back(std::move(current));
-      current.clear();
-    } else {
-      current.push_back(c);
-    }
-  }
-  if (depth != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("selector.label_selector \"", selector, "\": unbalanced parentheses"));
-  }
-  parts.push_back(std::move(current));
-  return parts;
-}
-
-}  // namespace
 
 absl::StatusOr<AccountMatcher> AccountMatcher::Create(const v1::AccountSelector& selector) {
+  absl::StatusOr<LabelSelector> labels =
+      LabelSelector::Parse(selector.label_selector(), "selector.label_selector");
+  if (!labels.ok()) return labels.status();
   AccountMatcher matcher;
   matcher.selector_ = selector;
-  absl::string_view text = selector.label_selector();
-  if (absl::StripAsciiWhitespace(text).empty()) return matcher;
-  absl::StatusOr<std::vector<std::string>> parts = SplitSelector(text);
-  if (!parts.ok()) return parts.status();
-  auto bad = [&](absl::string_view part, absl::string_view why) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "selector.label_selector \"", text, "\": ", why, " in \"", part,
-        "\"; use key=value, key!=value, key in (a,b), key notin (a,b), key or !key, separated by "
-        "commas"));
-  };
-  for (const std::string& raw : *parts) {
-    absl::string_view part = absl::StripAsciiWhitespace(raw);
-    if (part.empty()) return bad(part, "empty requirement");
-    Requirement req;
-    if (size_t paren = part.find('('); paren != absl::string_view::npos) {
-      if (part.back() != ')') return bad(part, "text after \")\"");
-      std::vector<std::string> head =
-          absl::StrSplit(part.substr(0, paren), absl::ByAnyChar(" \t"), absl::SkipEmpty());
-      if (head.size() != 2 || (head[1] != "in" && head[1] != "notin")) {
-        return bad(part, "expected \"key in (...)\" or \"key notin (...)\"");
-      }
-      req.key = head[0];
-      req.negate = head[1] == "notin";
-      for (absl::string_view v :
-           absl::StrSplit(part.substr(paren + 1, part.size() - paren - 2), ',')) {
-        req.values.emplace_back(absl::StripAsciiWhitespace(v));
-      }
-    } else if (size_t ne = part.find("!="); ne != absl::string_view::npos) {
-      req.key = std::string(absl::StripAsciiWhitespace(part.substr(0, ne)));
-      req.values.emplace_back(absl::StripAsciiWhitespace(part.substr(ne + 2)));
-      req.negate = true;
-    } else if (size_t eq = part.find('='); eq != absl::string_view::npos) {
-      req.key = std::string(absl::StripAsciiWhitespace(part.substr(0, eq)));
-      size_t start = eq + 1;
-      if (start < part.size() && part[start] == '=') ++start;
-      req.values.emplace_back(absl::StripAsciiWhitespace(part.substr(start)));
-    } else if (part[0] == '!') {
-      req.key = std::string(absl::StripAsciiWhitespace(part.substr(1)));
-      req.negate = true;
-    } else {
-      req.key = std::string(part);
-    }
-    if (req.key.empty() || req.key.find_first_of(" \t=!()") != std::string::npos) {
-      return bad(part, "bad key");
-    }
-    matcher.requirements_.push_back(std::move(req));
-  }
+  matcher.labels_ = *std::move(labels);
   return matcher;
 }
 
@@ -93,16 +17,7 @@ bool AccountMatcher::Matches(const v1::Account& account) const {
   if (!selector_.cluster().empty() && ref.cluster() != selector_.cluster()) return false;
   if (!selector_.namespace_().empty() && ref.namespace_() != selector_.namespace_()) return false;
   if (!selector_.name().empty() && ref.name() != selector_.name()) return false;
-  const auto& labels = account.spec().labels();
-  for (const Requirement& req : requirements_) {
-    auto it = labels.find(req.key);
-    bool match = req.values.empty()
-                     ? it != labels.end()
-                     : it != labels.end() && std::find(req.values.begin(), req.values.end(),
-                                                       it->second) != req.values.end();
-    if (match == req.negate) return false;
-  }
-  return true;
+  return labels_.Matches(account.spec().labels());
 }
 
 }  // namespace kcred::broker

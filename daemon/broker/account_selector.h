@@ -3,10 +3,8 @@
 // spec.labels: "k=v", "k==v", "k!=v", "k in (a,b)", "k notin (a,b)", "k", "!k"), parsed once and
 // matched against many accounts. Used by ListAccounts and by WatchAccounts.
 
-#include <string>
-#include <vector>
-
 #include "absl/status/statusor.h"
+#include "common/label_selector.h"
 #include "proto/kcred/v1/broker.pb.h"
 
 namespace kcred::broker {
@@ -19,15 +17,10 @@ class AccountMatcher {
   bool Matches(const v1::Account& account) const;
 
  private:
-  struct Requirement {
-    std::string key;
-    std::vector<std::string> values;  // empty: an existence test
-    bool negate = false;
-  };
   AccountMatcher() = default;
 
   v1::AccountSelector selector_;
-  std::vector<Requirement> requirements_;
+  LabelSelector labels_;
 };
 
 }  // namespace kcred::broker

@@ -6,7 +6,6 @@
 #include <thread>
 #include <utility>
 
-#include "absl/random/random.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -17,8 +16,11 @@
 #include "common/kubeconfig.h"
 #include "common/logging.h"
 #include "common/status.h"
+#include "common/uuid.h"
 #include "daemon/broker/account_selector.h"
+#include "daemon/broker/admission.h"
 #include "daemon/broker/object_names.h"
+#include "daemon/broker/ownership.h"
 #include "daemon/broker/validation.h"
 #include "daemon/kube/kube_status.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -43,6 +45,8 @@ constexpr int kMaxPageSize = 1000;
 // Deadline of one Kubernetes call (the client retries within it).
 constexpr absl::Duration kKubeCallTimeout = absl::Seconds(30);
 constexpr absl::Duration kProbeTimeout = absl::Seconds(3);
+// How long a cluster's reachability is answered from the last probe.
+constexpr absl::Duration kProbeFreshFor = absl::Seconds(2);
 constexpr absl::Duration kLegacyPollInterval = absl::Milliseconds(500);
 
 std::string RefString(absl::string_view cluster, absl::string_view ns, absl::string_view name) {
@@ -130,14 +134,6 @@ v1::ObjectReference MakeRef(Resource resource, const std::string& ns, const std:
   return ref;
 }
 
-std::string NewUid() {
-  absl::BitGen gen;
-  uint64_t hi = absl::Uniform<uint64_t>(gen);
-  uint64_t lo = absl::Uniform<uint64_t>(gen);
-  return absl::StrFormat("%08x-%04x-4%03x-%04x-%012x", hi >> 32, (hi >> 16) & 0xffff, hi & 0xfff,
-                         0x8000 | ((lo >> 48) & 0x3fff), lo & 0xffffffffffffULL);
-}
-
 // What a ProvisionAccount plans to do to one object.
 struct Step {
   enum class Action { kKeep, kCreate, kUpdate, kAdopt, kRecreate, kDelete };
@@ -205,7 +201,11 @@ ClusterHandle::ClusterHandle(config::ClusterConfig config, std::shared_ptr<kube:
 
 Broker::Broker(Clock& clock, store::Store& store, const store::Sealer& sealer,
                std::vector<ClusterHandle> clusters, config::TokenDefaults defaults)
-    : clock_(clock), store_(store), sealer_(sealer), defaults_(defaults) {
+    : clock_(clock),
+      store_(store),
+      sealer_(sealer),
+      defaults_(defaults),
+      probes_(clock, kProbeTimeout, kProbeFreshFor) {
   for (ClusterHandle& cluster : clusters) {
     clusters_.push_back(std::make_shared<const ClusterHandle>(std::move(cluster)));
   }
@@ -422,16 +422,6 @@ void NormalizeOrigin(AccountRecord& record) {
   if (record.account().origin() == v1::ORIGIN_UNSPECIFIED) {
     record.mutable_account()->set_origin(v1::ORIGIN_API);
   }
-}
-
-std::string OriginConflict(absl::string_view account, v1::Origin existing) {
-  if (existing == v1::ORIGIN_CONFIG) {
-    return absl::StrCat("account ", account,
-                        " is declared in kcredd's configuration (accounts:); change it there");
-  }
-  return absl::StrCat("account ", account,
-                      " was provisioned through the API; kcredd's configuration does not take it "
-                      "over: delete it through the API first, or remove it from the configuration");
 }
 
 void SetCondition(v1::AccountStatus& status, const v1::AccountStatus& previous,
@@ -1149,7 +1139,8 @@ absl::StatusOr<int> Broker::SweepOrphans() {
   return deleted;
 }
 
-absl::StatusOr<v1::RotateTokenResponse> Broker::RotateToken(const v1::RotateTokenRequest& request) {
+absl::StatusOr<v1::RotateTokenResponse> Broker::RotateToken(const v1::RotateTokenRequest& request,
+                                                            v1::Origin requester) {
   const v1::AccountRef& ref = request.ref();
   KCRED_RETURN_IF_ERROR(ValidateRefNames(ref));
   KCRED_ASSIGN_OR_RETURN(const ClusterPtr cluster, FindCluster(ref.cluster()));
@@ -1159,6 +1150,7 @@ absl::StatusOr<v1::RotateTokenResponse> Broker::RotateToken(const v1::RotateToke
     if (*grace < absl::ZeroDuration()) {
       return absl::InvalidArgumentError("grace: must not be negative; zero revokes at once");
     }
+    KCRED_RETURN_IF_ERROR(AdmitGrace(cluster->config, *grace));
   }
   AccountKey key{ref.cluster(), ref.namespace_(), ref.name()};
   StatePtr state = AcquireAccount(key);
@@ -1173,6 +1165,11 @@ absl::StatusOr<v1::RotateTokenResponse> Broker::RotateToken(const v1::RotateToke
     }
     record = state->record;
   }
+  const absl::Duration effective_grace =
+      grace.value_or(ResolvePolicy(record.account().spec(), cluster->config, defaults_).grace);
+  KCRED_RETURN_IF_ERROR(CheckOwnership(RefString(ref.cluster(), ref.namespace_(), ref.name()),
+                                       record.account().origin(), requester, Change::kRotate,
+                                       effective_grace));
   if (record.deleting()) {
     return absl::FailedPreconditionError(
         absl::StrCat("account ", RefString(ref.cluster(), ref.namespace_(), ref.name()),
@@ -1293,7 +1290,7 @@ absl::StatusOr<std::vector<v1::Account>> Broker::AllAccounts() {
 }
 
 absl::StatusOr<v1::ListAccountsResponse> Broker::ListAccounts(
-    const v1::ListAccountsRequest& request) {
+    const v1::ListAccountsRequest& request, const AccountFilter& visible) {
   const v1::AccountSelector& selector = request.selector();
   if (!selector.cluster().empty() && account_count(selector.cluster()) == 0) {
     KCRED_RETURN_IF_ERROR(FindCluster(selector.cluster()).status());
@@ -1328,6 +1325,7 @@ absl::StatusOr<v1::ListAccountsResponse> Broker::ListAccounts(
       if (!selector.cluster().empty() && cluster != selector.cluster()) continue;
       if (!selector.namespace_().empty() && ns != selector.namespace_()) continue;
       if (!selector.name().empty() && name != selector.name()) continue;
+      if (visible && !visible(cluster, ns, name)) continue;
       candidates.push_back(it->second);
     }
   }
@@ -1432,25 +1430,19 @@ absl::StatusOr<v1::ListClustersResponse> Broker::ListClusters() {
     out->set_server(cluster->config.server);
     out->set_account_count(counts[cluster->config.name]);
   }
-  // Probe every cluster at once, so unreachable ones cost one probe timeout in total.
-  std::vector<std::thread> probes;
+  // Probed at once, each cluster at most once at a time however many callers ask (ClusterProbes).
+  std::vector<ClusterProbes::Result> probed = probes_.Probe(clusters);
   for (size_t i = 0; i < clusters.size(); ++i) {
-    probes.emplace_back(
-        [this, cluster = clusters[i], out = response.mutable_clusters(static_cast<int>(i))] {
-          const absl::Time now = clock_.Now();
-          *out->mutable_last_check_time() = ToProto(now);
-          absl::StatusOr<kube::ServerVersion> version =
-              cluster->client->GetServerVersion(now + kProbeTimeout);
-          if (version.ok()) {
-            out->set_reachable(true);
-            out->set_server_version(version->git_version);
-          } else {
-            out->set_reachable(false);
-            out->set_error(std::string(version.status().message()));
-          }
-        });
+    v1::Cluster* out = response.mutable_clusters(static_cast<int>(i));
+    *out->mutable_last_check_time() = ToProto(probed[i].checked);
+    if (probed[i].version.ok()) {
+      out->set_reachable(true);
+      out->set_server_version(probed[i].version->git_version);
+    } else {
+      out->set_reachable(false);
+      out->set_error(std::string(probed[i].version.status().message()));
+    }
   }
-  for (std::thread& probe : probes) probe.join();
   return response;
 }
 
@@ -1572,10 +1564,19 @@ struct Broker::Reconcile {
     const v1::Scope scope = EffectiveScope(spec);
     // Namespace.
     absl::StatusOr<json> namespace_object = client.Get(Resource::kNamespace, "", ns(), Deadline());
-    if (!namespace_object.ok()) {
+    if (namespace_object.ok()) {
+      std::map<std::string, std::string> labels;
+      const json& found =
+          namespace_object->value("metadata", json::object()).value("labels", json::object());
+      for (const auto& [k, v] : found.items()) {
+        if (v.is_string()) labels[k] = v.get<std::string>();
+      }
+      KCRED_RETURN_IF_ERROR(AdmitNamespace(cluster.config, ns(), &labels));
+    } else {
       if (!absl::IsNotFound(namespace_object.status())) {
         return Wrap(namespace_object.status(), absl::StrCat("reading Namespace ", ns()));
       }
+      KCRED_RETURN_IF_ERROR(AdmitNamespace(cluster.config, ns(), nullptr));
       if (!spec.create_namespace()) {
         return absl::NotFoundError(
             absl::StrCat("namespace \"", ns(), "\" does not exist on cluster \"", cluster_name(),
@@ -1819,6 +1820,7 @@ absl::StatusOr<v1::ProvisionAccountResponse> Broker::Provision(
   const v1::AccountSpec& spec = request.spec();
   KCRED_RETURN_IF_ERROR(ValidateSpec(spec, cluster->config, defaults_));
   const TokenPolicy policy = ResolvePolicy(spec, cluster->config, defaults_);
+  KCRED_RETURN_IF_ERROR(Admit(ref, spec, cluster->config, policy.grace));
   const std::string account = RefString(ref.cluster(), ref.namespace_(), ref.name());
 
   AccountKey key{ref.cluster(), ref.namespace_(), ref.name()};
@@ -1829,8 +1831,9 @@ absl::StatusOr<v1::ProvisionAccountResponse> Broker::Provision(
     absl::MutexLock lock(&state->mu);
     if (state->exists) previous = state->record;
   }
-  if (previous.has_value() && previous->account().origin() != origin) {
-    return absl::FailedPreconditionError(OriginConflict(account, previous->account().origin()));
+  if (previous.has_value()) {
+    KCRED_RETURN_IF_ERROR(
+        CheckOwnership(account, previous->account().origin(), origin, Change::kProvision));
   }
   if (!request.expected_etag().empty()) {
     if (request.expected_etag() == "absent") {
@@ -1964,7 +1967,7 @@ absl::StatusOr<v1::ProvisionAccountResponse> Broker::Provision(
   } else {
     v1::Account& fresh = *record.mutable_account();
     *fresh.mutable_ref() = ref;
-    fresh.set_uid(NewUid());
+    fresh.set_uid(NewUuid());
     *fresh.mutable_create_time() = ToProto(clock_.Now());
     fresh.set_origin(origin);
   }
@@ -2057,14 +2060,8 @@ absl::StatusOr<v1::DeleteAccountResponse> Broker::DeleteAccount(
     if (!state->exists) return absl::NotFoundError(absl::StrCat("account ", account, " not found"));
     record = state->record;
   }
-  // The configuration prunes only what it declared; the API may delete anything (a configured
-  // account comes back with the next reconcile of the configuration).
-  if (origin == v1::ORIGIN_CONFIG && record.account().origin() != v1::ORIGIN_CONFIG) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("account ", account,
-                     " was provisioned through the API; kcredd's configuration never deletes API "
-                     "accounts: delete it through the API"));
-  }
+  KCRED_RETURN_IF_ERROR(
+      CheckOwnership(account, record.account().origin(), origin, Change::kDelete));
   if (!request.expected_etag().empty() && request.expected_etag() != record.account().etag()) {
     return absl::AbortedError(absl::StrCat("account ", account, " has etag \"",
                                            record.account().etag(), "\", not the expected \"",

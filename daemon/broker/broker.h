@@ -38,10 +38,12 @@
 //
 // Origin: an account records where it is declared, ORIGIN_API (ProvisionAccount) or ORIGIN_CONFIG
 // (the accounts: section of kcredd's configuration, applied by Provision with that origin). Neither
-// side takes over the other's accounts: each is provisioned only with its own origin, and the
-// configuration never deletes an API account. An API DeleteAccount of a configured account is
-// allowed (the next reconcile of the configuration creates it again). Records stored without an
-// origin are API accounts.
+// side takes over the other's accounts (ownership.h): each is provisioned and deleted only by its
+// own origin, and the API rotates a declared account only with a grace above zero. Records stored
+// without an origin are API accounts.
+//
+// Admission (admission.h): every provision, and every RotateToken grace, is checked against the
+// cluster's policy (clusters[].policy) before Kubernetes is touched, whoever asks.
 //
 // Clusters: the configured set can be replaced while the broker runs (UpdateClusters, on a config
 // reload). Operations hold a shared reference to the handle they started with and finish with it;
@@ -70,6 +72,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/secret.h"
+#include "daemon/broker/cluster_probes.h"
 #include "daemon/config/config.h"
 #include "daemon/kube/kube_client.h"
 #include "daemon/store/sealer.h"
@@ -131,8 +134,14 @@ class Broker {
   // false, reason ClusterNotConfigured). NOT_FOUND when absent. From memory.
   absl::StatusOr<v1::Account> GetAccount(const v1::AccountRef& ref);
 
-  // Accounts matching the selector, ordered by cluster, namespace, name. From memory.
-  absl::StatusOr<v1::ListAccountsResponse> ListAccounts(const v1::ListAccountsRequest& request);
+  // Which accounts a caller may see (cluster, namespace, name); an empty filter shows all.
+  using AccountFilter =
+      std::function<bool(const std::string&, const std::string&, const std::string&)>;
+
+  // Accounts matching the selector (and `visible`, when given), ordered by cluster, namespace,
+  // name; pages are filled with visible accounts only. From memory.
+  absl::StatusOr<v1::ListAccountsResponse> ListAccounts(const v1::ListAccountsRequest& request,
+                                                        const AccountFilter& visible = {});
 
   // Every account as ListAccounts shows it, all pages: for kcredd's own passes over all accounts.
   absl::StatusOr<std::vector<v1::Account>> AllAccounts();
@@ -144,8 +153,11 @@ class Broker {
                                                           v1::Origin origin = v1::ORIGIN_API);
 
   // Issues generation g+1, commits it as current, then revokes g after the grace period (at once
-  // when it is zero).
-  absl::StatusOr<v1::RotateTokenResponse> RotateToken(const v1::RotateTokenRequest& request);
+  // when it is zero). `requester` is ORIGIN_API for API callers (an account declared in the
+  // configuration then needs a grace above zero, and the grace is capped by the cluster's policy),
+  // ORIGIN_UNSPECIFIED for kcredd's rotation schedule (see ownership.h).
+  absl::StatusOr<v1::RotateTokenResponse> RotateToken(const v1::RotateTokenRequest& request,
+                                                      v1::Origin requester = v1::ORIGIN_API);
 
   // The current kubeconfig / token, from memory: no Kubernetes call, no store read. UNAVAILABLE
   // when the account has no valid token (expired, unreadable, being deleted, cluster no longer
@@ -153,7 +165,8 @@ class Broker {
   absl::StatusOr<v1::GetKubeconfigResponse> GetKubeconfig(const v1::AccountRef& ref);
   absl::StatusOr<v1::GetTokenResponse> GetToken(const v1::AccountRef& ref);
 
-  // Every configured cluster with its reachability, probed with GET /version (short deadline).
+  // Every configured cluster with its reachability, probed with GET /version (short deadline;
+  // a result of the last few seconds is reused, and concurrent calls share one probe).
   absl::StatusOr<v1::ListClustersResponse> ListClusters();
 
   // Revokes the previous generations whose grace has passed (deleting their Secrets, tolerating
@@ -284,6 +297,9 @@ class Broker {
   std::map<AccountKey, StatePtr> accounts_ ABSL_GUARDED_BY(mu_);
   // How many of them exist (account_count() is read every few seconds for the STATUS line).
   std::atomic<size_t> existing_{0};
+
+  // Reachability for ListClusters.
+  ClusterProbes probes_;
 };
 
 }  // namespace kcred::broker

@@ -237,7 +237,8 @@ TokenPolicy ResolvePolicy(const v1::AccountSpec& spec, const config::ClusterConf
       token.mode() == v1::TOKEN_MODE_LEGACY ? v1::TOKEN_MODE_LEGACY : v1::TOKEN_MODE_BOUND;
   policy.ttl = token.has_ttl()
                    ? FromProto(token.ttl())
-                   : std::clamp(defaults.ttl, cluster.min_token_ttl, cluster.max_token_ttl);
+                   : std::clamp(defaults.ttl, cluster.min_token_ttl,
+                                std::min(cluster.max_token_ttl, cluster.policy.max_ttl));
   if (!token.audiences().empty()) {
     policy.audiences.assign(token.audiences().begin(), token.audiences().end());
   } else {

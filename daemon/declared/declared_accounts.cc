@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "common/account/account_ref.h"
 #include "common/logging.h"
+#include "daemon/broker/admission.h"
 #include "daemon/broker/validation.h"
 
 namespace kcred::declared {
@@ -36,6 +37,13 @@ absl::Status ValidateDeclaredAccounts(const config::Config& config) {
           absl::StrCat("cluster \"", item.ref.cluster(), "\" is not configured"));
     }
     if (valid.ok()) valid = broker::ValidateSpec(item.spec, *cluster, config.token_defaults);
+    if (valid.ok()) {
+      // The operator's own file passes admission too: a declared account gets no more than the
+      // cluster's policy allows anyone.
+      valid =
+          broker::Admit(item.ref, item.spec, *cluster,
+                        broker::ResolvePolicy(item.spec, *cluster, config.token_defaults).grace);
+    }
     if (!valid.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(item.where, ": accounts.items[", i, "] (",
                                                      FormatAccountRef(item.ref),

@@ -140,7 +140,7 @@ absl::StatusOr<RotationOutcome> BrokerRotation::Rotate(const std::string& key) {
   v1::RotateTokenRequest request;
   *request.mutable_ref() = *ref;
   request.set_reason("scheduled");
-  auto rotated = broker_.RotateToken(request);
+  auto rotated = broker_.RotateToken(request, v1::ORIGIN_UNSPECIFIED);  // the schedule
   if (!rotated.ok()) return rotated.status();
   const v1::AccountStatus& status = rotated->account().status();
   RotationOutcome outcome;

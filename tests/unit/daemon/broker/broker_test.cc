@@ -123,6 +123,13 @@ class BrokerTest : public ::testing::Test {
     cluster_.name = "dev";
     cluster_.server = "https://127.0.0.1:6443";
     cluster_.ca_pem = kCaPem;
+    // Everything kcred can do is admitted here; AdmissionTest below covers the defaults.
+    cluster_.policy.allow_cluster_scope = true;
+    cluster_.policy.allow_create_namespace = true;
+    cluster_.policy.allow_token_only = true;
+    cluster_.policy.allow_legacy_tokens = true;
+    cluster_.policy.allow_adopt = true;
+    cluster_.policy.allowed_role_refs = {"ClusterRole/*", "Role/*"};
     defaults_.ttl = absl::Hours(1);
     defaults_.grace = absl::Minutes(5);
     defaults_.legacy_token_wait = absl::Seconds(30);
@@ -1187,7 +1194,8 @@ TEST_F(BrokerTest, EtagAndValidateOnly) {
   EXPECT_EQ(broker_->DeleteAccount(deletion).status().code(), absl::StatusCode::kAborted);
 }
 
-// ListClusters reports reachability, version and account counts.
+// ListClusters reports reachability, version and account counts; a probe of the last two seconds
+// is reused instead of asking the API server again.
 TEST_F(BrokerTest, ListClusters) {
   ASSERT_TRUE(Provision(Ref("automation", "ci-bot"), RulesSpec()).ok());
   auto clusters = broker_->ListClusters();
@@ -1196,8 +1204,13 @@ TEST_F(BrokerTest, ListClusters) {
   EXPECT_TRUE(clusters->clusters(0).reachable());
   EXPECT_EQ(clusters->clusters(0).server_version(), "v1.31.0");
   EXPECT_EQ(clusters->clusters(0).account_count(), 1);
+  const int probes = kube_.CallCount(Verb::kServerVersion);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(broker_->ListClusters().ok());
+  EXPECT_EQ(kube_.CallCount(Verb::kServerVersion), probes);
   kube_.FailNext(Verb::kServerVersion, std::nullopt, 1, absl::UnavailableError("connect refused"));
+  clock_.Advance(absl::Seconds(3));
   clusters = broker_->ListClusters();
+  EXPECT_EQ(kube_.CallCount(Verb::kServerVersion), probes + 1);
   EXPECT_FALSE(clusters->clusters(0).reachable());
   EXPECT_THAT(clusters->clusters(0).error(), HasSubstr("connect refused"));
 }
@@ -1704,15 +1717,40 @@ TEST_F(BrokerOriginTest, ApiAccountIsNotTakenOverOrPrunedByConfig) {
   EXPECT_TRUE(broker_->GetKubeconfig(Ref("automation", "ci-bot")).ok());
 }
 
-// The API may delete a configured account; the configuration may delete its own.
+// The API cannot delete a configured account (nor take it over afterwards); the configuration
+// deletes its own.
 TEST_F(BrokerOriginTest, DeletingConfigAccounts) {
   ASSERT_TRUE(ProvisionAs(v1::ORIGIN_CONFIG, Ref("automation", "a")).ok());
-  ASSERT_TRUE(ProvisionAs(v1::ORIGIN_CONFIG, Ref("automation", "b")).ok());
-  EXPECT_TRUE(DeleteAs(v1::ORIGIN_API, Ref("automation", "a")).ok());
-  EXPECT_TRUE(DeleteAs(v1::ORIGIN_CONFIG, Ref("automation", "b")).ok());
+  const int writes = Writes(kube_);
+  auto api = DeleteAs(v1::ORIGIN_API, Ref("automation", "a"));
+  EXPECT_EQ(api.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(api.status().message(), HasSubstr("accounts.prune: true"));
+  EXPECT_EQ(Writes(kube_), writes);
+  EXPECT_EQ(ProvisionAs(v1::ORIGIN_API, Ref("automation", "a")).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(broker_->GetAccount(Ref("automation", "a"))->origin(), v1::ORIGIN_CONFIG);
+  EXPECT_TRUE(DeleteAs(v1::ORIGIN_CONFIG, Ref("automation", "a")).ok());
   EXPECT_EQ(broker_->account_count(), 0u);
   EXPECT_EQ(LabelledEverywhere("automation", "a"), 0u);
-  EXPECT_EQ(LabelledEverywhere("automation", "b"), 0u);
+}
+
+// The API rotates a configured account only with a grace; the schedule rotates it as it is.
+TEST_F(BrokerOriginTest, RotatingConfigAccounts) {
+  ASSERT_TRUE(ProvisionAs(v1::ORIGIN_CONFIG, Ref("automation", "a")).ok());
+  v1::RotateTokenRequest request;
+  *request.mutable_ref() = Ref("automation", "a");
+  request.mutable_grace()->set_seconds(0);
+  auto zero = broker_->RotateToken(request);
+  EXPECT_EQ(zero.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(zero.status().message(), HasSubstr("grace above zero"));
+  request.mutable_grace()->set_seconds(30);
+  auto with_grace = broker_->RotateToken(request);
+  ASSERT_TRUE(with_grace.ok()) << with_grace.status();
+  EXPECT_EQ(with_grace->account().status().generation(), 2);
+  request.clear_grace();
+  auto scheduled = broker_->RotateToken(request, v1::ORIGIN_UNSPECIFIED);
+  ASSERT_TRUE(scheduled.ok()) << scheduled.status();
+  EXPECT_EQ(scheduled->account().status().generation(), 3);
 }
 
 // validate_only previews show the origin the call would record, and create nothing.
@@ -1750,6 +1788,66 @@ TEST_F(BrokerOriginTest, RecordsWithoutOriginAreApiAccounts) {
   auto unchanged = ProvisionAs(v1::ORIGIN_API, Ref("automation", "ci-bot"));
   ASSERT_TRUE(unchanged.ok()) << unchanged.status();
   EXPECT_EQ(unchanged->outcome(), v1::PROVISION_OUTCOME_UNCHANGED);
+}
+
+// ----- admission -----------------------------------------------------------------------------
+
+class BrokerAdmissionTest : public BrokerTest {
+ protected:
+  BrokerAdmissionTest() {
+    cluster_.policy = config::AdmissionPolicy();  // the defaults
+    broker_ = MakeBroker();
+  }
+};
+
+// Requests the policy refuses touch nothing in Kubernetes; the same spec within it works.
+TEST_F(BrokerAdmissionTest, RefusedBeforeAnyKubernetesCall) {
+  v1::AccountSpec all;
+  v1::PolicyRule* rule = all.mutable_access()->mutable_rules()->add_rules();
+  rule->add_verbs("*");
+  rule->add_resources("*");
+  rule->add_api_groups("*");
+  all.set_scope(v1::SCOPE_CLUSTER);
+  all.set_create_namespace(true);
+  const size_t calls = kube_.Calls().size();
+  auto refused = Provision(Ref("automation", "esc"), all);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(refused.status().message(), HasSubstr("clusters[\"dev\"].policy."));
+  EXPECT_EQ(kube_.Calls().size(), calls);
+  EXPECT_EQ(broker_->account_count(), 0u);
+  auto admitted = Provision(Ref("automation", "ci-bot"), RulesSpec());
+  EXPECT_TRUE(admitted.ok()) << admitted.status();
+}
+
+// A namespace selector is checked against the namespace's labels as the cluster has them.
+TEST_F(BrokerAdmissionTest, NamespaceSelectorReadsTheNamespace) {
+  cluster_.policy.namespace_selector = "kcred.io/accounts=allowed";
+  cluster_.policy.allow_create_namespace = true;
+  broker_ = MakeBroker();
+  ASSERT_TRUE(
+      kube_
+          .Seed(Resource::kNamespace,
+                {{"metadata", {{"name", "open"}, {"labels", {{"kcred.io/accounts", "allowed"}}}}}})
+          .ok());
+  EXPECT_TRUE(Provision(Ref("open", "bot"), RulesSpec()).ok());
+  auto unlabelled = Provision(Ref("automation", "bot"), RulesSpec());
+  EXPECT_EQ(unlabelled.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(unlabelled.status().message(), HasSubstr("namespace_selector"));
+  v1::AccountSpec create = RulesSpec();
+  create.set_create_namespace(true);
+  auto missing = Provision(Ref("brand-new", "bot"), create);
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(missing.status().message(), HasSubstr("does not exist"));
+  EXPECT_FALSE(kube_.Get(Resource::kNamespace, "", "brand-new", absl::InfiniteFuture()).ok());
+}
+
+// RotateToken's grace is capped by max_grace.
+TEST_F(BrokerAdmissionTest, RotationGraceIsCapped) {
+  ASSERT_TRUE(Provision(Ref("automation", "ci-bot"), RulesSpec()).ok());
+  auto long_grace = Rotate(Ref("automation", "ci-bot"), 120);
+  EXPECT_EQ(long_grace.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(long_grace.status().message(), HasSubstr("clusters[\"dev\"].policy.max_grace"));
+  EXPECT_TRUE(Rotate(Ref("automation", "ci-bot"), 30).ok());
 }
 
 }  // namespace
