@@ -169,6 +169,7 @@ int RunCli(const std::vector<std::string>& args, std::istream& in, std::ostream&
   std::vector<Command> commands;
   AddBasicCommands(commands);
   AddAccountCommands(commands);
+  AddAccessCommands(commands);
   AddWatchCommand(commands);
   AddTokenCommand(commands);
   std::sort(commands.begin(), commands.end(),

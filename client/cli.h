@@ -69,7 +69,8 @@ int RunCli(const std::vector<std::string>& args, std::istream& in, std::ostream&
 // Registration of command groups (each in its own file).
 void AddBasicCommands(std::vector<Command>& commands);
 void AddAccountCommands(std::vector<Command>& commands);
-void AddWatchCommand(std::vector<Command>& commands);  // client/watch_command.cc
-void AddTokenCommand(std::vector<Command>& commands);  // client/token_command.cc
+void AddAccessCommands(std::vector<Command>& commands);  // client/access_commands.cc
+void AddWatchCommand(std::vector<Command>& commands);    // client/watch_command.cc
+void AddTokenCommand(std::vector<Command>& commands);    // client/token_command.cc
 
 }  // namespace kcred::client

@@ -104,18 +104,24 @@ std::string CodeName(grpc::StatusCode code) {
 
 std::string DescribeRpcError(const grpc::Status& status, const ConnectionOptions& options) {
   const std::string server = ResolveServer(options);
+  const std::string& message = status.error_message();
   std::string hint;
   switch (status.error_code()) {
     case grpc::StatusCode::UNAVAILABLE:
-      hint = absl::StartsWith(server, "unix:")
-                 ? " (is kcredd running? start it, or point --server / KCRED_SERVER at its socket)"
-                 : " (is kcredd running and reachable? for TLS check --ca, --cert and --key)";
+      // Only when kcredd was not reached; its own UNAVAILABLE answers say why themselves.
+      if (message.empty() || absl::StrContains(message, "connect") ||
+          absl::StrContains(message, "Socket closed") || absl::StrContains(message, "Connection")) {
+        hint = absl::StartsWith(server, "unix:")
+                   ? " (is kcredd running? start it, or point --server / KCRED_SERVER at its "
+                     "socket)"
+                   : " (is kcredd running and reachable? for TLS check --ca, --cert and --key)";
+      }
       break;
     case grpc::StatusCode::DEADLINE_EXCEEDED:
       hint = " (no answer in time; raise --timeout or check that kcredd is healthy)";
       break;
     case grpc::StatusCode::PERMISSION_DENIED:
-      hint = " (kcredd's policy does not allow this caller)";
+      if (message.empty()) hint = " (see `kcred whoami` for how kcredd sees you)";
       break;
     case grpc::StatusCode::UNIMPLEMENTED:
       hint =
@@ -125,9 +131,9 @@ std::string DescribeRpcError(const grpc::Status& status, const ConnectionOptions
     default:
       break;
   }
-  const std::string message =
-      status.error_message().empty() ? CodeName(status.error_code()) : status.error_message();
-  return absl::StrCat("kcredd at ", server, ": ", message, hint);
+  // The code first (scripts and people grep for it), then kcredd's message and a hint.
+  return absl::StrCat("kcredd at ", server, ": ", CodeName(status.error_code()),
+                      message.empty() ? "" : ": ", message, hint);
 }
 
 }  // namespace kcred::client

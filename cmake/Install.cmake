@@ -17,7 +17,8 @@ set(_kcred_systemd ${PROJECT_SOURCE_DIR}/systemd)
 install(FILES ${_kcred_systemd}/kcredd.socket DESTINATION lib/systemd/system)
 install(FILES ${_kcred_systemd}/kcredd.sysusers DESTINATION lib/sysusers.d RENAME kcred.conf)
 install(FILES ${_kcred_systemd}/kcredd.tmpfiles DESTINATION lib/tmpfiles.d RENAME kcred.conf)
-install(FILES ${_kcred_systemd}/kcredd.yaml DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
+install(FILES ${_kcred_systemd}/kcredd.yaml ${_kcred_systemd}/kcredd-rbac.yaml
+        DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 install(FILES ${PROJECT_SOURCE_DIR}/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(FILES ${_kcred_systemd}/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR} RENAME systemd.md)
 

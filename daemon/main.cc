@@ -1,5 +1,6 @@
 // kcredd: the kcred daemon. Wiring only: flags, config, logging, signals, the gRPC server.
 #include <signal.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -26,6 +27,9 @@
 #include "common/files.h"
 #include "common/flags.h"
 #include "common/logging.h"
+#include "daemon/audit/audit_log.h"
+#include "daemon/authz/authorizer.h"
+#include "daemon/authz/limits.h"
 #include "daemon/config/config.h"
 #include "daemon/declared/declared_accounts.h"
 #include "daemon/reload.h"
@@ -62,6 +66,9 @@ ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "How long in-flight calls may run after SIGTERM/SIGINT before they are cancelled.");
 
 namespace {
+
+// Threads for unary calls beyond those the WatchAccounts streams may hold (limits.watches_total).
+constexpr int kUnaryCallThreads = 256;
 
 constexpr char kUsage[] = R"(the kcred credential broker daemon.
 
@@ -106,13 +113,39 @@ absl::StatusOr<kcred::config::Config> LoadConfig() {
     }
     config->log.format = *parsed;
   }
-  if (config->listen.tcp && !config->listen.tcp->tls && !absl::GetFlag(FLAGS_insecure)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(config->source,
-                     ": listen.tcp: no tls section; kcredd refuses plaintext TCP (add "
-                     "listen.tcp.tls, or run with --insecure for local development only)"));
+  if (config->listen.tcp && !config->listen.tcp->tls) {
+    if (!absl::GetFlag(FLAGS_insecure)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(config->source,
+                       ": listen.tcp: no tls section; kcredd refuses plaintext TCP (add "
+                       "listen.tcp.tls, or run with --insecure for local development only)"));
+    }
+    if (!config->listen.tcp->allow_anonymous) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(config->source,
+                       ": listen.tcp: plaintext TCP (--insecure) identifies no caller; set "
+                       "listen.tcp.allow_anonymous: true to serve anonymous callers deliberately"));
+    }
   }
   return ApplyFlagOverrides(*std::move(config));
+}
+
+// The authorization policy of `config`: dev mode's, the file's rules, or the default.
+kcred::authz::Policy PolicyFor(const kcred::config::Config& config, bool dev) {
+  return dev ? kcred::authz::Policy::DevMode(getuid())
+             : kcred::authz::Policy::ForConfig(config.authorization, getuid());
+}
+
+// Where audit records go: the file's audit section, by default <state_dir>/audit.log.
+kcred::audit::AuditSinkOptions AuditOptions(const kcred::config::Config& config) {
+  kcred::audit::AuditSinkOptions options;
+  options.kind = config.audit.sink == kcred::config::AuditConfig::Sink::kJournal
+                     ? kcred::audit::AuditSinkOptions::Kind::kJournal
+                     : kcred::audit::AuditSinkOptions::Kind::kFile;
+  options.path = config.audit.path.empty() ? config.state_dir + "/audit.log" : config.audit.path;
+  options.max_bytes = config.audit.max_bytes;
+  options.max_files = config.audit.max_files;
+  return options;
 }
 
 int CheckConfig() {
@@ -129,11 +162,15 @@ int CheckConfig() {
   std::cout << config->source << ": OK (" << config->clusters.size()
             << (config->clusters.size() == 1 ? " cluster, " : " clusters, ") << declared
             << (declared == 1 ? " declared account" : " declared accounts")
-            << (config->accounts.prune ? ", prune on" : "") << ")\n";
+            << (config->accounts.prune ? ", prune on" : "")
+            << "; authorization: " << PolicyFor(*config, false).description() << ")\n";
   return 0;
 }
 
 int Serve() {
+  // Tokens, the sealing key and cluster credentials live in this process's memory: no core dumps
+  // and no ptrace by other processes of the same user.
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   // Signals are taken synchronously by this thread; every thread started later
   // (the dev cluster's too) inherits the mask.
   sigset_t signals;
@@ -195,10 +232,52 @@ int Serve() {
     cleanup_dev();
     return 1;
   }
+  // Who may call: the policy (replaced on reload), per-caller limits, and the audit log that
+  // records every call.
+  kcred::authz::Authorizer authorizer(PolicyFor(*config, dev.has_value()));
+  kcred::authz::CallLimits limits(clock, config->limits);
+  if (!dev && !config->authorization.configured) {
+    log->warn(
+        "{} has no authorization section: only root and uid {} (kcredd's own) may call kcredd; "
+        "add authorization.rules to let other users, groups or certificates in",
+        config->source.empty() ? "the configuration" : config->source, getuid());
+  }
+  if (config->listen.tcp && config->listen.tcp->allow_anonymous) {
+    log->warn(
+        "listen.tcp.allow_anonymous: TCP callers without a client certificate are served as "
+        "\"anonymous\"; only rules naming the subject anonymous grant them anything");
+  }
+  absl::StatusOr<std::unique_ptr<kcred::audit::AuditLog>> audit =
+      kcred::audit::AuditLog::Open(AuditOptions(*config));
+  if (!audit.ok()) {
+    log->error("audit log: {}", audit.status().message());
+    cleanup_dev();
+    return 1;
+  }
+  // Under systemd (INVOCATION_ID is set for every unit it runs) the audit log is required unless
+  // the file says otherwise: secret-returning calls fail when their record cannot be written.
+  const bool audit_required =
+      config->audit.required.value_or(!dev && std::getenv("INVOCATION_ID") != nullptr);
+  log->info("audit log: {}{}; authorization: {}",
+            config->audit.sink == kcred::config::AuditConfig::Sink::kJournal
+                ? std::string("journal (SYSLOG_IDENTIFIER=kcredd-audit)")
+                : AuditOptions(*config).path,
+            audit_required ? ", required" : "", authorizer.policy()->description());
+
   // Account events (provisioned, rotated, revoked, ...) for WatchAccounts, scheduled ones included.
   kcred::server::AccountEventHub events;
   kcred::server::PeerRegistry peers;
-  kcred::server::BrokerService broker(nullptr, nullptr, peers, KCRED_VERSION, clock.Now(), &events);
+  kcred::server::ServiceDeps deps;
+  deps.peers = &peers;
+  deps.authorizer = &authorizer;
+  deps.limits = &limits;
+  deps.audit = audit->get();
+  deps.audit_required = audit_required;
+  deps.clock = &clock;
+  deps.version = KCRED_VERSION;
+  deps.start_time = clock.Now();
+  deps.events = &events;
+  kcred::server::BrokerService broker(std::move(deps));
   // What runs on the broker: revocations of previous tokens, scheduled rotations of every account,
   // and the accounts declared in the configuration (provisioned on their own thread, so they never
   // hold up start). Started now, or by the reload that configures the first cluster.
@@ -238,6 +317,9 @@ int Serve() {
   options.listen = config->listen;
   options.insecure = absl::GetFlag(FLAGS_insecure);
   options.max_receive_message_bytes = 1 << 20;
+  // Every open WatchAccounts stream holds a thread; the rest serve unary calls and the health
+  // check, so no number of callers can make kcredd's thread count grow without bound.
+  options.max_threads = config->limits.watches_total + kUnaryCallThreads;
   options.health_service_names = {kcred::v1::CredentialBroker::service_full_name()};
   if (activated->has_value()) options.activated_fd = **activated;
   // The TLS material the server reads (validated copies; see GrpcServer::ReloadTls): under systemd
@@ -292,6 +374,8 @@ int Serve() {
     targets.scheduler = scheduler ? &*scheduler : nullptr;
     targets.rotation = rotation ? &*rotation : nullptr;
     targets.declared = declared ? &*declared : nullptr;
+    targets.authorizer = &authorizer;
+    targets.limits = &limits;
     return targets;
   };
   auto reload = [&] {
@@ -355,6 +439,12 @@ int Serve() {
   (*server)->Shutdown(absl::GetFlag(FLAGS_shutdown_grace));
   stop_rotation();
   if (runtime->broker) runtime->broker->SetEventListener(nullptr);
+  // What uses the broker goes first, then the broker and its API clients, before the embedded
+  // dev cluster stops, so that their kept-alive connections do not hold up its stop.
+  declared.reset();
+  scheduler.reset();
+  rotation.reset();
+  *runtime = kcred::Runtime();
   cleanup_dev();
   log->info("stopped");
   return 0;

@@ -1,5 +1,8 @@
 #include "daemon/reload.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <set>
@@ -40,6 +43,31 @@ std::vector<std::string> ListenChanges(const config::ListenConfig& a,
     if (a.tcp->tls.has_value() != b.tcp->tls.has_value()) changed.push_back("listen.tcp.tls");
   }
   return changed;
+}
+
+bool SameAuthorization(const config::AuthorizationConfig& a, const config::AuthorizationConfig& b) {
+  if (a.configured != b.configured || a.rules.size() != b.rules.size()) return false;
+  for (size_t i = 0; i < a.rules.size(); ++i) {
+    const config::AuthorizationRule& x = a.rules[i];
+    const config::AuthorizationRule& y = b.rules[i];
+    if (std::tie(x.subjects, x.actions, x.accounts) !=
+        std::tie(y.subjects, y.actions, y.accounts)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool SameAudit(const config::AuditConfig& a, const config::AuditConfig& b) {
+  return std::tie(a.sink, a.path, a.max_bytes, a.max_files, a.required) ==
+         std::tie(b.sink, b.path, b.max_bytes, b.max_files, b.required);
+}
+
+bool SameLimits(const config::LimitsConfig& a, const config::LimitsConfig& b) {
+  return std::tie(a.calls_per_caller, a.watches_per_caller, a.watches_total,
+                  a.secret_reads_per_second, a.secret_reads_burst) ==
+         std::tie(b.calls_per_caller, b.watches_per_caller, b.watches_total,
+                  b.secret_reads_per_second, b.secret_reads_burst);
 }
 
 bool SameTokenDefaults(const config::TokenDefaults& a, const config::TokenDefaults& b) {
@@ -92,6 +120,8 @@ absl::StatusOr<ReloadReport> ApplyReload(const ReloadTargets& targets,
     report.needs_restart.push_back(std::move(what));
   }
   effective.listen = current.listen;
+  if (!SameAudit(current.audit, next.audit)) report.needs_restart.push_back("audit");
+  effective.audit = current.audit;
   if (clusters_reloadable) {
     if (next.state_dir != current.state_dir) report.needs_restart.push_back("state_dir");
     effective.state_dir = current.state_dir;
@@ -117,10 +147,17 @@ absl::StatusOr<ReloadReport> ApplyReload(const ReloadTargets& targets,
       auto running = runtime.clusters.find(cluster.name);
       // A kubeconfig credential is re-read on every reload (its file may hold a renewed
       // certificate); a token file is re-read by the client whenever it changes.
-      const bool unchanged = old != before.end() && running != runtime.clusters.end() &&
-                             *old->second == cluster && cluster.credential.kubeconfig_file.empty();
-      if (unchanged) {
-        handles[cluster.name] = running->second;
+      const bool same_connection = old != before.end() && running != runtime.clusters.end() &&
+                                   config::SameConnection(*old->second, cluster) &&
+                                   cluster.credential.kubeconfig_file.empty();
+      if (same_connection) {
+        // Keeps its API client; a changed admission policy travels with the handle.
+        broker::ClusterHandle handle = running->second;
+        handle.config = cluster;
+        handles[cluster.name] = std::move(handle);
+        if (old->second->policy != cluster.policy) {
+          cluster_changes.push_back(absl::StrCat("cluster \"", cluster.name, "\" policy changed"));
+        }
         continue;
       }
       absl::StatusOr<broker::ClusterHandle> connected = ConnectCluster(cluster, clock);
@@ -171,6 +208,23 @@ absl::StatusOr<ReloadReport> ApplyReload(const ReloadTargets& targets,
       Logger("kcredd")->error("rescheduling rotations after the reload: {}",
                               scheduled.status().message());
     }
+  }
+  if (targets.authorizer != nullptr &&
+      !SameAuthorization(current.authorization, next.authorization)) {
+    targets.authorizer->Replace(authz::Policy::ForConfig(next.authorization, getuid()));
+    report.changes.push_back(
+        absl::StrCat("authorization: ", targets.authorizer->policy()->description()));
+  }
+  if (next.limits.watches_total > current.limits.watches_total) {
+    // kcredd's thread cap was sized for the streams allowed at start.
+    report.needs_restart.push_back("limits.watches_total (raised)");
+    effective.limits.watches_total = current.limits.watches_total;
+    effective.limits.watches_per_caller =
+        std::min(effective.limits.watches_per_caller, effective.limits.watches_total);
+  }
+  if (targets.limits != nullptr && !SameLimits(current.limits, effective.limits)) {
+    targets.limits->Reconfigure(effective.limits);
+    report.changes.push_back("limits");
   }
   if (next.log.level != current.log.level || next.log.format != current.log.format) {
     SetupLogging(next.log);

@@ -4,19 +4,22 @@
 // reload leaves the old configuration running untouched.
 //
 // Reloaded: clusters (added, changed, removed: changed ones get a new API client, operations in
-// flight finish on the old one), per-cluster rotation limits, declared accounts (reconciled
-// afterwards on their own thread), logging, and the TLS certificate, key and client CA (new
-// handshakes use them; open connections keep theirs). Settings that only take effect after a
-// restart (listen addresses and socket, state_dir, store, defaults.token) are reported, not
-// applied: the running kcredd keeps their old values. A kcredd that started without clusters has
-// no store yet: the reload that configures the first clusters opens it (with the file's state_dir,
-// store and defaults).
+// flight finish on the old one; a changed admission policy alone keeps the client), per-cluster
+// rotation limits, declared accounts (reconciled afterwards on their own thread), logging, the
+// authorization policy and the per-caller limits (calls that start afterwards use them), and the
+// TLS certificate, key and client CA (new handshakes use them; open connections keep theirs).
+// Settings that only take effect after a restart (listen addresses and socket, state_dir, store,
+// defaults.token, audit) are reported, not applied: the running kcredd keeps their old values. A
+// kcredd that started without clusters has no store yet: the reload that configures the first
+// clusters opens it (with the file's state_dir, store and defaults).
 
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/clock.h"
+#include "daemon/authz/authorizer.h"
+#include "daemon/authz/limits.h"
 #include "daemon/config/config.h"
 #include "daemon/declared/declared_accounts.h"
 #include "daemon/rotation/broker_rotation.h"
@@ -33,6 +36,8 @@ struct ReloadTargets {
   rotation::Scheduler* scheduler = nullptr;
   rotation::BrokerRotation* rotation = nullptr;
   declared::DeclaredAccountsReconciler* declared = nullptr;
+  authz::Authorizer* authorizer = nullptr;  // takes the new authorization policy
+  authz::CallLimits* limits = nullptr;      // takes the new limits
 };
 
 struct ReloadReport {

@@ -152,6 +152,12 @@ absl::StatusOr<DevMode> StartDevMode(const DevOptions& options, Clock& clock) {
   cluster.ca_pem = dev.cluster->ca_pem();
   cluster.credential.token_file = token_file;
   cluster.min_token_ttl = options.min_token_ttl;
+  // Dev mode is for trying kcred: kcred may create namespaces, make cluster-scope accounts and
+  // bind the usual read/write roles. Rules are limited as everywhere (no wildcard, escalate,
+  // bind, impersonate or cluster-wide Secrets), and only the user who started kcredd may call.
+  cluster.policy.allow_create_namespace = true;
+  cluster.policy.allow_cluster_scope = true;
+  cluster.policy.allowed_role_refs = {"ClusterRole/view", "ClusterRole/edit"};
   c.clusters.push_back(cluster);
   return dev;
 }
@@ -162,9 +168,11 @@ std::string DevModeBanner(const DevMode& dev) {
       "\nkcredd is running in dev mode against an embedded kcred-devcluster.\n\n",
       "  cluster \"dev\"   ", dev.cluster->server_url(),
       "  (admin: ", dev.cluster->admin_kubeconfig_path(), ")\n", "  kcredd          unix:", socket,
-      "\n", "  state           ", dev.dir, dev.remove_dir ? " (removed at exit)" : "", "\n\n",
-      "Try, in another terminal:\n\n", BinDirExport(), "  export KCRED_SERVER=unix:", socket, "\n",
-      "  kcred clusters\n", "  kcred provision dev/automation/ci-bot --create-namespace \\\n",
+      "\n", "  state           ", dev.dir, dev.remove_dir ? " (removed at exit)" : "", "\n",
+      "  audit log       ", dev.config.state_dir, "/audit.log\n", "  callers         uid ",
+      getuid(), " only (you; see `kcred whoami`)\n\n", "Try, in another terminal:\n\n",
+      BinDirExport(), "  export KCRED_SERVER=unix:", socket, "\n", "  kcred clusters\n",
+      "  kcred provision dev/automation/ci-bot --create-namespace \\\n",
       "      --rule 'get,list,watch:pods,services,configmaps' \n",
       "  kcred kubeconfig dev/automation/ci-bot -o ci-bot.kubeconfig\n",
       "  kubectl --kubeconfig ci-bot.kubeconfig auth whoami\n",

@@ -29,7 +29,7 @@ struct AccountEventHub::Subscription::State {
   // Guarded by the hub's mutex.
   std::deque<std::shared_ptr<const v1::AccountEvent>> queue;
   bool resync_pending = false;
-  std::function<void()> on_close;
+  std::function<void()> on_ready;
 };
 
 AccountEventHub::Subscription::Subscription(AccountEventHub* hub, std::shared_ptr<State> state,
@@ -38,14 +38,9 @@ AccountEventHub::Subscription::Subscription(AccountEventHub* hub, std::shared_pt
 
 AccountEventHub::Subscription::~Subscription() { hub_->Unsubscribe(state_.get()); }
 
-void AccountEventHub::Subscription::OnClose(std::function<void()> hook) {
-  bool closed = false;
-  {
-    absl::MutexLock lock(&hub_->mu_);
-    closed = hub_->closed_;
-    if (!closed) state_->on_close = std::move(hook);
-  }
-  if (closed && hook) hook();
+void AccountEventHub::Subscription::OnReady(std::function<void()> hook) {
+  absl::MutexLock lock(&hub_->mu_);
+  state_->on_ready = std::move(hook);
 }
 
 AccountEventHub::NextResult AccountEventHub::Subscription::Next(absl::Duration timeout,
@@ -89,7 +84,9 @@ std::string AccountEventHub::TokenFor(uint64_t seq) const {
 
 void AccountEventHub::Publish(const v1::AccountEvent& event) {
   auto numbered = std::make_shared<v1::AccountEvent>(event);
-  absl::MutexLock lock(&mu_);
+  // Hooks of the subscriptions that got something, run once the lock is released.
+  std::vector<std::function<void()>> ready;
+  absl::ReleasableMutexLock lock(&mu_);
   if (closed_) return;
   const uint64_t seq = ++last_seq_;
   numbered->set_resume_token(TokenFor(seq));
@@ -102,10 +99,13 @@ void AccountEventHub::Publish(const v1::AccountEvent& event) {
       // Too far behind: drop it from fan-out rather than wait for it or grow without bound.
       sub->queue.clear();
       sub->resync_pending = true;
-      continue;
+    } else {
+      sub->queue.push_back(shared);
     }
-    sub->queue.push_back(shared);
+    if (sub->on_ready) ready.push_back(sub->on_ready);
   }
+  lock.Release();
+  for (const auto& hook : ready) hook();
 }
 
 absl::StatusOr<std::unique_ptr<AccountEventHub::Subscription>> AccountEventHub::Subscribe(
@@ -156,13 +156,16 @@ void AccountEventHub::Unsubscribe(const Subscription::State* state) {
 }
 
 void AccountEventHub::Close() {
-  absl::MutexLock lock(&mu_);
-  closed_ = true;
-  for (const auto& sub : subscribers_) {
-    sub->queue.clear();
-    // Under the lock: a subscription (and what its hook refers to) cannot go away meanwhile.
-    if (sub->on_close) sub->on_close();
+  std::vector<std::function<void()>> ready;
+  {
+    absl::MutexLock lock(&mu_);
+    closed_ = true;
+    for (const auto& sub : subscribers_) {
+      sub->queue.clear();
+      if (sub->on_ready) ready.push_back(sub->on_ready);
+    }
   }
+  for (const auto& hook : ready) hook();
 }
 
 size_t AccountEventHub::subscriber_count() const {

@@ -58,10 +58,11 @@ class AccountEventHub {
     // before its resume point was read): SNAPSHOT events sent at the start carry it.
     const std::string& start_token() const { return start_token_; }
 
-    // Runs `hook` (under the hub's lock, so it must be quick and must not call the hub) when the
-    // hub closes while this subscription lives: a handler blocked writing to a client that does
-    // not read can be cancelled from there (ServerContext::TryCancel).
-    void OnClose(std::function<void()> hook);
+    // Runs `hook` whenever Next may have something new: an event was queued, a resync is due, or
+    // the hub closed. It runs on the publishing (or closing) thread without the hub's lock, so it
+    // may call Next; it must be quick, and whatever it refers to must outlive the subscription or
+    // be guarded by the hook itself (a copy may run while the subscription is being destroyed).
+    void OnReady(std::function<void()> hook);
 
    private:
     friend class AccountEventHub;

@@ -1,33 +1,30 @@
 #pragma once
-// The CredentialBroker gRPC service. Handlers call into the broker and convert absl::Status to
-// grpc::Status here and nowhere else. Every call that changes something is written to the audit
-// log (logger "audit": caller, method, account, outcome; never a token).
+// The CredentialBroker gRPC service. Every call, whatever its method, passes the gate
+// (call_gate.h) before it reaches the broker: identified, limited, authorized and audited.
+// absl::Status becomes grpc::Status here and nowhere else.
 
 #include <atomic>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/clock.h"
 #include "daemon/broker/account_listener.h"
 #include "daemon/broker/broker.h"
-#include "daemon/server/account_events.h"
-#include "daemon/server/caller.h"
+#include "daemon/server/call_gate.h"
 #include "proto/kcred/v1/broker.grpc.pb.h"
 
 namespace kcred::server {
 
-// absl::Status -> grpc::Status with the same canonical code and message.
-grpc::Status ToGrpcStatus(const absl::Status& status);
-
-class BrokerService final : public kcred::v1::CredentialBroker::Service {
+// WatchAccounts is served by the callback API (watch_stream.h), so an open stream holds no thread;
+// the other calls are short and run on gRPC's sync threads.
+class BrokerService final
+    : public v1::CredentialBroker::WithCallbackMethod_WatchAccounts<v1::CredentialBroker::Service> {
  public:
-  // `broker` may be null: then only GetServerInfo is served and account calls answer UNAVAILABLE.
-  // `listener` (optional) hears about every successful change made through the API.
-  // `events` (optional; must outlive the service) serves WatchAccounts: it should receive the
-  // broker's events (Broker::SetEventListener); without it WatchAccounts answers UNAVAILABLE.
-  BrokerService(broker::Broker* broker, broker::AccountListener* listener,
-                const PeerRegistry& peers, std::string version, absl::Time start_time,
-                AccountEventHub* events = nullptr);
+  // `broker` may be null: then account calls answer UNAVAILABLE (no clusters configured) until
+  // Attach. `listener` (optional) hears about every successful change made through the API.
+  BrokerService(ServiceDeps deps, broker::Broker* broker = nullptr,
+                broker::AccountListener* listener = nullptr);
 
   // Serves accounts through `broker` from now on (kcredd started without clusters and a reload
   // added the first one). Both must outlive the service. Thread-safe.
@@ -38,6 +35,7 @@ class BrokerService final : public kcred::v1::CredentialBroker::Service {
                                 v1::ProvisionAccountResponse* response) override;
   grpc::Status GetAccount(grpc::ServerContext* context, const v1::GetAccountRequest* request,
                           v1::Account* response) override;
+  // Only the accounts the caller may list (action list) are returned.
   grpc::Status ListAccounts(grpc::ServerContext* context, const v1::ListAccountsRequest* request,
                             v1::ListAccountsResponse* response) override;
   grpc::Status DeleteAccount(grpc::ServerContext* context, const v1::DeleteAccountRequest* request,
@@ -49,27 +47,31 @@ class BrokerService final : public kcred::v1::CredentialBroker::Service {
   grpc::Status GetToken(grpc::ServerContext* context, const v1::GetTokenRequest* request,
                         v1::GetTokenResponse* response) override;
   // Optional SNAPSHOT events, then events resumed from resume_token, then live events until the
-  // client cancels or the server stops (the hub is closed, or the call is cancelled at the end of
-  // the shutdown grace).
-  grpc::Status WatchAccounts(grpc::ServerContext* context, const v1::WatchAccountsRequest* request,
-                             grpc::ServerWriter<v1::AccountEvent>* writer) override;
+  // client cancels or the server stops (the hub is closed: UNAVAILABLE, clients reconnect). Only
+  // accounts the caller may watch (action watch, decided with the policy of the moment) are sent.
+  // Audited once, when the stream is accepted or refused.
+  grpc::ServerWriteReactor<v1::AccountEvent>* WatchAccounts(
+      grpc::CallbackServerContext* context, const v1::WatchAccountsRequest* request) override;
+  // Only the clusters some account glob granting list-clusters names.
   grpc::Status ListClusters(grpc::ServerContext* context, const v1::ListClustersRequest* request,
                             v1::ListClustersResponse* response) override;
   grpc::Status GetServerInfo(grpc::ServerContext* context, const v1::GetServerInfoRequest* request,
                              v1::GetServerInfoResponse* response) override;
+  grpc::Status WhoAmI(grpc::ServerContext* context, const v1::WhoAmIRequest* request,
+                      v1::WhoAmIResponse* response) override;
+  grpc::Status CheckAccess(grpc::ServerContext* context, const v1::CheckAccessRequest* request,
+                           v1::CheckAccessResponse* response) override;
 
  private:
-  // Runs `call` (returning absl::StatusOr<T>) into `response`, audits it when `audited`.
+  // Runs a unary call through the gate: `call(broker, gate)` returns absl::StatusOr<T>. `ref` is
+  // the account the action applies to (null: the call-level check of list-like actions).
   template <typename T, typename Call>
-  grpc::Status Handle(grpc::ServerContext* context, const char* method, const v1::AccountRef* ref,
-                      bool audited, T* response, Call call);
+  grpc::Status Serve(grpc::ServerContext* context, const char* method, Action action,
+                     const v1::AccountRef* ref, T* response, Call call);
 
+  ServiceDeps deps_;
   std::atomic<broker::Broker*> broker_;
   std::atomic<broker::AccountListener*> listener_;
-  const PeerRegistry& peers_;
-  const std::string version_;
-  const absl::Time start_time_;
-  AccountEventHub* events_;
 };
 
 }  // namespace kcred::server

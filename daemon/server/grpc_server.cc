@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/resource_quota.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/security/tls_credentials_options.h>
 #include <grpcpp/server_posix.h>
@@ -146,6 +147,11 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
+  if (options.max_threads > 0) {
+    grpc::ResourceQuota quota("kcredd");
+    quota.SetMaxThreads(options.max_threads);
+    builder.SetResourceQuota(quota);
+  }
   for (grpc::Service* service : services) builder.RegisterService(service);
 
   if (options.listen.tcp) {
@@ -316,16 +322,14 @@ void GrpcServer::AcceptLoop() {
       }
       continue;
     }
-    ucred cred{};
-    socklen_t len = sizeof cred;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
-      log->warn("dropping a unix connection whose peer credentials cannot be read: {}",
-                std::strerror(errno));
+    absl::StatusOr<authz::UnixPeer> peer = ReadUnixPeer(fd);
+    if (!peer.ok()) {
+      log->warn("dropping a unix connection: {}", peer.status().message());
       close(fd);
       continue;
     }
     // Record before gRPC owns the fd: fd numbers are reused, so the entry must be fresh.
-    peers_->Record(fd, PeerCredentials{cred.pid, cred.uid, cred.gid});
+    peers_->Record(fd, *std::move(peer));
     grpc::AddInsecureChannelFromFd(server_.get(), fd);
   }
 }

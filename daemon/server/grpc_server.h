@@ -28,6 +28,9 @@ struct ServerOptions {
   bool insecure = false;
   // Largest request message accepted (bytes).
   int max_receive_message_bytes = 4 << 20;
+  // Most threads the server runs calls on (each open stream holds one); calls beyond it are
+  // refused with RESOURCE_EXHAUSTED. 0: gRPC's default (unbounded).
+  int max_threads = 0;
   // Services reported SERVING by grpc.health.v1 once started (the empty name always is).
   std::vector<std::string> health_service_names;
   // A listening unix stream socket inherited from systemd (TakeActivatedUnixSocket), or -1. When

@@ -26,7 +26,10 @@ class BrokerE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
     env_.StartCluster();
-    env_.WriteConfig();
+    // The recipe grants Secrets cluster-wide, which kcredd's default policy forbids: this cluster's
+    // operator widens it deliberately.
+    env_.WriteConfig(
+        "", "", std::string(testing::kTestPolicy) + "    forbidden: {cluster_resources: []}\n");
     env_.StartKcredd();
   }
 

@@ -174,7 +174,7 @@ TEST_F(KcreddServingTest, MutualTlsAcceptsOnlyClientsOfItsCa) {
 
   RunResult who = Kcred({"version", "--server", server, "--ca", dir_.File("ca.crt"), "--cert",
                          dir_.File("client.crt"), "--key", dir_.File("client.key")});
-  EXPECT_THAT(who.out, HasSubstr("you are x509:CN=ci-runner"));
+  EXPECT_THAT(who.out, HasSubstr("you are x509:cn:ci-runner"));
 
   RunResult no_cert =
       Kcred({"health", "--timeout", "5s", "--server", server, "--ca", dir_.File("ca.crt")});
@@ -250,11 +250,21 @@ TEST_F(KcreddServingTest, PlaintextTcpNeedsInsecureFlag) {
       testing::Run({BinaryPath("kcredd"), "--config", config}, {}, std::chrono::seconds(20));
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_THAT(refused.err, HasSubstr("kcredd refuses plaintext TCP"));
+  // Plaintext identifies nobody: kcredd serves anonymous callers only when the file says so.
+  RunResult anonymous = testing::Run({BinaryPath("kcredd"), "--config", config, "--insecure"}, {},
+                                     std::chrono::seconds(20));
+  EXPECT_EQ(anonymous.exit_code, 1);
+  EXPECT_THAT(anonymous.err, HasSubstr("set listen.tcp.allow_anonymous: true"));
+  ASSERT_TRUE(testing::WriteFile(config,
+                                 "listen:\n  unix: false\n  tcp:\n    address: 127.0.0.1:0\n"
+                                 "    allow_anonymous: true\n")
+                  .ok());
 
   nlohmann::json ready;
   auto kcredd = StartKcredd({"--config", config, "--insecure"}, &ready);
   ASSERT_NE(kcredd, nullptr);
   EXPECT_THAT(Log(), HasSubstr("serving PLAINTEXT gRPC"));
+  EXPECT_THAT(Log(), HasSubstr("are served as \"anonymous\""));
   const std::string server = absl::StrCat("127.0.0.1:", ready["tcp_port"].get<int>());
   RunResult health = Kcred({"health", "--insecure", "--server", server});
   EXPECT_EQ(health.exit_code, 0) << health.err;
@@ -279,7 +289,9 @@ TEST_F(KcreddServingTest, CheckConfigNamesFileLineAndColumn) {
   ASSERT_TRUE(testing::WriteFile(good, "log:\n  level: debug\n").ok());
   RunResult ok = testing::Run({BinaryPath("kcredd"), "check-config", "--config", good});
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
-  EXPECT_EQ(ok.out, good + ": OK (0 clusters, 0 declared accounts)\n");
+  EXPECT_EQ(ok.out, good +
+                        ": OK (0 clusters, 0 declared accounts; authorization: default policy: "
+                        "root only)\n");
 
   RunResult usage = testing::Run({BinaryPath("kcredd"), "frobnicate"});
   EXPECT_EQ(usage.exit_code, 2);

@@ -32,8 +32,8 @@ class ExecPluginTest : public ::testing::Test {
   // The audit lines of kcredd's GetToken answers so far.
   int GetTokenCalls() const {
     int n = 0;
-    for (absl::string_view line : absl::StrSplit(env_.Log("kcredd.log"), '\n')) {
-      if (absl::StrContains(line, "method=GetToken")) ++n;
+    for (const std::string& line : env_.AuditLines()) {
+      if (absl::StrContains(line, "\"method\":\"GetToken\"")) ++n;
     }
     return n;
   }

@@ -248,14 +248,16 @@ TEST_F(KcreddReloadTest, DeclaredAccountsAreAddedChangedAndRemovedWithAndWithout
   EXPECT_EQ(invalid.exit_code, 1);
   EXPECT_THAT(
       invalid.err,
-      HasSubstr("kcredd.yaml:24:5: accounts.items[1] (dev/declared/second): spec.token.ttl: "));
+      HasSubstr("kcredd.yaml:32:5: accounts.items[1] (dev/declared/second): spec.token.ttl: "));
   EXPECT_THAT(invalid.err, HasSubstr("ttl"));
 
   env_.WriteConfig("", Declared("false", "get", true));
   RunResult valid = testing::Run(
       {testing::BinaryPath("kcredd"), "check-config", "--config", env_.File("kcredd.yaml")});
   EXPECT_EQ(valid.exit_code, 0) << valid.err;
-  EXPECT_THAT(valid.out, HasSubstr(": OK (1 cluster, 2 declared accounts)"));
+  EXPECT_THAT(
+      valid.out,
+      HasSubstr(": OK (1 cluster, 2 declared accounts; authorization: default policy: root only)"));
   Start();
   // Provisioned at start, on kcredd's own thread.
   ASSERT_TRUE(Eventually([&] {

@@ -278,7 +278,7 @@ TEST_F(CliAccountCommandsTest, RpcFailureExits1) {
   CliResult r = Cli({"kubeconfig", "dev/automation/ghost"});
   EXPECT_EQ(r.code, kExitFailed);
   EXPECT_EQ(r.err, "kcred kubeconfig: kcredd at " + server_.address() +
-                       ": account dev/automation/ghost does not exist\n");
+                       ": NOT_FOUND: account dev/automation/ghost does not exist\n");
   EXPECT_EQ(r.out, "");
   for (const char* command : {"get", "rotate"}) {
     r = Cli({command, "dev/automation/ghost"});

@@ -7,95 +7,27 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "common/clock.h"
-#include "daemon/broker/broker.h"
-#include "daemon/kube/fake_kube_client.h"
-#include "daemon/server/account_events.h"
-#include "daemon/server/broker_service.h"
-#include "daemon/store/aes_gcm_sealer.h"
-#include "daemon/store/memory_store.h"
-#include "daemon/store/sealing_key.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "proto/kcred/v1/broker.grpc.pb.h"
-#include "tests/support/process.h"
+#include "tests/unit/daemon/server/service_fixture.h"
 
 namespace kcred::server {
 namespace {
 
 using ::testing::HasSubstr;
+using testing::Ref;
 
-constexpr char kCaPem[] = "-----BEGIN CERTIFICATE-----\nTESTCA\n-----END CERTIFICATE-----\n";
-
-v1::AccountRef Ref(const std::string& name) {
-  v1::AccountRef ref;
-  ref.set_cluster("dev");
-  ref.set_namespace_("automation");
-  ref.set_name(name);
-  return ref;
-}
-
-class BrokerWatchTest : public ::testing::Test {
+class BrokerWatchTest : public ::testing::Test, public testing::ServiceFixture {
  protected:
-  BrokerWatchTest() : kube_(clock_), socket_(dir_.File("kcredd.sock")) {
-    auto key = store::MakeSealingKey(SecretString(std::string(32, 'k')));
-    sealer_ = std::move(*store::AesGcmSealer::Create(std::move(*key)));
-    config::ClusterConfig cluster;
-    cluster.name = "dev";
-    cluster.server = "https://127.0.0.1:6443";
-    cluster.ca_pem = kCaPem;
-    config::TokenDefaults defaults;
-    defaults.ttl = absl::Hours(1);
-    defaults.grace = absl::ZeroDuration();
-    defaults.legacy_token_wait = absl::Seconds(30);
-    EXPECT_TRUE(
-        kube_.Seed(kube::Resource::kNamespace, {{"metadata", {{"name", "automation"}}}}).ok());
-    broker_ = std::make_unique<broker::Broker>(
-        clock_, store_, *sealer_, std::vector<broker::ClusterHandle>{{cluster, &kube_}}, defaults);
-    broker_->SetEventListener([this](const v1::AccountEvent& e) { hub_.Publish(e); });
-    service_ = std::make_unique<BrokerService>(broker_.get(), nullptr, peers_, "test", clock_.Now(),
-                                               &hub_);
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort("unix:" + socket_, grpc::InsecureServerCredentials());
-    builder.RegisterService(service_.get());
-    server_ = builder.BuildAndStart();
-    stub_ = v1::CredentialBroker::NewStub(
-        grpc::CreateChannel("unix:" + socket_, grpc::InsecureChannelCredentials()));
-  }
-  ~BrokerWatchTest() override {
-    hub_.Close();
-    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  }
-
-  void Provision(const std::string& name) {
-    v1::ProvisionAccountRequest request;
-    *request.mutable_ref() = Ref(name);
-    v1::PolicyRule* rule = request.mutable_spec()->mutable_access()->mutable_rules()->add_rules();
-    rule->add_verbs("get");
-    rule->add_resources("pods");
-    ASSERT_TRUE(broker_->Provision(request).ok());
-  }
   void Rotate(const std::string& name) {
     v1::RotateTokenRequest request;
     *request.mutable_ref() = Ref(name);
     ASSERT_TRUE(broker_->RotateToken(request).ok());
   }
+  void Provision(const std::string& name) { ServiceFixture::Provision(Ref(name)); }
   std::string Describe(const v1::AccountEvent& e) {
     return absl::StrCat(v1::EventType_Name(e.type()), " ", e.account().ref().name());
   }
-
-  RealClock clock_;
-  kube::FakeKubeClient kube_;
-  store::MemoryStore store_;
-  std::unique_ptr<store::Sealer> sealer_;
-  std::unique_ptr<broker::Broker> broker_;
-  AccountEventHub hub_;
-  PeerRegistry peers_;
-  std::unique_ptr<BrokerService> service_;
-  kcred::testing::TempDir dir_;
-  std::string socket_;
-  std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<v1::CredentialBroker::Stub> stub_;
 };
 
 TEST_F(BrokerWatchTest, SnapshotThenLiveEventsThenResume) {

@@ -32,7 +32,7 @@ class TestBroker final : public kcred::v1::CredentialBroker::Service {
 
   grpc::Status GetServerInfo(grpc::ServerContext* context, const v1::GetServerInfoRequest*,
                              v1::GetServerInfoResponse* response) override {
-    response->set_caller_identity(CallerIdentity(*context, peers_));
+    response->set_caller_identity(IdentifyCaller(*context, peers_).Display());
     return grpc::Status::OK;
   }
 
@@ -184,7 +184,7 @@ TEST_F(GrpcServerTlsTest, MutualTlsIdentifiesClientsAndRejectsOthers) {
   StartServer(Tls());
   Answer ok = Call(Channel(ca1_, &client_));
   ASSERT_TRUE(ok.status.ok()) << ok.status.error_message();
-  EXPECT_EQ(ok.identity, "x509:CN=ci-runner");
+  EXPECT_EQ(ok.identity, "x509:cn:ci-runner");
   EXPECT_EQ(ok.server_cert_pem, server1_.cert_pem);
 
   EXPECT_FALSE(Call(Channel(ca1_, nullptr)).status.ok()) << "a client without a certificate";
@@ -201,7 +201,7 @@ TEST_F(GrpcServerTlsTest, OptionalClientCertificatesAreStillVerified) {
   EXPECT_EQ(anonymous.identity, "anonymous");
   Answer known = Call(Channel(ca1_, &client_));
   ASSERT_TRUE(known.status.ok()) << known.status.error_message();
-  EXPECT_EQ(known.identity, "x509:CN=ci-runner");
+  EXPECT_EQ(known.identity, "x509:cn:ci-runner");
   EXPECT_FALSE(Call(Channel(ca1_, &stranger_)).status.ok()) << "a certificate of another CA";
   EXPECT_TRUE(server_->ReloadTls(tls).ok());
 }
@@ -241,7 +241,7 @@ TEST_F(GrpcServerTlsTest, ReloadServesNewCertificateToNewConnectionsAndKeepsOpen
   Answer fresh = CallUntilTrusted(ca2_, &*new_client);
   ASSERT_TRUE(fresh.status.ok()) << fresh.status.error_message();
   EXPECT_EQ(fresh.server_cert_pem, server2_.cert_pem);
-  EXPECT_EQ(fresh.identity, "x509:CN=deployer");
+  EXPECT_EQ(fresh.identity, "x509:cn:deployer");
   EXPECT_FALSE(Call(Channel(ca1_, &client_)).status.ok()) << "new connections use the new cert";
   EXPECT_FALSE(Call(Channel(ca2_, &client_)).status.ok()) << "the old client CA is gone";
 
@@ -249,7 +249,7 @@ TEST_F(GrpcServerTlsTest, ReloadServesNewCertificateToNewConnectionsAndKeepsOpen
   Answer old = Call(open_channel);
   ASSERT_TRUE(old.status.ok()) << old.status.error_message();
   EXPECT_EQ(old.server_cert_pem, server1_.cert_pem) << "the same connection as before";
-  EXPECT_EQ(old.identity, "x509:CN=ci-runner");
+  EXPECT_EQ(old.identity, "x509:cn:ci-runner");
   broker_.Emit();
   ASSERT_TRUE(stream->Read(&event));
   EXPECT_EQ(event.message(), "event 2");
