@@ -89,6 +89,8 @@ def kcred_integration_tests(prefix, srcs, helpers = [], deps = []):
     them as testonly binaries, so `bazel build //...` keeps them compiling and `bazel test //...`
     does not start them.
     """
+    support = "//tests/support:kcred_test_support"
+    deps = [d for d in deps if d != support] + [support]
     helper_deps = _helpers_library("integration_test_helpers", helpers, deps)
     for src in srcs:
         native.cc_binary(
@@ -96,7 +98,7 @@ def kcred_integration_tests(prefix, srcs, helpers = [], deps = []):
             testonly = True,
             srcs = [src],
             copts = KCRED_COPTS,
-            deps = deps + helper_deps + ["//tests/support:kcred_test_support"] + KCRED_TEST_DEPS,
+            deps = deps + helper_deps + KCRED_TEST_DEPS,
             tags = ["integration"],
         )
 
