@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/label_selector.h"
 #include "common/names.h"
 #include "daemon/kube/kube_status.h"
 
@@ -79,119 +81,19 @@ absl::Status ValidateName(Resource resource, const std::string& name) {
   }
 }
 
-struct Requirement {
-  enum Op { kEquals, kNotEquals, kExists, kNotExists, kIn, kNotIn } op;
-  std::string key;
-  std::vector<std::string> values;
-};
-
-absl::StatusOr<std::vector<Requirement>> ParseSelector(absl::string_view selector) {
-  std::vector<Requirement> out;
-  // Split on commas outside parentheses.
-  std::vector<std::string> parts;
-  std::string current;
-  int depth = 0;
-  for (char c : selector) {
-    if (c == '(') ++depth;
-    if (c == ')') --depth;
-    if (c == ',' && depth == 0) {
-      parts.push_back(current);
-      current.clear();
-    } else {
-      current.push_back(c);
-    }
-  }
-  if (depth != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("label selector \"", selector, "\": unbalanced parentheses"));
-  }
-  parts.push_back(current);
-  for (std::string& raw : parts) {
-    std::string part(absl::StripAsciiWhitespace(raw));
-    if (part.empty()) {
-      if (selector.empty()) continue;
-      return absl::InvalidArgumentError(
-          absl::StrCat("label selector \"", selector, "\": empty requirement"));
-    }
-    Requirement r;
-    size_t paren = part.find('(');
-    if (paren != std::string::npos) {
-      std::string head(absl::StripAsciiWhitespace(part.substr(0, paren)));
-      if (part.back() != ')') {
-        return absl::InvalidArgumentError(
-            absl::StrCat("label selector \"", selector, "\": \"", part, "\" lacks a closing )"));
-      }
-      std::vector<std::string> head_words =
-          absl::StrSplit(head, absl::ByAnyChar(" \t"), absl::SkipEmpty());
-      if (head_words.size() != 2 || (head_words[1] != "in" && head_words[1] != "notin")) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "label selector \"", selector, "\": expected \"key in (...)\" or \"key notin (...)\""));
-      }
-      r.key = head_words[0];
-      r.op = head_words[1] == "in" ? Requirement::kIn : Requirement::kNotIn;
-      for (absl::string_view v :
-           absl::StrSplit(part.substr(paren + 1, part.size() - paren - 2), ',')) {
-        r.values.emplace_back(absl::StripAsciiWhitespace(v));
-      }
-    } else if (size_t ne = part.find("!="); ne != std::string::npos) {
-      r.op = Requirement::kNotEquals;
-      r.key = std::string(absl::StripAsciiWhitespace(part.substr(0, ne)));
-      r.values.emplace_back(absl::StripAsciiWhitespace(part.substr(ne + 2)));
-    } else if (size_t eq = part.find('='); eq != std::string::npos) {
-      r.op = Requirement::kEquals;
-      r.key = std::string(absl::StripAsciiWhitespace(part.substr(0, eq)));
-      size_t value_start = eq + 1;
-      if (value_start < part.size() && part[value_start] == '=') ++value_start;
-      r.values.emplace_back(absl::StripAsciiWhitespace(part.substr(value_start)));
-    } else if (part[0] == '!') {
-      r.op = Requirement::kNotExists;
-      r.key = std::string(absl::StripAsciiWhitespace(part.substr(1)));
-    } else {
-      r.op = Requirement::kExists;
-      r.key = part;
-    }
-    if (r.key.empty() || r.key.find_first_of(" \t=!()") != std::string::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("label selector \"", selector, "\": bad key in \"", part, "\""));
-    }
-    out.push_back(std::move(r));
-  }
-  return out;
-}
-
 }  // namespace
 
 absl::StatusOr<bool> MatchesLabelSelector(absl::string_view selector,
                                           const nlohmann::json& labels) {
-  absl::StatusOr<std::vector<Requirement>> requirements = ParseSelector(selector);
-  if (!requirements.ok()) return requirements.status();
-  for (const Requirement& r : *requirements) {
-    std::optional<std::string> value;
-    if (labels.is_object() && labels.contains(r.key) && labels[r.key].is_string()) {
-      value = labels[r.key].get<std::string>();
+  absl::StatusOr<LabelSelector> parsed = LabelSelector::Parse(selector);
+  if (!parsed.ok()) return parsed.status();
+  std::map<std::string, std::string> values;
+  if (labels.is_object()) {
+    for (const auto& [key, value] : labels.items()) {
+      if (value.is_string()) values[key] = value.get<std::string>();
     }
-    bool in_values =
-        value.has_value() && std::find(r.values.begin(), r.values.end(), *value) != r.values.end();
-    bool ok = false;
-    switch (r.op) {
-      case Requirement::kEquals:
-      case Requirement::kIn:
-        ok = in_values;
-        break;
-      case Requirement::kNotEquals:
-      case Requirement::kNotIn:
-        ok = !in_values;
-        break;
-      case Requirement::kExists:
-        ok = value.has_value();
-        break;
-      case Requirement::kNotExists:
-        ok = !value.has_value();
-        break;
-    }
-    if (!ok) return false;
   }
-  return true;
+  return parsed->Matches(values);
 }
 
 FakeKubeClient::FakeKubeClient(Clock& clock) : clock_(clock) {

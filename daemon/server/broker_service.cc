@@ -11,16 +11,11 @@
 #include "common/escape.h"
 #include "common/logging.h"
 #include "common/uuid.h"
+#include "daemon/broker/validation.h"
 #include "daemon/server/watch_stream.h"
 
 namespace kcred::server {
 namespace {
-
-void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
-  const int64_t nanos = absl::ToUnixNanos(t);
-  out->set_seconds(nanos / 1000000000);
-  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
-}
 
 absl::Status NoClusters() {
   return absl::UnavailableError(
@@ -190,7 +185,7 @@ grpc::Status BrokerService::GetServerInfo(grpc::ServerContext* context,
                  v1::GetServerInfoResponse info;
                  info.set_version(deps_.version);
                  info.set_caller_identity(gate.identity().Display());
-                 SetTimestamp(deps_.start_time, info.mutable_start_time());
+                 *info.mutable_start_time() = broker::ToProto(deps_.start_time);
                  return info;
                });
 }

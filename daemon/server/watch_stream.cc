@@ -7,15 +7,10 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "common/logging.h"
+#include "daemon/broker/validation.h"
 
 namespace kcred::server {
 namespace {
-
-void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
-  const int64_t nanos = absl::ToUnixNanos(t);
-  out->set_seconds(nanos / 1000000000);
-  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
-}
 
 class WatchStream final : public grpc::ServerWriteReactor<v1::AccountEvent> {
  public:
@@ -155,7 +150,7 @@ class WatchStream final : public grpc::ServerWriteReactor<v1::AccountEvent> {
         event.set_type(v1::EVENT_TYPE_SNAPSHOT);
         *event.mutable_account() = std::move(account);
         event.set_resume_token(subscription_->start_token());
-        SetTimestamp(deps_.clock->Now(), event.mutable_time());
+        *event.mutable_time() = broker::ToProto(deps_.clock->Now());
         snapshot_.push_back(std::move(event));
       }
       snapshot_pending_ = !page->next_page_token().empty();
