@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -234,6 +235,8 @@ TEST_F(AuditTest, ThousandsOfWatchStreamsAreCapped) {
     }
   }
   max_threads = std::max(max_threads, Threads(env_.kcredd()->pid()));
+  std::cout << "kcredd threads: " << threads_before << " before, at most " << max_threads
+            << " with " << accepted << " streams served and " << exhausted << " refused\n";
   EXPECT_EQ(accepted, 64);
   EXPECT_EQ(exhausted, kStreams - 64);
   // Each served stream holds one thread; refused ones return at once.

@@ -126,6 +126,32 @@ grpc::Status FakeBroker::ListClusters(grpc::ServerContext* context, const v1::Li
   return grpc::Status::OK;
 }
 
+grpc::Status FakeBroker::WhoAmI(grpc::ServerContext* context, const v1::WhoAmIRequest*,
+                                v1::WhoAmIResponse* response) {
+  Record(context, "WhoAmI", nullptr);
+  if (!failure.ok()) return failure;
+  *response = whoami;
+  return grpc::Status::OK;
+}
+
+grpc::Status FakeBroker::CheckAccess(grpc::ServerContext* context,
+                                     const v1::CheckAccessRequest* request,
+                                     v1::CheckAccessResponse* response) {
+  Record(context, "CheckAccess", &request->account());
+  {
+    absl::MutexLock lock(&mu_);
+    check_requests_.push_back(*request);
+  }
+  if (!failure.ok()) return failure;
+  *response = access;
+  return grpc::Status::OK;
+}
+
+std::vector<v1::CheckAccessRequest> FakeBroker::CheckAccessRequests() const {
+  absl::MutexLock lock(&mu_);
+  return check_requests_;
+}
+
 FakeBrokerServer::FakeBrokerServer() : socket_(dir_.File("kcredd.sock")) {
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix:" + socket_, grpc::InsecureServerCredentials());

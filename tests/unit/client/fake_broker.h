@@ -29,12 +29,15 @@ class FakeBroker final : public v1::CredentialBroker::Service {
   v1::RotateTokenResponse rotate;
   v1::DeleteAccountResponse deleted;
   v1::ListClustersResponse clusters;
+  v1::WhoAmIResponse whoami;
+  v1::CheckAccessResponse access;
 
   // The requests seen, in order, by method name ("ProvisionAccount", ...).
   std::vector<std::string> Calls() const;
   std::vector<v1::ProvisionAccountRequest> ProvisionRequests() const;
   std::vector<v1::ListAccountsRequest> ListRequests() const;
   std::vector<v1::RotateTokenRequest> RotateRequests() const;
+  std::vector<v1::CheckAccessRequest> CheckAccessRequests() const;
   std::vector<v1::AccountRef> Refs() const;  // the ref of every call that has one
   // How long the last call had left before its deadline when it arrived.
   std::chrono::system_clock::duration LastDeadlineBudget() const;
@@ -53,6 +56,10 @@ class FakeBroker final : public v1::CredentialBroker::Service {
                              v1::GetKubeconfigResponse* response) override;
   grpc::Status ListClusters(grpc::ServerContext*, const v1::ListClustersRequest* request,
                             v1::ListClustersResponse* response) override;
+  grpc::Status WhoAmI(grpc::ServerContext*, const v1::WhoAmIRequest* request,
+                      v1::WhoAmIResponse* response) override;
+  grpc::Status CheckAccess(grpc::ServerContext*, const v1::CheckAccessRequest* request,
+                           v1::CheckAccessResponse* response) override;
 
  private:
   void Record(grpc::ServerContext* context, const std::string& method, const v1::AccountRef* ref);
@@ -64,6 +71,7 @@ class FakeBroker final : public v1::CredentialBroker::Service {
   std::vector<v1::ProvisionAccountRequest> provision_requests_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::ListAccountsRequest> list_requests_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::RotateTokenRequest> rotate_requests_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::CheckAccessRequest> check_requests_ ABSL_GUARDED_BY(mu_);
 };
 
 // Serves a FakeBroker on unix:<temp dir>/kcredd.sock until destroyed.

@@ -246,5 +246,29 @@ TEST(AccountEventHubTest, NextWakesUpWhenAnEventIsPublished) {
   publisher.join();
 }
 
+// OnReady runs for every event queued for the subscription (not for others'), when it must
+// resync, and at Close, without the hub's lock: the hook may call Next itself.
+TEST(AccountEventHubTest, OnReadyWakesTheSubscriptionWithoutTheLock) {
+  AccountEventHub::Options options;
+  options.queue = 2;
+  AccountEventHub hub(options);
+  auto sub = hub.Subscribe(Selector("c", "ns", "x"), "");
+  ASSERT_TRUE(sub.ok());
+  std::vector<std::string> seen;
+  int wakes = 0;
+  (*sub)->OnReady([&] {
+    ++wakes;
+    for (const std::string& e : Drain(**sub)) seen.push_back(e);
+  });
+  hub.Publish(MakeEvent(v1::EVENT_TYPE_ROTATED, "c", "ns", "x"));
+  hub.Publish(MakeEvent(v1::EVENT_TYPE_ROTATED, "c", "ns", "other"));  // not for it
+  EXPECT_EQ(wakes, 1);
+  EXPECT_THAT(seen, ElementsAre("EVENT_TYPE_ROTATED x"));
+  hub.Close();
+  EXPECT_EQ(wakes, 2);
+  v1::AccountEvent event;
+  EXPECT_EQ((*sub)->Next(absl::ZeroDuration(), &event), AccountEventHub::NextResult::kClosed);
+}
+
 }  // namespace
 }  // namespace kcred::server
