@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -245,8 +246,10 @@ int ReadOnlyFileCheck(const std::string& path) {
 // chmod 0400 of the file fails the next record. Root would write regardless (CAP_DAC_OVERRIDE),
 // so the check runs in a child that drops to an unprivileged uid when the test runs as root.
 TEST_F(FileAuditLogTest, ReadOnlyFileFailsTheNextWrite) {
-  if (geteuid() == 0) {
-    ASSERT_EQ(chown(dir_.path().c_str(), kNobody, kNobody), 0);
+  if (geteuid() == 0 && chown(dir_.path().c_str(), kNobody, kNobody) != 0) {
+    // Bazel's sandbox runs tests as a root that owns nothing outside its user namespace.
+    GTEST_SKIP() << "running as root without the right to change owners (chown: "
+                 << std::strerror(errno) << ")";
   }
   std::fflush(nullptr);
   const pid_t pid = fork();
