@@ -15,19 +15,28 @@ def _stem(src):
         fail("%s: not a .proto file" % src)
     return src[:-len(".proto")]
 
-def kcred_cc_proto_library(name, srcs, grpc = False, deps = [], visibility = None):
+def kcred_cc_proto_library(name, srcs, grpc = False, grpc_only = False, deps = [], visibility = None):
+    """Generated C++ for srcs as cc_library `name`.
+
+    grpc: also the gRPC services (.grpc.pb.*). grpc_only: only the services, for protos whose
+    messages another kcred_cc_proto_library (in deps) already generates, so that the messages can
+    be linked without gRPC.
+    """
     hdrs = []
     cc_srcs = []
     for src in srcs:
         stem = _stem(src)
-        hdrs.append(stem + ".pb.h")
-        cc_srcs.append(stem + ".pb.cc")
-        if grpc:
+        if not grpc_only:
+            hdrs.append(stem + ".pb.h")
+            cc_srcs.append(stem + ".pb.cc")
+        if grpc or grpc_only:
             hdrs.append(stem + ".grpc.pb.h")
             cc_srcs.append(stem + ".grpc.pb.cc")
 
-    cmd = PROTOC + " --proto_path=. --cpp_out=$(GENDIR)"
-    if grpc:
+    cmd = PROTOC + " --proto_path=."
+    if not grpc_only:
+        cmd += " --cpp_out=$(GENDIR)"
+    if grpc or grpc_only:
         cmd += " --grpc_out=$(GENDIR) --plugin=protoc-gen-grpc=" + GRPC_CPP_PLUGIN
     cmd += " $(SRCS)"
 
@@ -40,7 +49,7 @@ def kcred_cc_proto_library(name, srcs, grpc = False, deps = [], visibility = Non
     )
 
     lib_deps = ["//third_party:protobuf"]
-    if grpc:
+    if grpc or grpc_only:
         lib_deps.append("//third_party:grpc++")
     native.cc_library(
         name = name,
