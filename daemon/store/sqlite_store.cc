@@ -248,7 +248,7 @@ absl::Status SqliteStore::Initialize() {
   if (int rc = sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr); rc != SQLITE_OK) {
     return Error(rc, "reading the schema");
   }
-  auto fail = [this](absl::Status status) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  auto fail = [this](absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
     return status;
   };

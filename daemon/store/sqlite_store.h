@@ -60,8 +60,8 @@ class SqliteStore : public Store {
   absl::Status Initialize();
 
   // Turns an SQLite result code into a Status naming the database, the action and a remedy.
-  // Reads the connection's last error message; callers hold mu_ (or own the store exclusively).
-  absl::Status Error(int rc, absl::string_view action) const ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  // Reads the connection's last error message (so the caller holds mu_).
+  absl::Status Error(int rc, absl::string_view action) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Runs `body` inside BEGIN IMMEDIATE ... COMMIT, rolling back when it (or COMMIT) fails.
   template <typename Body>
