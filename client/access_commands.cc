@@ -3,6 +3,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "client/broker_call.h"
 #include "client/cli.h"
 #include "client/render.h"
 #include "common/account/access.h"
@@ -11,26 +12,6 @@
 
 namespace kcred::client {
 namespace {
-
-// Calls `call(stub, rpc)` on kcredd; on failure prints why (as `command`) and returns the exit
-// code (usage for bad connection flags, failed for an RPC error).
-template <typename Call>
-int CallKcredd(CommandContext& ctx, absl::string_view command, Call call) {
-  auto channel = Connect(ctx.connection);
-  if (!channel.ok()) {
-    ctx.err << "kcred " << command << ": " << channel.status().message() << "\n";
-    return kExitUsage;
-  }
-  auto stub = v1::CredentialBroker::NewStub(*channel);
-  grpc::ClientContext rpc;
-  SetDeadline(rpc, ctx.connection);
-  grpc::Status status = call(*stub, rpc);
-  if (!status.ok()) {
-    ctx.err << "kcred " << command << ": " << DescribeRpcError(status, ctx.connection) << "\n";
-    return kExitFailed;
-  }
-  return kExitOk;
-}
 
 int WhoAmI(const ParsedArgs& args, CommandContext& ctx) {
   if (!args.positionals.empty()) {
@@ -43,7 +24,7 @@ int WhoAmI(const ParsedArgs& args, CommandContext& ctx) {
     return kExitUsage;
   }
   v1::WhoAmIResponse response;
-  if (int code = CallKcredd(ctx, "whoami",
+  if (int code = CallBroker(ctx, "whoami",
                             [&](v1::CredentialBroker::Stub& stub, grpc::ClientContext& rpc) {
                               return stub.WhoAmI(&rpc, v1::WhoAmIRequest(), &response);
                             });
@@ -108,7 +89,7 @@ int CanI(const ParsedArgs& args, CommandContext& ctx) {
     *request.mutable_account() = *ref;
   }
   v1::CheckAccessResponse response;
-  if (int code = CallKcredd(ctx, kCmd,
+  if (int code = CallBroker(ctx, kCmd,
                             [&](v1::CredentialBroker::Stub& stub, grpc::ClientContext& rpc) {
                               return stub.CheckAccess(&rpc, request, &response);
                             });

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "client/arguments.h"
+#include "client/broker_call.h"
 #include "client/cli.h"
 #include "client/kubeconfig_file.h"
 #include "client/provision_spec.h"
@@ -21,16 +22,6 @@ namespace kcred::client {
 namespace {
 
 using Stub = v1::CredentialBroker::Stub;
-
-int Usage(CommandContext& ctx, absl::string_view command, absl::string_view message) {
-  ctx.err << "kcred " << command << ": " << message << "\n";
-  return kExitUsage;
-}
-
-int RpcFailed(CommandContext& ctx, absl::string_view command, const grpc::Status& status) {
-  ctx.err << "kcred " << command << ": " << DescribeRpcError(status, ctx.connection) << "\n";
-  return kExitFailed;
-}
 
 int Failed(CommandContext& ctx, absl::string_view command, absl::string_view message) {
   ctx.err << "kcred " << command << ": " << message << "\n";
@@ -46,16 +37,6 @@ void SetClusterCallDeadline(grpc::ClientContext& rpc, const ParsedArgs& args,
   ConnectionOptions options = ctx.connection;
   if (!args.Has("timeout")) options.timeout = kClusterCallTimeout;
   SetDeadline(rpc, options);
-}
-
-// A stub for kcredd, or null after printing why not (bad --server or TLS flags: a usage error).
-std::unique_ptr<Stub> NewStub(CommandContext& ctx, absl::string_view command) {
-  auto channel = Connect(ctx.connection);
-  if (!channel.ok()) {
-    Usage(ctx, command, channel.status().message());
-    return nullptr;
-  }
-  return v1::CredentialBroker::NewStub(*channel);
 }
 
 // The single CLUSTER/NAMESPACE/NAME argument of a command.
@@ -88,29 +69,29 @@ int PrintMessage(CommandContext& ctx, absl::string_view command,
 int Kubeconfig(const ParsedArgs& args, CommandContext& ctx) {
   constexpr absl::string_view kCmd = "kubeconfig";
   auto ref = OneAccount(args, kCmd);
-  if (!ref.ok()) return Usage(ctx, kCmd, ref.status().message());
+  if (!ref.ok()) return UsageError(ctx, kCmd, ref.status().message());
   const std::string output = args.Get("output");
   if (args.Has("output") && args.Has("merge")) {
-    return Usage(ctx, kCmd,
-                 "-o FILE and --merge are exclusive: write a separate file or merge into your "
-                 "kubeconfig");
+    return UsageError(ctx, kCmd,
+                      "-o FILE and --merge are exclusive: write a separate file or merge into your "
+                      "kubeconfig");
   }
   if (args.Has("set-current") && !args.Has("merge")) {
-    return Usage(ctx, kCmd,
-                 "--set-current only applies with --merge (a file of its own already has the "
-                 "account's context as current-context)");
+    return UsageError(ctx, kCmd,
+                      "--set-current only applies with --merge (a file of its own already has the "
+                      "account's context as current-context)");
   }
   if (args.Has("output") && output.empty()) {
-    return Usage(ctx, kCmd, "-o needs a file name (or - for stdout)");
+    return UsageError(ctx, kCmd, "-o needs a file name (or - for stdout)");
   }
   std::string merge_target;
   if (args.Has("merge")) {
     auto target = ResolveMergeTarget(std::getenv("KUBECONFIG"), std::getenv("HOME"));
-    if (!target.ok()) return Usage(ctx, kCmd, target.status().message());
+    if (!target.ok()) return UsageError(ctx, kCmd, target.status().message());
     merge_target = *target;
   }
 
-  auto stub = NewStub(ctx, kCmd);
+  auto stub = BrokerStub(ctx, kCmd);
   if (stub == nullptr) return kExitUsage;
   grpc::ClientContext rpc;
   SetDeadline(rpc, ctx.connection);
@@ -118,7 +99,7 @@ int Kubeconfig(const ParsedArgs& args, CommandContext& ctx) {
   *request.mutable_ref() = *ref;
   v1::GetKubeconfigResponse response;
   grpc::Status status = stub->GetKubeconfig(&rpc, request, &response);
-  if (!status.ok()) return RpcFailed(ctx, kCmd, status);
+  if (!status.ok()) return CallFailed(ctx, kCmd, status);
 
   const absl::Time now = ctx.clock.Now();
   std::string expiry =
@@ -176,62 +157,63 @@ absl::StatusOr<std::string> ReadSpecFile(const std::string& path, CommandContext
 int Provision(const ParsedArgs& args, CommandContext& ctx) {
   constexpr absl::string_view kCmd = "provision";
   auto format = ParseOutputFormat(args.Get("output"));
-  if (!format.ok()) return Usage(ctx, kCmd, format.status().message());
+  if (!format.ok()) return UsageError(ctx, kCmd, format.status().message());
   if (args.positionals.size() > 1) {
-    return Usage(ctx, kCmd,
-                 absl::StrCat("takes at most one account, got ", args.positionals.size(),
-                              " arguments; e.g. kcred provision dev/automation/ci-bot --rule "
-                              "'get,list:pods'"));
+    return UsageError(ctx, kCmd,
+                      absl::StrCat("takes at most one account, got ", args.positionals.size(),
+                                   " arguments; e.g. kcred provision dev/automation/ci-bot --rule "
+                                   "'get,list:pods'"));
   }
   v1::ProvisionAccountRequest request;
   if (args.Has("file")) {
     for (const FlagDef& f : ProvisionSpecFlags()) {
       if (args.Has(f.name)) {
-        return Usage(ctx, kCmd,
-                     absl::StrCat("-f and --", f.name,
-                                  " are exclusive: describe the whole account in the file"));
+        return UsageError(ctx, kCmd,
+                          absl::StrCat("-f and --", f.name,
+                                       " are exclusive: describe the whole account in the file"));
       }
     }
     const std::string path = args.Get("file");
     auto text = ReadSpecFile(path, ctx);
-    if (!text.ok()) return Usage(ctx, kCmd, text.status().message());
+    if (!text.ok()) return UsageError(ctx, kCmd, text.status().message());
     auto file = ParseProvisionFile(*text, path == "-" ? "stdin" : path);
-    if (!file.ok()) return Usage(ctx, kCmd, file.status().message());
+    if (!file.ok()) return UsageError(ctx, kCmd, file.status().message());
     if (file->has_ref && !args.positionals.empty()) {
-      return Usage(ctx, kCmd,
-                   absl::StrCat("the account is named twice (argument ", args.positionals[0],
-                                " and the file's ", FormatAccountRef(file->ref),
-                                "); drop the argument or the file's account/ref"));
+      return UsageError(ctx, kCmd,
+                        absl::StrCat("the account is named twice (argument ", args.positionals[0],
+                                     " and the file's ", FormatAccountRef(file->ref),
+                                     "); drop the argument or the file's account/ref"));
     }
     if (file->has_ref) {
       *request.mutable_ref() = file->ref;
     } else {
       if (args.positionals.empty()) {
-        return Usage(ctx, kCmd,
-                     "no account: give CLUSTER/NAMESPACE/NAME as argument or account: in the file");
+        return UsageError(
+            ctx, kCmd,
+            "no account: give CLUSTER/NAMESPACE/NAME as argument or account: in the file");
       }
       auto ref = ParseAccountRef(args.positionals[0]);
-      if (!ref.ok()) return Usage(ctx, kCmd, ref.status().message());
+      if (!ref.ok()) return UsageError(ctx, kCmd, ref.status().message());
       *request.mutable_ref() = *ref;
     }
     *request.mutable_spec() = file->spec;
   } else {
     auto ref = OneAccount(args, kCmd);
-    if (!ref.ok()) return Usage(ctx, kCmd, ref.status().message());
+    if (!ref.ok()) return UsageError(ctx, kCmd, ref.status().message());
     auto spec = BuildSpecFromFlags(args);
-    if (!spec.ok()) return Usage(ctx, kCmd, spec.status().message());
+    if (!spec.ok()) return UsageError(ctx, kCmd, spec.status().message());
     *request.mutable_ref() = *ref;
     *request.mutable_spec() = *spec;
   }
   request.set_validate_only(args.Has("dry-run"));
 
-  auto stub = NewStub(ctx, kCmd);
+  auto stub = BrokerStub(ctx, kCmd);
   if (stub == nullptr) return kExitUsage;
   grpc::ClientContext rpc;
   SetClusterCallDeadline(rpc, args, ctx);
   v1::ProvisionAccountResponse response;
   grpc::Status status = stub->ProvisionAccount(&rpc, request, &response);
-  if (!status.ok()) return RpcFailed(ctx, kCmd, status);
+  if (!status.ok()) return CallFailed(ctx, kCmd, status);
   if (*format != OutputFormat::kText) return PrintMessage(ctx, kCmd, response, *format);
   ctx.out << ProvisionReport(response, args.Has("dry-run"), ctx.clock.Now());
   return kExitOk;
@@ -242,10 +224,10 @@ int Provision(const ParsedArgs& args, CommandContext& ctx) {
 int Get(const ParsedArgs& args, CommandContext& ctx) {
   constexpr absl::string_view kCmd = "get";
   auto ref = OneAccount(args, kCmd);
-  if (!ref.ok()) return Usage(ctx, kCmd, ref.status().message());
+  if (!ref.ok()) return UsageError(ctx, kCmd, ref.status().message());
   auto format = ParseOutputFormat(args.Get("output"));
-  if (!format.ok()) return Usage(ctx, kCmd, format.status().message());
-  auto stub = NewStub(ctx, kCmd);
+  if (!format.ok()) return UsageError(ctx, kCmd, format.status().message());
+  auto stub = BrokerStub(ctx, kCmd);
   if (stub == nullptr) return kExitUsage;
   grpc::ClientContext rpc;
   SetDeadline(rpc, ctx.connection);
@@ -253,7 +235,7 @@ int Get(const ParsedArgs& args, CommandContext& ctx) {
   *request.mutable_ref() = *ref;
   v1::Account account;
   grpc::Status status = stub->GetAccount(&rpc, request, &account);
-  if (!status.ok()) return RpcFailed(ctx, kCmd, status);
+  if (!status.ok()) return CallFailed(ctx, kCmd, status);
   if (*format != OutputFormat::kText) return PrintMessage(ctx, kCmd, account, *format);
   ctx.out << AccountSummary(account, ctx.clock.Now());
   return kExitOk;
@@ -264,19 +246,19 @@ int Get(const ParsedArgs& args, CommandContext& ctx) {
 int List(const ParsedArgs& args, CommandContext& ctx) {
   constexpr absl::string_view kCmd = "list";
   if (!args.positionals.empty()) {
-    return Usage(ctx, kCmd,
-                 absl::StrCat("takes no arguments (got \"", args.positionals[0],
-                              "\"); filter with --cluster, --namespace or -l"));
+    return UsageError(ctx, kCmd,
+                      absl::StrCat("takes no arguments (got \"", args.positionals[0],
+                                   "\"); filter with --cluster, --namespace or -l"));
   }
   auto format = ParseOutputFormat(args.Get("output"));
-  if (!format.ok()) return Usage(ctx, kCmd, format.status().message());
+  if (!format.ok()) return UsageError(ctx, kCmd, format.status().message());
   int limit = 0;
   if (args.Has("limit") && (!absl::SimpleAtoi(args.Get("limit"), &limit) || limit <= 0)) {
-    return Usage(ctx, kCmd,
-                 absl::StrCat("--limit \"", args.Get("limit"),
-                              "\" is not a positive number of accounts, e.g. --limit 50"));
+    return UsageError(ctx, kCmd,
+                      absl::StrCat("--limit \"", args.Get("limit"),
+                                   "\" is not a positive number of accounts, e.g. --limit 50"));
   }
-  auto stub = NewStub(ctx, kCmd);
+  auto stub = BrokerStub(ctx, kCmd);
   if (stub == nullptr) return kExitUsage;
 
   v1::ListAccountsRequest request;
@@ -292,7 +274,7 @@ int List(const ParsedArgs& args, CommandContext& ctx) {
     SetDeadline(rpc, ctx.connection);
     v1::ListAccountsResponse page;
     grpc::Status status = stub->ListAccounts(&rpc, request, &page);
-    if (!status.ok()) return RpcFailed(ctx, kCmd, status);
+    if (!status.ok()) return CallFailed(ctx, kCmd, status);
     for (auto& a : *page.mutable_accounts()) *all.add_accounts() = std::move(a);
     if (page.next_page_token().empty()) break;
     if (limit > 0) {
@@ -324,22 +306,22 @@ int List(const ParsedArgs& args, CommandContext& ctx) {
 int Rotate(const ParsedArgs& args, CommandContext& ctx) {
   constexpr absl::string_view kCmd = "rotate";
   auto ref = OneAccount(args, kCmd);
-  if (!ref.ok()) return Usage(ctx, kCmd, ref.status().message());
+  if (!ref.ok()) return UsageError(ctx, kCmd, ref.status().message());
   v1::RotateTokenRequest request;
   *request.mutable_ref() = *ref;
   request.set_reason(args.Get("reason"));
   if (args.Has("grace")) {
     auto grace = ParseDurationArg(args.Get("grace"), "--grace");
-    if (!grace.ok()) return Usage(ctx, kCmd, grace.status().message());
+    if (!grace.ok()) return UsageError(ctx, kCmd, grace.status().message());
     *request.mutable_grace() = ToProtoDuration(*grace);
   }
-  auto stub = NewStub(ctx, kCmd);
+  auto stub = BrokerStub(ctx, kCmd);
   if (stub == nullptr) return kExitUsage;
   grpc::ClientContext rpc;
   SetClusterCallDeadline(rpc, args, ctx);
   v1::RotateTokenResponse response;
   grpc::Status status = stub->RotateToken(&rpc, request, &response);
-  if (!status.ok()) return RpcFailed(ctx, kCmd, status);
+  if (!status.ok()) return CallFailed(ctx, kCmd, status);
   const absl::Time now = ctx.clock.Now();
   const v1::AccountStatus& s = response.account().status();
   ctx.out << "ROTATED " << FormatAccountRef(*ref) << ": generation "
@@ -360,8 +342,8 @@ int Rotate(const ParsedArgs& args, CommandContext& ctx) {
 int Delete(const ParsedArgs& args, CommandContext& ctx) {
   constexpr absl::string_view kCmd = "delete";
   auto ref = OneAccount(args, kCmd);
-  if (!ref.ok()) return Usage(ctx, kCmd, ref.status().message());
-  auto stub = NewStub(ctx, kCmd);
+  if (!ref.ok()) return UsageError(ctx, kCmd, ref.status().message());
+  auto stub = BrokerStub(ctx, kCmd);
   if (stub == nullptr) return kExitUsage;
   if (!args.Has("yes")) {
     grpc::ClientContext rpc;
@@ -370,7 +352,7 @@ int Delete(const ParsedArgs& args, CommandContext& ctx) {
     *request.mutable_ref() = *ref;
     v1::Account account;
     grpc::Status status = stub->GetAccount(&rpc, request, &account);
-    if (!status.ok()) return RpcFailed(ctx, kCmd, status);
+    if (!status.ok()) return CallFailed(ctx, kCmd, status);
     ctx.out << "kcred delete " << FormatAccountRef(*ref)
             << " --yes would revoke its tokens and delete:\n";
     for (const auto& o : account.status().managed_objects()) {
@@ -379,7 +361,7 @@ int Delete(const ParsedArgs& args, CommandContext& ctx) {
     if (account.status().managed_objects().empty()) {
       ctx.out << "  (no Kubernetes objects: kcred created none for it)\n";
     }
-    return Usage(ctx, kCmd, "nothing deleted; add --yes to delete");
+    return UsageError(ctx, kCmd, "nothing deleted; add --yes to delete");
   }
   grpc::ClientContext rpc;
   SetClusterCallDeadline(rpc, args, ctx);
@@ -387,7 +369,7 @@ int Delete(const ParsedArgs& args, CommandContext& ctx) {
   *request.mutable_ref() = *ref;
   v1::DeleteAccountResponse response;
   grpc::Status status = stub->DeleteAccount(&rpc, request, &response);
-  if (!status.ok()) return RpcFailed(ctx, kCmd, status);
+  if (!status.ok()) return CallFailed(ctx, kCmd, status);
   ctx.out << "DELETED " << FormatAccountRef(*ref) << " (its tokens are revoked)\n";
   for (const auto& o : response.deleted_objects())
     ctx.out << "  deleted " << FormatObject(o) << "\n";
@@ -402,17 +384,18 @@ int Delete(const ParsedArgs& args, CommandContext& ctx) {
 int Clusters(const ParsedArgs& args, CommandContext& ctx) {
   constexpr absl::string_view kCmd = "clusters";
   if (!args.positionals.empty()) {
-    return Usage(ctx, kCmd, absl::StrCat("takes no arguments (got \"", args.positionals[0], "\")"));
+    return UsageError(ctx, kCmd,
+                      absl::StrCat("takes no arguments (got \"", args.positionals[0], "\")"));
   }
   auto format = ParseOutputFormat(args.Get("output"));
-  if (!format.ok()) return Usage(ctx, kCmd, format.status().message());
-  auto stub = NewStub(ctx, kCmd);
+  if (!format.ok()) return UsageError(ctx, kCmd, format.status().message());
+  auto stub = BrokerStub(ctx, kCmd);
   if (stub == nullptr) return kExitUsage;
   grpc::ClientContext rpc;
   SetDeadline(rpc, ctx.connection);
   v1::ListClustersResponse response;
   grpc::Status status = stub->ListClusters(&rpc, v1::ListClustersRequest(), &response);
-  if (!status.ok()) return RpcFailed(ctx, kCmd, status);
+  if (!status.ok()) return CallFailed(ctx, kCmd, status);
   if (*format != OutputFormat::kText) {
     return PrintMessage(ctx, kCmd, response, *format, "clusters");
   }
