@@ -5,32 +5,50 @@
 #include "tests/support/process.h"
 
 namespace kcred::testing {
+namespace {
 
-absl::Status WriteTestPki(const std::string& dir, const std::vector<TestClient>& clients) {
-  const absl::Time now = absl::Now() - absl::Minutes(5);
-  absl::StatusOr<KeyAndCert> ca = CreateCertificateAuthority("kcred test CA", now, absl::Hours(2));
-  if (!ca.ok()) return ca.status();
+// Test certificates are valid from an hour ago (clock skew between processes does not matter)
+// for two days.
+absl::Time NotBefore() { return absl::Now() - absl::Hours(1); }
+constexpr absl::Duration kValidity = absl::Hours(48);
+
+}  // namespace
+
+absl::StatusOr<KeyAndCert> TestCa(const std::string& name) {
+  return CreateCertificateAuthority(name, NotBefore(), kValidity);
+}
+
+absl::StatusOr<KeyAndCert> TestServerCert(const KeyAndCert& ca) {
   CertificateRequest server;
   server.common_name = "kcredd";
   server.ip_addresses = {"127.0.0.1"};
   server.dns_names = {"localhost"};
-  server.not_before = now;
-  server.validity = absl::Hours(2);
-  absl::StatusOr<KeyAndCert> server_cert = IssueCertificate(*ca, server);
-  if (!server_cert.ok()) return server_cert.status();
-  std::vector<std::pair<std::string, std::string>> files = {{"ca.crt", ca->cert_pem},
-                                                            {"tls.crt", server_cert->cert_pem},
-                                                            {"tls.key", server_cert->key_pem}};
+  server.not_before = NotBefore();
+  server.validity = kValidity;
+  return IssueCertificate(ca, server);
+}
+
+absl::StatusOr<KeyAndCert> TestClientCert(const KeyAndCert& ca, const TestClient& client) {
+  CertificateRequest request;
+  request.common_name = client.common_name;
+  request.dns_names = client.dns_names;
+  request.uris = client.uris;
+  request.server = false;
+  request.client = true;
+  request.not_before = NotBefore();
+  request.validity = kValidity;
+  return IssueCertificate(ca, request);
+}
+
+absl::Status WriteTestPki(const std::string& dir, const std::vector<TestClient>& clients) {
+  absl::StatusOr<KeyAndCert> ca = TestCa("kcred test CA");
+  if (!ca.ok()) return ca.status();
+  absl::StatusOr<KeyAndCert> server = TestServerCert(*ca);
+  if (!server.ok()) return server.status();
+  std::vector<std::pair<std::string, std::string>> files = {
+      {"ca.crt", ca->cert_pem}, {"tls.crt", server->cert_pem}, {"tls.key", server->key_pem}};
   for (const TestClient& client : clients) {
-    CertificateRequest request;
-    request.common_name = client.common_name;
-    request.dns_names = client.dns_names;
-    request.uris = client.uris;
-    request.server = false;
-    request.client = true;
-    request.not_before = now;
-    request.validity = absl::Hours(2);
-    absl::StatusOr<KeyAndCert> cert = IssueCertificate(*ca, request);
+    absl::StatusOr<KeyAndCert> cert = TestClientCert(*ca, client);
     if (!cert.ok()) return cert.status();
     files.emplace_back(client.file + ".crt", cert->cert_pem);
     files.emplace_back(client.file + ".key", cert->key_pem);

@@ -18,6 +18,7 @@
 #include "absl/time/clock.h"
 #include "common/pki.h"
 #include "tests/support/process.h"
+#include "tests/support/test_pki.h"
 
 namespace kcred {
 namespace {
@@ -56,33 +57,17 @@ class KcreddServingTest : public ::testing::Test {
 
   std::string Log() { return testing::ReadFile(dir_.File("kcredd.log")).value_or(""); }
 
+  // ca.crt, tls.crt/tls.key and client.crt/client.key (CN ci-runner) of one CA; stranger.crt/key,
+  // a client of another CA (other-ca.crt); renewed.crt/key, a server certificate of that CA.
   void WritePki() {
-    const absl::Time now = absl::Now() - absl::Minutes(5);
-    auto ca = CreateCertificateAuthority("kcred test CA", now, absl::Hours(2));
-    auto other_ca = CreateCertificateAuthority("another CA", now, absl::Hours(2));
-    ASSERT_TRUE(ca.ok() && other_ca.ok());
-    CertificateRequest server_req;
-    server_req.common_name = "kcredd";
-    server_req.ip_addresses = {"127.0.0.1"};
-    server_req.dns_names = {"localhost"};
-    server_req.not_before = now;
-    auto server = IssueCertificate(*ca, server_req);
-    CertificateRequest client_req;
-    client_req.common_name = "ci-runner";
-    client_req.server = false;
-    client_req.client = true;
-    client_req.not_before = now;
-    auto client = IssueCertificate(*ca, client_req);
-    auto stranger = IssueCertificate(*other_ca, client_req);
-    auto renewed = IssueCertificate(*other_ca, server_req);  // a server certificate of another CA
-    ASSERT_TRUE(server.ok() && client.ok() && stranger.ok() && renewed.ok());
+    ASSERT_TRUE(testing::WriteTestPki(dir_.path(), {{"client", "ci-runner", {}, {}}}).ok());
+    auto other_ca = testing::TestCa("another CA");
+    ASSERT_TRUE(other_ca.ok());
+    auto stranger = testing::TestClientCert(*other_ca, {"stranger", "ci-runner", {}, {}});
+    auto renewed = testing::TestServerCert(*other_ca);
+    ASSERT_TRUE(stranger.ok() && renewed.ok());
     for (const auto& [name, data] :
-         std::vector<std::pair<std::string, std::string>>{{"ca.crt", ca->cert_pem},
-                                                          {"tls.crt", server->cert_pem},
-                                                          {"tls.key", server->key_pem},
-                                                          {"client.crt", client->cert_pem},
-                                                          {"client.key", client->key_pem},
-                                                          {"stranger.crt", stranger->cert_pem},
+         std::vector<std::pair<std::string, std::string>>{{"stranger.crt", stranger->cert_pem},
                                                           {"stranger.key", stranger->key_pem},
                                                           {"other-ca.crt", other_ca->cert_pem},
                                                           {"renewed.crt", renewed->cert_pem},

@@ -10,6 +10,7 @@
 #include "common/account/account_ref.h"
 #include "common/pki.h"
 #include "tests/support/process.h"
+#include "tests/support/test_pki.h"
 
 namespace kcred::config {
 namespace {
@@ -34,20 +35,10 @@ constexpr char kTwoClusters[] =
 class ConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto ca = CreateCertificateAuthority("test-ca", absl::Now() - absl::Hours(1), absl::Hours(24));
-    ASSERT_TRUE(ca.ok());
-    CertificateRequest req;
-    req.common_name = "kcredd";
-    req.ip_addresses = {"127.0.0.1"};
-    req.not_before = absl::Now() - absl::Hours(1);
-    auto server = IssueCertificate(*ca, req);
-    ASSERT_TRUE(server.ok());
-    ASSERT_TRUE(testing::WriteFile(dir_.File("ca.crt"), ca->cert_pem).ok());
-    ASSERT_TRUE(testing::WriteFile(dir_.File("tls.crt"), server->cert_pem).ok());
-    ASSERT_TRUE(testing::WriteFile(dir_.File("tls.key"), server->key_pem, 0600).ok());
+    ASSERT_TRUE(testing::WriteTestPki(dir_.path(), {}).ok());
     ASSERT_TRUE(testing::WriteFile(dir_.File("garbage.pem"), "not a certificate\n").ok());
     ASSERT_TRUE(testing::WriteFile(dir_.File("token"), "dummy-token\n", 0600).ok());
-    ca_pem_ = ca->cert_pem;
+    ca_pem_ = testing::ReadFile(dir_.File("ca.crt")).value_or("");
   }
 
   // Parses `yaml` after replacing DIR with the temp directory.

@@ -13,9 +13,9 @@
 #include <algorithm>
 
 #include "absl/strings/escaping.h"
-#include "absl/time/clock.h"
 #include "common/openssl.h"
 #include "common/pki.h"
+#include "tests/support/test_pki.h"
 
 namespace kcred::server {
 namespace {
@@ -57,17 +57,10 @@ TEST(CallerTest, NoPeerOnAPipe) {
 
 // A client certificate gives its CN, DNS and URI SANs, and the SHA-256 of its DER encoding.
 TEST(CallerTest, ClientCertificateNames) {
-  const absl::Time now = absl::Now() - absl::Minutes(1);
-  auto ca = CreateCertificateAuthority("test CA", now, absl::Hours(1));
+  auto ca = testing::TestCa("test CA");
   ASSERT_TRUE(ca.ok());
-  CertificateRequest request;
-  request.common_name = "builder";
-  request.dns_names = {"builder.corp", "ci.corp"};
-  request.uris = {"spiffe://corp/ci"};
-  request.server = false;
-  request.client = true;
-  request.not_before = now;
-  auto cert = IssueCertificate(*ca, request);
+  auto cert = testing::TestClientCert(
+      *ca, {"client", "builder", {"builder.corp", "ci.corp"}, {"spiffe://corp/ci"}});
   ASSERT_TRUE(cert.ok());
   absl::StatusOr<authz::Certificate> parsed = ParseClientCertificate(cert->cert_pem);
   ASSERT_TRUE(parsed.ok()) << parsed.status();

@@ -18,6 +18,7 @@
 #include "gmock/gmock.h"
 #include "proto/kcred/v1/broker.grpc.pb.h"
 #include "tests/support/process.h"
+#include "tests/support/test_pki.h"
 
 namespace kcred::server {
 namespace {
@@ -71,29 +72,20 @@ class TestBroker final : public kcred::v1::CredentialBroker::Service {
 class GrpcServerTlsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const absl::Time now = absl::Now() - absl::Hours(1);
-    auto ca1 = CreateCertificateAuthority("server CA 1", now, absl::Hours(48));
-    auto ca2 = CreateCertificateAuthority("server CA 2", now, absl::Hours(48));
-    auto client_ca = CreateCertificateAuthority("client CA", now, absl::Hours(48));
-    auto stranger_ca = CreateCertificateAuthority("stranger CA", now, absl::Hours(48));
+    auto ca1 = testing::TestCa("server CA 1");
+    auto ca2 = testing::TestCa("server CA 2");
+    auto client_ca = testing::TestCa("client CA");
+    auto stranger_ca = testing::TestCa("stranger CA");
     ASSERT_TRUE(ca1.ok() && ca2.ok() && client_ca.ok() && stranger_ca.ok());
     ca1_ = *ca1;
     ca2_ = *ca2;
     client_ca_ = *client_ca;
-    CertificateRequest server;
-    server.common_name = "kcredd";
-    server.ip_addresses = {"127.0.0.1"};
-    server.not_before = now;
-    auto server1 = IssueCertificate(ca1_, server);
-    auto server1b = IssueCertificate(ca1_, server);
-    auto server2 = IssueCertificate(ca2_, server);
-    CertificateRequest client;
-    client.common_name = "ci-runner";
-    client.server = false;
-    client.client = true;
-    client.not_before = now;
-    auto client_cert = IssueCertificate(client_ca_, client);
-    auto stranger = IssueCertificate(*stranger_ca, client);
+    auto server1 = testing::TestServerCert(ca1_);
+    auto server1b = testing::TestServerCert(ca1_);
+    auto server2 = testing::TestServerCert(ca2_);
+    const testing::TestClient client{"client", "ci-runner", {}, {}};
+    auto client_cert = testing::TestClientCert(client_ca_, client);
+    auto stranger = testing::TestClientCert(*stranger_ca, client);
     ASSERT_TRUE(server1.ok() && server1b.ok() && server2.ok() && client_cert.ok() && stranger.ok());
     server1_ = *server1;
     server1b_ = *server1b;
@@ -222,15 +214,9 @@ TEST_F(GrpcServerTlsTest, ReloadServesNewCertificateToNewConnectionsAndKeepsOpen
   EXPECT_EQ(event.message(), "event 1");
 
   // The operator points the config at new files from another CA, with a new client CA too.
-  auto new_client_ca =
-      CreateCertificateAuthority("client CA 2", absl::Now() - absl::Hours(1), absl::Hours(48));
+  auto new_client_ca = testing::TestCa("client CA 2");
   ASSERT_TRUE(new_client_ca.ok());
-  CertificateRequest client;
-  client.common_name = "deployer";
-  client.server = false;
-  client.client = true;
-  client.not_before = absl::Now() - absl::Hours(1);
-  auto new_client = IssueCertificate(*new_client_ca, client);
+  auto new_client = testing::TestClientCert(*new_client_ca, {"client", "deployer", {}, {}});
   ASSERT_TRUE(new_client.ok());
   Write("new.crt", server2_.cert_pem);
   Write("new.key", server2_.key_pem);

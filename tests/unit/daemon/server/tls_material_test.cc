@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/pki.h"
 #include "tests/support/process.h"
+#include "tests/support/test_pki.h"
 
 namespace kcred::server {
 namespace {
@@ -25,16 +26,11 @@ using ::testing::MatchesRegex;
 class TlsMaterialTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const absl::Time now = absl::Now() - absl::Hours(1);
-    auto ca = CreateCertificateAuthority("test CA", now, absl::Hours(48));
+    auto ca = kcred::testing::TestCa("test CA");
     ASSERT_TRUE(ca.ok());
     ca_ = *ca;
-    CertificateRequest request;
-    request.common_name = "kcredd";
-    request.ip_addresses = {"127.0.0.1"};
-    request.not_before = now;
-    auto a = IssueCertificate(ca_, request);
-    auto b = IssueCertificate(ca_, request);
+    auto a = kcred::testing::TestServerCert(ca_);
+    auto b = kcred::testing::TestServerCert(ca_);
     ASSERT_TRUE(a.ok() && b.ok());
     a_ = *a;
     b_ = *b;
