@@ -18,6 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/clock.h"
+#include "daemon/app/wiring.h"
 #include "daemon/authz/authorizer.h"
 #include "daemon/authz/limits.h"
 #include "daemon/config/config.h"
@@ -25,7 +26,6 @@
 #include "daemon/rotation/broker_rotation.h"
 #include "daemon/rotation/scheduler.h"
 #include "daemon/server/grpc_server.h"
-#include "daemon/wiring.h"
 
 namespace kcred {
 

@@ -1,4 +1,4 @@
-#include "daemon/reload.h"
+#include "daemon/app/reload.h"
 
 #include <unistd.h>
 

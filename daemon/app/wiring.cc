@@ -1,4 +1,4 @@
-#include "daemon/wiring.h"
+#include "daemon/app/wiring.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
