@@ -1,5 +1,6 @@
 // WatchAccounts and `kcred watch` against real processes: kcred-devcluster, kcredd, kcred and
-// kubectl. Needs kcredd to publish the broker's events (AccountEventHub wired in daemon/main.cc).
+// kubectl. Needs kcredd to publish the broker's events (AccountEventHub wired in
+// daemon/app/kcredd.cc).
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>

@@ -17,7 +17,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/clock.h"
+#include "daemon/app/context.h"
+#include "daemon/app/wiring.h"
 #include "daemon/authz/authorizer.h"
 #include "daemon/authz/limits.h"
 #include "daemon/config/config.h"
@@ -25,9 +26,8 @@
 #include "daemon/rotation/broker_rotation.h"
 #include "daemon/rotation/scheduler.h"
 #include "daemon/server/grpc_server.h"
-#include "daemon/wiring.h"
 
-namespace kcred {
+namespace kcred::app {
 
 // What a reload acts on; null members are absent (e.g. no broker without clusters).
 struct ReloadTargets {
@@ -56,9 +56,10 @@ absl::StatusOr<int> ScheduleRotations(rotation::BrokerRotation& rotation,
                                       rotation::Scheduler& scheduler, broker::Broker& broker,
                                       const config::Config& config);
 
-// Applies `next` over `current`. On error nothing was applied and the message says why.
+// Applies `next` over `current`, connecting added and changed clusters through `context`. On error
+// nothing was applied and the message says why.
 absl::StatusOr<ReloadReport> ApplyReload(const ReloadTargets& targets,
                                          const config::Config& current, const config::Config& next,
-                                         Clock& clock);
+                                         const Context& context);
 
-}  // namespace kcred
+}  // namespace kcred::app

@@ -1,4 +1,4 @@
-#include "daemon/reload.h"
+#include "daemon/app/reload.h"
 
 #include <unistd.h>
 
@@ -15,7 +15,7 @@
 #include "common/status.h"
 #include "daemon/rotation/broker_rotation.h"
 
-namespace kcred {
+namespace kcred::app {
 namespace {
 
 bool SameTls(const std::optional<config::TlsConfig>& a, const std::optional<config::TlsConfig>& b) {
@@ -97,7 +97,7 @@ absl::StatusOr<int> ScheduleRotations(rotation::BrokerRotation& rotation,
 
 absl::StatusOr<ReloadReport> ApplyReload(const ReloadTargets& targets,
                                          const config::Config& current, const config::Config& next,
-                                         Clock& clock) {
+                                         const Context& context) {
   ReloadReport report;
   report.effective = next;
   config::Config& effective = report.effective;
@@ -107,7 +107,7 @@ absl::StatusOr<ReloadReport> ApplyReload(const ReloadTargets& targets,
   // the new file's state_dir, store and token defaults, which nothing used so far).
   std::optional<Runtime> opened;
   if (runtime.broker == nullptr && !next.clusters.empty()) {
-    absl::StatusOr<Runtime> built = BuildRuntime(next, clock);
+    absl::StatusOr<Runtime> built = BuildRuntime(next, context);
     if (!built.ok()) return built.status();
     opened = *std::move(built);
     report.changes.push_back(absl::StrCat(
@@ -160,7 +160,7 @@ absl::StatusOr<ReloadReport> ApplyReload(const ReloadTargets& targets,
         }
         continue;
       }
-      absl::StatusOr<broker::ClusterHandle> connected = ConnectCluster(cluster, clock);
+      absl::StatusOr<broker::ClusterHandle> connected = ConnectCluster(cluster, context.connector);
       if (!connected.ok()) return connected.status();
       handles[cluster.name] = *std::move(connected);
       if (old == before.end()) {
@@ -238,4 +238,4 @@ absl::StatusOr<ReloadReport> ApplyReload(const ReloadTargets& targets,
   return report;
 }
 
-}  // namespace kcred
+}  // namespace kcred::app
