@@ -15,7 +15,7 @@ def _stem(src):
         fail("%s: not a .proto file" % src)
     return src[:-len(".proto")]
 
-def kcred_cc_proto_library(name, srcs, grpc = False, grpc_only = False, deps = [], visibility = None):
+def kcred_cc_proto_library(name, srcs, grpc = False, grpc_only = False, deps = [], imports = [], visibility = None):
     """Generated C++ for srcs as cc_library `name`.
 
     grpc: also the gRPC services (.grpc.pb.*). grpc_only: only the services, for protos whose
@@ -38,11 +38,11 @@ def kcred_cc_proto_library(name, srcs, grpc = False, grpc_only = False, deps = [
         cmd += " --cpp_out=$(GENDIR)"
     if grpc or grpc_only:
         cmd += " --grpc_out=$(GENDIR) --plugin=protoc-gen-grpc=" + GRPC_CPP_PLUGIN
-    cmd += " $(SRCS)"
+    cmd += " " + " ".join(["$(location %s)" % src for src in srcs])
 
     native.genrule(
         name = name + "_gen",
-        srcs = srcs,
+        srcs = srcs + imports,
         outs = hdrs + cc_srcs,
         cmd = cmd,
         message = "protoc %s" % native.package_name(),
