@@ -193,11 +193,8 @@ class ScopeExit {
 
 }  // namespace
 
-ClusterHandle::ClusterHandle(config::ClusterConfig config, kube::KubeClient* client)
-    : config(std::move(config)), client(client) {}
-
 ClusterHandle::ClusterHandle(config::ClusterConfig config, std::shared_ptr<kube::KubeClient> client)
-    : config(std::move(config)), client(client.get()), owned_client(std::move(client)) {}
+    : config(std::move(config)), client(std::move(client)) {}
 
 Broker::Broker(Clock& clock, store::Store& store, const store::Sealer& sealer,
                std::vector<ClusterHandle> clusters, config::TokenDefaults defaults)

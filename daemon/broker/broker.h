@@ -83,18 +83,15 @@
 namespace kcred::broker {
 
 // A configured cluster and the client kcredd talks to it with. The broker shares each handle with
-// the operations using it, so a handle replaced by UpdateClusters (and its client, when the handle
-// owns it) lives until the last of them has finished.
+// the operations using it, so a handle replaced by UpdateClusters, and its client, live until the
+// last of them has finished. (A client the caller must keep alive itself can be passed through a
+// shared_ptr that does not own it.)
 struct ClusterHandle {
   ClusterHandle() = default;  // no client: UpdateClusters refuses it until one is set
-  // `client` is not owned: it must outlive the Broker.
-  ClusterHandle(config::ClusterConfig config, kube::KubeClient* client);
-  // The handle shares ownership of `client`.
   ClusterHandle(config::ClusterConfig config, std::shared_ptr<kube::KubeClient> client);
 
   config::ClusterConfig config;
-  kube::KubeClient* client = nullptr;              // points into owned_client when that is set
-  std::shared_ptr<kube::KubeClient> owned_client;  // null when the client is not owned
+  std::shared_ptr<kube::KubeClient> client;
 };
 
 class Broker {

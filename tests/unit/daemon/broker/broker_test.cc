@@ -74,6 +74,11 @@ class CountingStore : public store::Store {
   int reads_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
+// The client as a ClusterHandle takes it, without ownership: `client` outlives the broker.
+std::shared_ptr<kube::KubeClient> Unowned(kube::KubeClient& client) {
+  return std::shared_ptr<kube::KubeClient>(std::shared_ptr<kube::KubeClient>(), &client);
+}
+
 int Writes(const FakeKubeClient& kube) {
   return kube.CallCount(Verb::kCreate) + kube.CallCount(Verb::kUpdate) +
          kube.CallCount(Verb::kDelete) + kube.CallCount(Verb::kCreateToken);
@@ -139,7 +144,8 @@ class BrokerTest : public ::testing::Test {
 
   std::unique_ptr<Broker> MakeBroker() {
     return std::make_unique<Broker>(clock_, store_, *sealer_,
-                                    std::vector<ClusterHandle>{{cluster_, &kube_}}, defaults_);
+                                    std::vector<ClusterHandle>{{cluster_, Unowned(kube_)}},
+                                    defaults_);
   }
 
   void SeedNamespace(const std::string& name) {
@@ -1045,7 +1051,7 @@ TEST_F(BrokerTest, RestoreWithUnreadableToken) {
   ASSERT_TRUE(Provision(Ref("automation", "ci-bot"), RulesSpec()).ok());
   auto wrong_key = store::MakeSealingKey(SecretString(std::string(32, 'x')));
   auto other_sealer = store::AesGcmSealer::Create(std::move(*wrong_key));
-  Broker restored(clock_, store_, **other_sealer, {{cluster_, &kube_}}, defaults_);
+  Broker restored(clock_, store_, **other_sealer, {{cluster_, Unowned(kube_)}}, defaults_);
   ASSERT_TRUE(restored.Restore().ok());
   auto kubeconfig = restored.GetKubeconfig(Ref("automation", "ci-bot"));
   ASSERT_EQ(kubeconfig.status().code(), absl::StatusCode::kUnavailable);
@@ -1241,7 +1247,8 @@ TEST_F(BrokerTest, SeveralClusters) {
   prod_config.server = "https://prod.example:6443";
   broker_ = std::make_unique<Broker>(
       clock_, store_, *sealer_,
-      std::vector<ClusterHandle>{{cluster_, &kube_}, {prod_config, &prod}}, defaults_);
+      std::vector<ClusterHandle>{{cluster_, Unowned(kube_)}, {prod_config, Unowned(prod)}},
+      defaults_);
   ASSERT_TRUE(Provision(Ref("automation", "ci-bot", "prod"), RulesSpec()).ok());
   EXPECT_EQ(kube_.ObjectCount(Resource::kServiceAccount), 0u);
   EXPECT_EQ(prod.ObjectCount(Resource::kServiceAccount), 1u);
@@ -1404,7 +1411,7 @@ class BrokerClustersTest : public BrokerTest {
     prod_config_.server = "https://prod.example:6443";
     broker_ = std::make_unique<Broker>(
         clock_, store_, *sealer_,
-        std::vector<ClusterHandle>{{cluster_, &kube_}, {prod_config_, prod_}}, defaults_);
+        std::vector<ClusterHandle>{{cluster_, Unowned(kube_)}, {prod_config_, prod_}}, defaults_);
   }
 
   std::vector<std::string> ClusterNames() {
@@ -1437,7 +1444,7 @@ TEST_F(BrokerClustersTest, UpdateRerendersChangedClusterOnly) {
   moved.server = "https://dev-2.example:6443";
   moved.ca_pem = kOtherCaPem;
   moved.context_name_template = "{cluster}-{name}";
-  ASSERT_TRUE(broker_->UpdateClusters({{moved, &kube_}, {prod_config_, prod_}}).ok());
+  ASSERT_TRUE(broker_->UpdateClusters({{moved, Unowned(kube_)}, {prod_config_, prod_}}).ok());
 
   auto after = broker_->GetKubeconfig(Ref("automation", "ci-bot"));
   ASSERT_TRUE(after.ok()) << after.status();
@@ -1537,7 +1544,7 @@ TEST_F(BrokerClustersTest, RemovedClusterUnservedUntilAddedBack) {
             absl::StatusCode::kNotFound);
   EXPECT_TRUE(broker_->GetKubeconfig(Ref("automation", "ci-bot", "prod")).ok());
 
-  ASSERT_TRUE(broker_->UpdateClusters({{cluster_, &kube_}, {prod_config_, prod_}}).ok());
+  ASSERT_TRUE(broker_->UpdateClusters({{cluster_, Unowned(kube_)}, {prod_config_, prod_}}).ok());
   EXPECT_EQ(TokenOf(Ref("automation", "ci-bot")).fingerprint(), token.fingerprint());
   EXPECT_EQ(broker_->GetAccount(Ref("automation", "ci-bot"))->status().conditions(0).status(),
             v1::CONDITION_STATUS_TRUE);
@@ -1549,15 +1556,15 @@ TEST_F(BrokerClustersTest, RemovedClusterUnservedUntilAddedBack) {
 TEST_F(BrokerClustersTest, RestoredAccountsServedWhenClusterAdded) {
   ASSERT_TRUE(Provision(Ref("automation", "ci-bot", "prod"), RulesSpec()).ok());
   const SecretString token = TokenOf(Ref("automation", "ci-bot", "prod"));
-  broker_ = std::make_unique<Broker>(clock_, store_, *sealer_,
-                                     std::vector<ClusterHandle>{{cluster_, &kube_}}, defaults_);
+  broker_ = std::make_unique<Broker>(
+      clock_, store_, *sealer_, std::vector<ClusterHandle>{{cluster_, Unowned(kube_)}}, defaults_);
   ASSERT_TRUE(broker_->Restore().ok());
   EXPECT_EQ(broker_->account_count("prod"), 1u);
   auto unserved = broker_->GetToken(Ref("automation", "ci-bot", "prod"));
   EXPECT_EQ(unserved.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(unserved.status().message(), HasSubstr("no longer configured"));
 
-  ASSERT_TRUE(broker_->UpdateClusters({{cluster_, &kube_}, {prod_config_, prod_}}).ok());
+  ASSERT_TRUE(broker_->UpdateClusters({{cluster_, Unowned(kube_)}, {prod_config_, prod_}}).ok());
   EXPECT_EQ(TokenOf(Ref("automation", "ci-bot", "prod")).fingerprint(), token.fingerprint());
   auto kubeconfig = broker_->GetKubeconfig(Ref("automation", "ci-bot", "prod"));
   ASSERT_TRUE(kubeconfig.ok());
@@ -1568,7 +1575,7 @@ TEST_F(BrokerClustersTest, RestoredAccountsServedWhenClusterAdded) {
 TEST_F(BrokerClustersTest, UpdateRejectsDuplicates) {
   config::ClusterConfig again = prod_config_;
   again.server = "https://elsewhere.example:6443";
-  auto updated = broker_->UpdateClusters({{prod_config_, prod_}, {again, &kube_}});
+  auto updated = broker_->UpdateClusters({{prod_config_, prod_}, {again, Unowned(kube_)}});
   EXPECT_EQ(updated.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(updated.message(), HasSubstr("\"prod\" is listed twice"));
   EXPECT_THAT(ClusterNames(), ::testing::ElementsAre("dev", "prod"));
@@ -1634,7 +1641,7 @@ TEST_F(BrokerClustersTest, UpdatesRaceWithOperations) {
   config::ClusterConfig moved = cluster_;
   for (int u = 0; u < 20; ++u) {
     moved.server = absl::StrCat("https://dev-", u, ".example:6443");
-    EXPECT_TRUE(broker_->UpdateClusters({{moved, &kube_}, {prod_config_, prod_}}).ok());
+    EXPECT_TRUE(broker_->UpdateClusters({{moved, Unowned(kube_)}, {prod_config_, prod_}}).ok());
   }
   for (std::thread& t : threads) t.join();
   for (int i = 0; i < kAccounts; ++i) {

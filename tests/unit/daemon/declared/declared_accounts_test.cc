@@ -26,6 +26,11 @@ using ::testing::HasSubstr;
 
 constexpr char kCaPem[] = "-----BEGIN CERTIFICATE-----\nTESTCA\n-----END CERTIFICATE-----\n";
 
+// The client as a ClusterHandle takes it, without ownership: `client` outlives the broker.
+std::shared_ptr<kube::KubeClient> Unowned(kube::KubeClient& client) {
+  return std::shared_ptr<kube::KubeClient>(std::shared_ptr<kube::KubeClient>(), &client);
+}
+
 v1::AccountRef Ref(const std::string& name) {
   v1::AccountRef ref;
   ref.set_cluster("dev");
@@ -63,7 +68,8 @@ class DeclaredAccountsTest : public ::testing::Test {
     defaults.grace = absl::ZeroDuration();
     EXPECT_TRUE(kube_.Seed(Resource::kNamespace, {{"metadata", {{"name", "automation"}}}}).ok());
     broker_ = std::make_unique<broker::Broker>(
-        clock_, store_, *sealer_, std::vector<broker::ClusterHandle>{{cluster, &kube_}}, defaults);
+        clock_, store_, *sealer_, std::vector<broker::ClusterHandle>{{cluster, Unowned(kube_)}},
+        defaults);
   }
 
   absl::StatusOr<v1::Account> Get(const std::string& name) {

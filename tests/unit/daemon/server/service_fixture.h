@@ -34,6 +34,11 @@ namespace kcred::server::testing {
 inline constexpr char kTestCaPem[] =
     "-----BEGIN CERTIFICATE-----\nTESTCA\n-----END CERTIFICATE-----\n";
 
+// The client as a ClusterHandle takes it, without ownership: `client` outlives the broker.
+inline std::shared_ptr<kube::KubeClient> Unowned(kube::KubeClient& client) {
+  return std::shared_ptr<kube::KubeClient>(std::shared_ptr<kube::KubeClient>(), &client);
+}
+
 inline v1::AccountRef Ref(const std::string& name, const std::string& ns = "automation") {
   v1::AccountRef ref;
   ref.set_cluster("dev");
@@ -77,7 +82,8 @@ class ServiceFixture {
       EXPECT_TRUE(kube_.Seed(kube::Resource::kNamespace, {{"metadata", {{"name", ns}}}}).ok());
     }
     broker_ = std::make_unique<broker::Broker>(
-        clock_, store_, *sealer_, std::vector<broker::ClusterHandle>{{cluster, &kube_}}, defaults);
+        clock_, store_, *sealer_, std::vector<broker::ClusterHandle>{{cluster, Unowned(kube_)}},
+        defaults);
     broker_->SetEventListener([this](const v1::AccountEvent& e) { hub_.Publish(e); });
     config::AuthorizationConfig authz;
     authz.configured = true;
