@@ -8,9 +8,6 @@
 
 namespace kcred::testing {
 
-using kube::Resource;
-using kube::Verb;
-
 std::unique_ptr<store::AesGcmSealer> TestSealer(char key_byte) {
   auto key = store::MakeSealingKey(SecretString(std::string(32, key_byte)));
   return std::move(*store::AesGcmSealer::Create(std::move(*key)));
@@ -39,10 +36,11 @@ std::shared_ptr<kube::KubeClient> Unowned(kube::KubeClient& client) {
 }
 
 void SeedNamespace(kube::FakeKubeClient& kube, const std::string& name) {
-  EXPECT_TRUE(kube.Seed(Resource::kNamespace, {{"metadata", {{"name", name}}}}).ok()) << name;
+  EXPECT_TRUE(kube.Seed(kube::Resource::kNamespace, {{"metadata", {{"name", name}}}}).ok()) << name;
 }
 
-v1::AccountRef Ref(const std::string& ns, const std::string& name, const std::string& cluster) {
+v1::AccountRef BrokerFixture::Ref(const std::string& ns, const std::string& name,
+                                  const std::string& cluster) {
   v1::AccountRef ref;
   ref.set_cluster(cluster);
   ref.set_namespace_(ns);
@@ -50,7 +48,7 @@ v1::AccountRef Ref(const std::string& ns, const std::string& name, const std::st
   return ref;
 }
 
-v1::AccountSpec RulesSpec(v1::Scope scope) {
+v1::AccountSpec BrokerFixture::RulesSpec(v1::Scope scope) {
   v1::AccountSpec spec;
   spec.set_scope(scope);
   v1::PolicyRule* rule = spec.mutable_access()->mutable_rules()->add_rules();
@@ -60,7 +58,8 @@ v1::AccountSpec RulesSpec(v1::Scope scope) {
   return spec;
 }
 
-v1::AccountSpec RoleRefSpec(v1::RoleKind kind, const std::string& role, v1::Scope scope) {
+v1::AccountSpec BrokerFixture::RoleRefSpec(v1::RoleKind kind, const std::string& role,
+                                           v1::Scope scope) {
   v1::AccountSpec spec;
   spec.set_scope(scope);
   spec.mutable_access()->mutable_role_ref()->set_kind(kind);
@@ -68,18 +67,20 @@ v1::AccountSpec RoleRefSpec(v1::RoleKind kind, const std::string& role, v1::Scop
   return spec;
 }
 
-google::protobuf::Duration Minutes(int64_t minutes) {
+google::protobuf::Duration BrokerFixture::Minutes(int64_t minutes) {
   google::protobuf::Duration d;
   d.set_seconds(minutes * 60);
   return d;
 }
 
-int Writes(const kube::FakeKubeClient& kube) {
+int BrokerFixture::Writes(const kube::FakeKubeClient& kube) {
   return kube.CallCount(Verb::kCreate) + kube.CallCount(Verb::kUpdate) +
          kube.CallCount(Verb::kDelete) + kube.CallCount(Verb::kCreateToken);
 }
 
-int AllCalls(const kube::FakeKubeClient& kube) { return static_cast<int>(kube.Calls().size()); }
+int BrokerFixture::AllCalls(const kube::FakeKubeClient& kube) {
+  return static_cast<int>(kube.Calls().size());
+}
 
 BrokerFixture::BrokerFixture() : kube_(clock_), sealer_(TestSealer()), cluster_(TestCluster()) {
   // Everything kcred can do is admitted here; admission has its own tests.

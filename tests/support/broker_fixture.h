@@ -20,6 +20,7 @@
 #include "daemon/store/aes_gcm_sealer.h"
 #include "google/protobuf/duration.pb.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "proto/kcred/v1/broker.pb.h"
 #include "tests/support/counting_store.h"
 #include "tests/support/stepping_clock.h"
@@ -45,23 +46,26 @@ std::shared_ptr<kube::KubeClient> Unowned(kube::KubeClient& client);
 // Adds namespace `name` to the fake cluster.
 void SeedNamespace(kube::FakeKubeClient& kube, const std::string& name);
 
-v1::AccountRef Ref(const std::string& ns, const std::string& name,
-                   const std::string& cluster = "dev");
-
-// get, list and watch on pods and configmaps, at `scope`.
-v1::AccountSpec RulesSpec(v1::Scope scope = v1::SCOPE_NAMESPACE);
-
-// Binds the existing role `role` of `kind`.
-v1::AccountSpec RoleRefSpec(v1::RoleKind kind, const std::string& role,
-                            v1::Scope scope = v1::SCOPE_NAMESPACE);
-
-google::protobuf::Duration Minutes(int64_t minutes);
-
-// How many writes (create, update, delete, token request) / calls of any kind `kube` has seen.
-int Writes(const kube::FakeKubeClient& kube);
-int AllCalls(const kube::FakeKubeClient& kube);
-
 class BrokerFixture : public ::testing::Test {
+ public:
+  // The vocabulary of the broker's tests (public, for tests without the fixture too).
+  using Resource = kube::Resource;
+  using Verb = kube::Verb;
+  using TokenState = kube::FakeKubeClient::TokenState;
+  using json = nlohmann::json;
+
+  static v1::AccountRef Ref(const std::string& ns, const std::string& name,
+                            const std::string& cluster = "dev");
+  // get, list and watch on pods and configmaps, at `scope`.
+  static v1::AccountSpec RulesSpec(v1::Scope scope = v1::SCOPE_NAMESPACE);
+  // Binds the existing role `role` of `kind`.
+  static v1::AccountSpec RoleRefSpec(v1::RoleKind kind, const std::string& role,
+                                     v1::Scope scope = v1::SCOPE_NAMESPACE);
+  static google::protobuf::Duration Minutes(int64_t minutes);
+  // How many writes (create, update, delete, token request) / calls of any kind `kube` has seen.
+  static int Writes(const kube::FakeKubeClient& kube);
+  static int AllCalls(const kube::FakeKubeClient& kube);
+
  protected:
   BrokerFixture();
 

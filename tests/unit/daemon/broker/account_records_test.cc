@@ -14,10 +14,6 @@ namespace {
 
 using testing::BrokerFixture;
 using ::testing::HasSubstr;
-using testing::Ref;
-using testing::RulesSpec;
-using testing::Writes;
-using TokenState = kube::FakeKubeClient::TokenState;
 
 class AccountRecordsTest : public BrokerFixture {};
 
@@ -204,6 +200,128 @@ TEST_F(OriginTest, RecordsWithoutOriginAreApiAccounts) {
   auto unchanged = ProvisionAs(v1::ORIGIN_API, Ref("automation", "ci-bot"));
   ASSERT_TRUE(unchanged.ok()) << unchanged.status();
   EXPECT_EQ(unchanged->outcome(), v1::PROVISION_OUTCOME_UNCHANGED);
+}
+
+// ----- the record helpers on their own -------------------------------------------------------
+
+const absl::Time kNow = absl::FromUnixSeconds(1767225600);
+
+// Store keys and sealing contexts spell the account's identity.
+TEST(AccountRecordHelpersTest, KeysAndContexts) {
+  const AccountKey key = KeyOf(BrokerFixture::Ref("automation", "ci-bot"));
+  EXPECT_EQ(key, AccountKey("dev", "automation", "ci-bot"));
+  EXPECT_EQ(RefString(key), "dev/automation/ci-bot");
+  EXPECT_EQ(RefString(BrokerFixture::Ref("automation", "ci-bot")), "dev/automation/ci-bot");
+  EXPECT_EQ(StoreKey(key), "accounts/dev/automation/ci-bot");
+  EXPECT_EQ(SealingContext(StoreKey(key), 3), "accounts/dev/automation/ci-bot#generation=3");
+}
+
+// A stored record parses when it is filed under its own key; its origin defaults to the API.
+TEST(AccountRecordHelpersTest, ParseRecordChecksTheKey) {
+  internal::v1::AccountRecord record;
+  *record.mutable_account()->mutable_ref() = BrokerFixture::Ref("automation", "ci-bot");
+  store::KeyValue item{"accounts/dev/automation/ci-bot", record.SerializeAsString(), 1, 1};
+  auto parsed = ParseRecord(item);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->account().origin(), v1::ORIGIN_API);
+
+  item.key = "accounts/dev/automation/other";
+  EXPECT_EQ(ParseRecord(item).status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(ParseRecord(item).status().message(), HasSubstr("the store is inconsistent"));
+  item.value = "not a record";
+  EXPECT_THAT(ParseRecord(item).status().message(), HasSubstr("is not an account record"));
+}
+
+// Only the API and the configuration declare accounts.
+TEST(AccountRecordHelpersTest, ValidateOrigin) {
+  EXPECT_TRUE(ValidateOrigin(v1::ORIGIN_API).ok());
+  EXPECT_TRUE(ValidateOrigin(v1::ORIGIN_CONFIG).ok());
+  EXPECT_EQ(ValidateOrigin(v1::ORIGIN_UNSPECIFIED).code(), absl::StatusCode::kInvalidArgument);
+}
+
+internal::v1::AccountRecord RecordWithToken(absl::Time issued) {
+  internal::v1::AccountRecord record;
+  v1::Account& account = *record.mutable_account();
+  *account.mutable_ref() = BrokerFixture::Ref("automation", "ci-bot");
+  account.set_uid("0123456789abcdef");
+  internal::v1::GenerationRecord* g = record.add_generations();
+  g->set_generation(1);
+  g->set_secret_name("ci-bot-kcred-1");
+  g->set_token_fingerprint("sha256:0000000000000000");
+  *g->mutable_issue_time() = ToProto(issued);
+  *g->mutable_expire_time() = ToProto(issued + absl::Hours(1));
+  return record;
+}
+
+// A one-hour token rotated at 80% of its life.
+TokenPolicy HourPolicy() {
+  TokenPolicy policy;
+  policy.ttl = absl::Hours(1);
+  policy.rotate_fraction = 0.8;
+  return policy;
+}
+
+v1::Condition ConditionOf(const v1::AccountStatus& status, v1::ConditionType type) {
+  for (const v1::Condition& condition : status.conditions()) {
+    if (condition.type() == type) return condition;
+  }
+  return v1::Condition();
+}
+
+// RefreshStatus derives the status from the generations: Ready while the token is valid and no
+// error stands, Degraded with the last error, Deleting once deletion began; a condition keeps its
+// transition time while its status holds, and every refresh makes a new etag.
+TEST(AccountRecordHelpersTest, RefreshStatusDerivesConditions) {
+  const TokenPolicy policy = HourPolicy();
+  internal::v1::AccountRecord record = RecordWithToken(kNow);
+  RefreshStatus(record, policy, kNow);
+  const v1::AccountStatus& status = record.account().status();
+  EXPECT_EQ(status.generation(), 1);
+  EXPECT_EQ(FromProto(status.next_rotation_time()), kNow + absl::Minutes(48));
+  EXPECT_EQ(status.managed_objects_size(), 1);  // the anchor
+  v1::Condition ready = ConditionOf(status, v1::CONDITION_TYPE_READY);
+  EXPECT_EQ(ready.status(), v1::CONDITION_STATUS_TRUE);
+  EXPECT_EQ(ready.reason(), "Provisioned");
+  const std::string first_etag = record.account().etag();
+  EXPECT_EQ(first_etag, "01234567-1");
+
+  record.mutable_account()->mutable_status()->set_last_error("apiserver down");
+  RefreshStatus(record, policy, kNow + absl::Minutes(1));
+  ready = ConditionOf(record.account().status(), v1::CONDITION_TYPE_READY);
+  EXPECT_EQ(ready.status(), v1::CONDITION_STATUS_FALSE);
+  EXPECT_EQ(ready.reason(), "Degraded");
+  EXPECT_EQ(FromProto(ready.last_transition_time()), kNow + absl::Minutes(1));
+  v1::Condition degraded = ConditionOf(record.account().status(), v1::CONDITION_TYPE_DEGRADED);
+  EXPECT_EQ(degraded.status(), v1::CONDITION_STATUS_TRUE);
+  EXPECT_EQ(degraded.message(), "apiserver down");
+  EXPECT_NE(record.account().etag(), first_etag);
+
+  RefreshStatus(record, policy, kNow + absl::Minutes(2));
+  ready = ConditionOf(record.account().status(), v1::CONDITION_TYPE_READY);
+  EXPECT_EQ(FromProto(ready.last_transition_time()), kNow + absl::Minutes(1));  // still false
+
+  record.set_deleting(true);
+  RefreshStatus(record, policy, kNow + absl::Minutes(3));
+  EXPECT_EQ(ConditionOf(record.account().status(), v1::CONDITION_TYPE_READY).reason(), "Deleting");
+
+  internal::v1::AccountRecord expired = RecordWithToken(kNow - absl::Hours(2));
+  RefreshStatus(expired, policy, kNow);
+  EXPECT_EQ(ConditionOf(expired.account().status(), v1::CONDITION_TYPE_READY).reason(),
+            "NoValidToken");
+}
+
+// Readers see Ready turn false once the token has expired, before anything is written about it.
+TEST(AccountRecordHelpersTest, ObservedAccountExpires) {
+  internal::v1::AccountRecord record = RecordWithToken(kNow);
+  RefreshStatus(record, HourPolicy(), kNow);
+  v1::Account valid = ObservedAccount(record.account(), kNow + absl::Minutes(59));
+  EXPECT_EQ(ConditionOf(valid.status(), v1::CONDITION_TYPE_READY).status(),
+            v1::CONDITION_STATUS_TRUE);
+  v1::Account expired = ObservedAccount(record.account(), kNow + absl::Hours(1));
+  const v1::Condition ready = ConditionOf(expired.status(), v1::CONDITION_TYPE_READY);
+  EXPECT_EQ(ready.status(), v1::CONDITION_STATUS_FALSE);
+  EXPECT_EQ(ready.reason(), "TokenExpired");
+  EXPECT_EQ(FromProto(ready.last_transition_time()), kNow + absl::Hours(1));
 }
 
 }  // namespace

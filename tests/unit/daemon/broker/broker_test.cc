@@ -14,12 +14,8 @@
 namespace kcred::broker {
 namespace {
 
-using kube::Verb;
-using testing::AllCalls;
 using testing::BrokerFixture;
 using ::testing::HasSubstr;
-using testing::Ref;
-using testing::RulesSpec;
 using testing::Unowned;
 
 class BrokerTest : public BrokerFixture {};

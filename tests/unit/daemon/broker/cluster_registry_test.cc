@@ -16,16 +16,11 @@ namespace kcred::broker {
 namespace {
 
 using kube::FakeKubeClient;
-using kube::Resource;
-using kube::Verb;
-using testing::AllCalls;
 using testing::BrokerFixture;
 using testing::GatedKubeClient;
 using ::testing::HasSubstr;
-using testing::Ref;
-using testing::RulesSpec;
+using testing::TestCluster;
 using testing::Unowned;
-using TokenState = kube::FakeKubeClient::TokenState;
 
 constexpr char kOtherCaPem[] = "-----BEGIN CERTIFICATE-----\nOTHERCA\n-----END CERTIFICATE-----\n";
 
@@ -279,6 +274,75 @@ TEST_F(ClusterRegistryTest, UpdatesRaceWithOperations) {
     EXPECT_EQ(kubeconfig->server(), "https://dev-19.example:6443");
     EXPECT_THAT(kubeconfig->kubeconfig(), HasSubstr("https://dev-19.example:6443"));
   }
+}
+
+// ----- the registry on its own ---------------------------------------------------------------
+
+std::vector<ClusterHandle> Handles(kube::KubeClient& client,
+                                   const std::vector<config::ClusterConfig>& configs) {
+  std::vector<ClusterHandle> handles;
+  for (const config::ClusterConfig& config : configs) handles.emplace_back(config, Unowned(client));
+  return handles;
+}
+
+// A new cluster set needs a name and a client for each cluster, and unique names.
+TEST(ClusterSetTest, MakeClusterSetChecksEveryHandle) {
+  kcred::testing::SteppingClock clock;
+  FakeKubeClient kube(clock);
+  auto set = MakeClusterSet(Handles(kube, {TestCluster("dev"), TestCluster("prod")}));
+  ASSERT_TRUE(set.ok()) << set.status();
+  ASSERT_EQ(set->size(), 2u);
+  EXPECT_EQ((*set)[1]->config.name, "prod");
+  EXPECT_EQ((*set)[1]->client.get(), &kube);
+
+  auto twice = MakeClusterSet(Handles(kube, {TestCluster("dev"), TestCluster("dev")}));
+  EXPECT_EQ(twice.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(twice.status().message(), HasSubstr("\"dev\" is listed twice"));
+  auto nameless = MakeClusterSet(Handles(kube, {TestCluster("")}));
+  EXPECT_THAT(nameless.status().message(), HasSubstr("a cluster needs a name and a client"));
+  std::vector<ClusterHandle> clientless(1);
+  clientless[0].config = TestCluster("dev");
+  EXPECT_EQ(MakeClusterSet(std::move(clientless)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// The changes between two sets, by name: added, changed configuration, removed.
+TEST(ClusterSetTest, DiffClustersByName) {
+  kcred::testing::SteppingClock clock;
+  FakeKubeClient kube(clock);
+  config::ClusterConfig moved = TestCluster("dev");
+  moved.server = "https://dev-2.example:6443";
+  auto before = MakeClusterSet(Handles(kube, {TestCluster("dev"), TestCluster("old")}));
+  auto after = MakeClusterSet(Handles(kube, {TestCluster("new"), moved, TestCluster("b-new")}));
+  ASSERT_TRUE(before.ok() && after.ok());
+  const ClusterChanges changes = DiffClusters(*before, *after);
+  EXPECT_THAT(changes.added, ::testing::ElementsAre("b-new", "new"));
+  EXPECT_THAT(changes.changed, ::testing::ElementsAre("dev"));
+  EXPECT_THAT(changes.removed, ::testing::ElementsAre("old"));
+  const ClusterChanges none = DiffClusters(*before, *before);
+  EXPECT_TRUE(none.added.empty() && none.changed.empty() && none.removed.empty());
+}
+
+// Find names the known clusters when one is missing; Replace hands back the previous set.
+TEST(ClusterSetTest, RegistryFindsAndReplaces) {
+  kcred::testing::SteppingClock clock;
+  FakeKubeClient kube(clock);
+  ClusterRegistry registry(Handles(kube, {TestCluster("dev")}));
+  EXPECT_EQ(registry.Find("").status().code(), absl::StatusCode::kInvalidArgument);
+  auto missing = registry.Find("prod");
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(missing.status().message(),
+              HasSubstr("cluster \"prod\" is not configured; known clusters: dev"));
+  EXPECT_EQ(registry.Lookup("prod"), nullptr);
+  const ClusterPtr dev = registry.Lookup("dev");
+  ASSERT_NE(dev, nullptr);
+  EXPECT_EQ(*registry.Find("dev"), dev);
+
+  const std::vector<ClusterPtr> previous = registry.Replace({});
+  ASSERT_EQ(previous.size(), 1u);
+  EXPECT_EQ(previous[0], dev);
+  EXPECT_TRUE(registry.All().empty());
+  EXPECT_THAT(registry.Find("dev").status().message(), HasSubstr("known clusters: (none)"));
 }
 
 }  // namespace

@@ -7,15 +7,8 @@
 namespace kcred::broker {
 namespace {
 
-using kube::Resource;
-using kube::Verb;
-using nlohmann::json;
 using testing::BrokerFixture;
 using ::testing::HasSubstr;
-using testing::Ref;
-using testing::RoleRefSpec;
-using testing::RulesSpec;
-using TokenState = kube::FakeKubeClient::TokenState;
 
 class DeletionTest : public BrokerFixture {};
 

@@ -14,19 +14,9 @@
 namespace kcred::broker {
 namespace {
 
-using kube::Resource;
-using kube::Verb;
-using nlohmann::json;
-using testing::AllCalls;
 using testing::BrokerFixture;
 using ::testing::HasSubstr;
 using testing::kTestCaPem;
-using testing::Minutes;
-using testing::Ref;
-using testing::RoleRefSpec;
-using testing::RulesSpec;
-using testing::Writes;
-using TokenState = kube::FakeKubeClient::TokenState;
 
 class ProvisioningTest : public BrokerFixture {};
 

@@ -13,13 +13,8 @@ namespace kcred::broker {
 namespace {
 
 using kube::FakeKubeClient;
-using kube::Resource;
-using kube::Verb;
-using testing::AllCalls;
 using testing::BrokerFixture;
 using ::testing::HasSubstr;
-using testing::Ref;
-using testing::RulesSpec;
 using testing::Unowned;
 
 class QueriesTest : public BrokerFixture {};

@@ -1,5 +1,7 @@
 // The reconcile of an account's objects (reconcile.h): spec changes, repairs, adoption and
-// namespaces, through Broker::Provision.
+// namespaces, through Broker::Provision and directly.
+#include "daemon/broker/reconcile.h"
+
 #include "daemon/broker/broker.h"
 #include "daemon/broker/object_names.h"
 #include "gmock/gmock.h"
@@ -9,18 +11,25 @@
 namespace kcred::broker {
 namespace {
 
-using kube::Resource;
-using kube::Verb;
-using nlohmann::json;
 using testing::BrokerFixture;
 using ::testing::HasSubstr;
-using testing::Ref;
-using testing::RoleRefSpec;
-using testing::RulesSpec;
-using testing::Writes;
-using TokenState = kube::FakeKubeClient::TokenState;
+using testing::Unowned;
 
-class ReconcileTest : public BrokerFixture {};
+class ReconcileTest : public BrokerFixture {
+ protected:
+  ReconcileTest() : handle_(cluster_, Unowned(kube_)) {}
+
+  // The stored record of account automation/<name>.
+  internal::v1::AccountRecord StoredRecord(const std::string& name) {
+    internal::v1::AccountRecord record;
+    auto stored = store_.Get(StoreKey({"dev", "automation", name}));
+    EXPECT_TRUE(stored.ok()) << stored.status();
+    EXPECT_TRUE(stored.ok() && record.ParseFromString(stored->value)) << stored.status();
+    return record;
+  }
+
+  ClusterHandle handle_;
+};
 
 // Changed rules update the Role in place; the ServiceAccount and the token stay.
 TEST_F(ReconcileTest, ChangedRulesAreReconciled) {
@@ -187,6 +196,85 @@ TEST_F(ReconcileTest, CreateNamespace) {
   ASSERT_TRUE(Delete(Ref("fresh", "bot")).ok());
   EXPECT_TRUE(kube_.Peek(Resource::kNamespace, "", "fresh").has_value());
   EXPECT_EQ(LabelledEverywhere("fresh", "bot"), 0u);
+}
+
+// ----- Reconcile on its own ------------------------------------------------------------------
+
+// Plan only reads; Apply creates what it planned, in order, and reports it.
+TEST_F(ReconcileTest, PlanReadsApplyWrites) {
+  const AccountKey key{"dev", "automation", "ci-bot"};
+  const v1::AccountSpec spec = RulesSpec();
+  Reconcile reconcile(clock_, handle_, key, spec, nullptr);
+  ASSERT_TRUE(reconcile.Plan().ok());
+  EXPECT_EQ(Writes(kube_), 0);
+  EXPECT_TRUE(reconcile.HasWrites());
+  std::vector<std::string> planned;
+  for (const v1::ObjectChange& change : reconcile.Preview()) {
+    EXPECT_EQ(change.action(), v1::CHANGE_ACTION_CREATED);
+    planned.push_back(change.object().kind());
+  }
+  EXPECT_THAT(planned, ::testing::ElementsAre("ServiceAccount", "Role", "RoleBinding"));
+  EXPECT_TRUE(reconcile.ServiceAccountReplaced(""));
+
+  Reconcile::Applied applied;
+  ASSERT_TRUE(reconcile.Apply(applied).ok());
+  EXPECT_EQ(applied.changes.size(), 3u);
+  EXPECT_EQ(applied.objects.size(), 3u);
+  EXPECT_EQ(applied.created.size(), 3u);
+  EXPECT_FALSE(applied.created_namespace);
+  auto sa = kube_.Peek(Resource::kServiceAccount, "automation", "ci-bot");
+  ASSERT_TRUE(sa.has_value());
+  EXPECT_EQ(reconcile.ServiceAccountUid(), (*sa)["metadata"]["uid"]);
+  EXPECT_EQ(Labelled(Resource::kRoleBinding, "automation", "ci-bot"), 1u);
+}
+
+// The plan of an account that matches its spec keeps everything and writes nothing.
+TEST_F(ReconcileTest, UnchangedAccountPlansNoWrites) {
+  ASSERT_TRUE(Provision(Ref("automation", "ci-bot"), RulesSpec()).ok());
+  const internal::v1::AccountRecord record = StoredRecord("ci-bot");
+  const AccountKey key{"dev", "automation", "ci-bot"};
+  const v1::AccountSpec spec = RulesSpec();
+  Reconcile reconcile(clock_, handle_, key, spec, &record);
+  ASSERT_TRUE(reconcile.Plan().ok());
+  EXPECT_FALSE(reconcile.HasWrites());
+  EXPECT_TRUE(reconcile.Preview().empty());
+  EXPECT_FALSE(reconcile.ServiceAccountReplaced(record.account().status().service_account_uid()));
+}
+
+// Rollback deletes what Apply created, newest first, but never a namespace.
+TEST_F(ReconcileTest, RollbackKeepsTheNamespace) {
+  const AccountKey key{"dev", "fresh", "bot"};
+  v1::AccountSpec spec = RulesSpec();
+  spec.set_create_namespace(true);
+  Reconcile reconcile(clock_, handle_, key, spec, nullptr);
+  ASSERT_TRUE(reconcile.Plan().ok());
+  Reconcile::Applied applied;
+  ASSERT_TRUE(reconcile.Apply(applied).ok());
+  EXPECT_TRUE(applied.created_namespace);
+  EXPECT_EQ(applied.created.size(), 4u);
+  const int deletes = kube_.CallCount(Verb::kDelete);
+  reconcile.Rollback(applied.created);
+  EXPECT_EQ(kube_.CallCount(Verb::kDelete), deletes + 3);
+  EXPECT_TRUE(kube_.Peek(Resource::kNamespace, "", "fresh").has_value());
+  EXPECT_EQ(LabelledEverywhere("fresh", "bot"), 0u);
+  // Objects already gone are no failure.
+  reconcile.Rollback(applied.created);
+}
+
+// A foreign object stops the plan before any write, naming it; the plan is empty of writes.
+TEST_F(ReconcileTest, ForeignObjectStopsThePlan) {
+  ASSERT_TRUE(kube_
+                  .Seed(Resource::kRoleBinding,
+                        {{"metadata", {{"name", "ci-bot"}, {"namespace", "automation"}}},
+                         {"roleRef", {{"kind", "Role"}, {"name", "x"}}}})
+                  .ok());
+  const AccountKey key{"dev", "automation", "ci-bot"};
+  const v1::AccountSpec spec = RulesSpec();
+  Reconcile reconcile(clock_, handle_, key, spec, nullptr);
+  absl::Status planned = reconcile.Plan();
+  EXPECT_EQ(planned.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(planned.message(), HasSubstr("RoleBinding automation/ci-bot already exists"));
+  EXPECT_EQ(Writes(kube_), 0);
 }
 
 }  // namespace

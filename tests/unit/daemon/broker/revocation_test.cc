@@ -1,6 +1,15 @@
-// RevokeDue and SweepOrphans (revocation.h).
+// RevokeDue and SweepOrphans (revocation.h), and the record-level rules they follow.
+#include "daemon/broker/revocation.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
 #include "daemon/broker/broker.h"
 #include "daemon/broker/object_names.h"
+#include "daemon/broker/validation.h"
+#include "daemon/kube/resource.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/broker_fixture.h"
@@ -8,14 +17,8 @@
 namespace kcred::broker {
 namespace {
 
-using kube::Resource;
-using kube::Verb;
-using nlohmann::json;
 using testing::BrokerFixture;
 using ::testing::HasSubstr;
-using testing::Ref;
-using testing::RulesSpec;
-using TokenState = kube::FakeKubeClient::TokenState;
 
 class RevocationTest : public BrokerFixture {};
 
@@ -88,6 +91,58 @@ TEST_F(RevocationTest, SweepOrphans) {
   EXPECT_TRUE(kube_.Peek(Resource::kSecret, "automation", "ci-bot-kcred-1").has_value());
   EXPECT_TRUE(kube_.Peek(Resource::kSecret, "automation", "unrelated").has_value());
   EXPECT_TRUE(broker_->GetToken(Ref("automation", "ci-bot")).ok());
+}
+
+// ----- the rules on their own ----------------------------------------------------------------
+
+const absl::Time kT0 = absl::FromUnixSeconds(1767225600);
+
+internal::v1::AccountRecord RecordWithRevocations(std::vector<std::optional<absl::Time>> times) {
+  internal::v1::AccountRecord record;
+  int64_t generation = static_cast<int64_t>(times.size());
+  for (const std::optional<absl::Time>& time : times) {
+    internal::v1::GenerationRecord* g = record.add_generations();
+    g->set_generation(generation);
+    g->set_secret_name(absl::StrCat("ci-bot-kcred-", generation--));
+    if (time.has_value()) *g->mutable_revoke_time() = ToProto(*time);
+  }
+  return record;
+}
+
+// A revocation is due once its time has come; the next one is the earliest pending.
+TEST(RevocationRulesTest, DueAndNextRevocation) {
+  const auto record =
+      RecordWithRevocations({std::nullopt, kT0 + absl::Minutes(5), kT0 + absl::Minutes(2)});
+  EXPECT_FALSE(RevocationDue(record, kT0 + absl::Minutes(1)));
+  EXPECT_TRUE(RevocationDue(record, kT0 + absl::Minutes(2)));
+  EXPECT_EQ(NextRevocation(record), kT0 + absl::Minutes(2));
+  EXPECT_EQ(NextRevocation(RecordWithRevocations({std::nullopt})), std::nullopt);
+  EXPECT_FALSE(RevocationDue(RecordWithRevocations({std::nullopt}), absl::InfiniteFuture()));
+
+  EXPECT_EQ(Earlier(std::nullopt, kT0), kT0);
+  EXPECT_EQ(Earlier(kT0, std::nullopt), kT0);
+  EXPECT_EQ(Earlier(kT0, kT0 - absl::Seconds(1)), kT0 - absl::Seconds(1));
+  EXPECT_EQ(Earlier(std::nullopt, std::nullopt), std::nullopt);
+}
+
+// A listed token Secret is an orphan when no generation owns it and it is older than the grace;
+// one without a readable creation time is left alone.
+TEST(RevocationRulesTest, OrphanSecrets) {
+  const auto record = RecordWithRevocations({std::nullopt});  // owns ci-bot-kcred-1
+  auto secret = [](const std::string& name, const std::string& created) {
+    nlohmann::json object = {{"metadata", {{"name", name}}}};
+    if (!created.empty()) object["metadata"]["creationTimestamp"] = created;
+    return object;
+  };
+  const absl::Time created = kT0;
+  const std::string stamp = kube::FormatKubeTime(created);
+  const absl::Duration grace = absl::Minutes(5);
+  EXPECT_FALSE(
+      IsOrphanSecret(secret("ci-bot-kcred-1", stamp), record, grace, created + absl::Hours(1)));
+  EXPECT_FALSE(
+      IsOrphanSecret(secret("ci-bot-kcred-2", stamp), record, grace, created + absl::Minutes(4)));
+  EXPECT_TRUE(IsOrphanSecret(secret("ci-bot-kcred-2", stamp), record, grace, created + grace));
+  EXPECT_FALSE(IsOrphanSecret(secret("ci-bot-kcred-2", ""), record, grace, absl::InfiniteFuture()));
 }
 
 }  // namespace

@@ -7,14 +7,8 @@
 namespace kcred::broker {
 namespace {
 
-using kube::Resource;
-using kube::Verb;
 using testing::BrokerFixture;
 using ::testing::HasSubstr;
-using testing::Ref;
-using testing::RulesSpec;
-using testing::Writes;
-using TokenState = kube::FakeKubeClient::TokenState;
 
 class RotationTest : public BrokerFixture {};
 
