@@ -1,78 +1,38 @@
 #pragma once
 // The broker: turns CredentialBroker requests into Kubernetes objects, tokens, store records and
-// kubeconfigs. The gRPC service (daemon/server) validates nothing itself and calls in here.
-//
-// What kcred creates for account <cluster>/<ns>/<name> (see object_names.h):
-//   ServiceAccount      <ns>/<name>                (not for token_only: that one must exist)
-//   Role, RoleBinding   <ns>/<name>                (rules; role_ref binds with the RoleBinding)
-//   ClusterRole,
-//   ClusterRoleBinding  kcred:<ns>:<name>          (cluster scope; unique across namespaces)
-//   Secret              <ns>/<name>-kcred-<g>      (one per live token generation g: the anchor
-//                                                   of a bound token, or the legacy token Secret)
-// Every one carries app.kubernetes.io/managed-by=kcred, kcred.io/cluster, kcred.io/namespace,
-// kcred.io/account (values longer than 63 characters are shortened with a hash), the spec's labels
-// and annotations, and the Secrets kcred.io/generation. Objects lacking managed-by=kcred, or
-// labelled for another account, are never modified or deleted unless the spec says adopt.
-//
-// Namespaces: created only when the spec says create_namespace, labelled
-// app.kubernetes.io/managed-by=kcred and kcred.io/created-for=<account>; they are never deleted by
-// kcred (other workloads may live there by then), so DeleteAccount leaves them in place.
-//
-// Spec changes: rules, role_ref, scope, labels and annotations are reconciled by ProvisionAccount
-// (a binding whose roleRef must change is deleted and re-created, since roleRef is immutable);
-// the ServiceAccount and its valid token stay. A changed token mode rotates at once; a changed
-// ttl, audiences, rotation point or grace takes effect with the next rotation.
-//
-// Adopted objects become kcred's: they are labelled, kept in line with the spec, and deleted with
-// the account. A role named by role_ref and a token_only ServiceAccount are never modified or
-// deleted. A new account whose provisioning fails part-way is rolled back; an existing one keeps
-// what was done (labelled, so DeleteAccount finds it) and records the error in its status.
-//
-// Store: one record per account under accounts/<cluster>/<ns>/<name>
-// (proto/kcred/v1/internal/records.proto): spec, status, the objects kcred manages, and every live
-// token generation with its token sealed under the associated data
-// "accounts/<cluster>/<ns>/<name>#generation=<g>". Writes are compare-and-swap on the record's
-// revision. A rotation commits the new generation (current) before the previous one's Secret is
-// deleted; superseded generations stay in the record, with their revoke time, until RevokeDue
-// has deleted their Secrets, so revocations survive a restart.
-//
-// Origin: an account records where it is declared, ORIGIN_API (ProvisionAccount) or ORIGIN_CONFIG
-// (the accounts: section of kcredd's configuration, applied by Provision with that origin). Neither
-// side takes over the other's accounts (ownership.h): each is provisioned and deleted only by its
-// own origin, and the API rotates a declared account only with a grace above zero. Records stored
-// without an origin are API accounts.
-//
-// Admission (admission.h): every provision, and every RotateToken grace, is checked against the
-// cluster's policy (clusters[].policy) before Kubernetes is touched, whoever asks.
-//
-// Clusters: the configured set can be replaced while the broker runs (UpdateClusters, on a config
-// reload). Operations hold a shared reference to the handle they started with and finish with it;
-// served kubeconfigs follow the new configuration at once. Accounts of a cluster that is no longer
-// configured stay loaded (and in the store) but are not served, until the cluster comes back.
-//
-// Concurrency: operations on one account are serialized by a per-account mutex held across its
-// Kubernetes calls; different accounts proceed in parallel. Reads (GetAccount, ListAccounts,
-// GetKubeconfig, GetToken) take only short locks and are answered from memory. Lock order:
-// an account's mu, then the cluster list's; the broker's account map, then an account's mu.
+// kubeconfigs. The gRPC service (daemon/server) validates nothing itself and calls in here; so do
+// the rotation engine and the declared-accounts reconciler. How it works is described in
+// docs/ARCHITECTURE.md and, where each behaviour lives, in the file comments of its parts:
+//   account_table.h       accounts in memory; the per-account operation lock (LockedAccount)
+//   cluster_registry.h    the configured clusters, replaceable at run time (UpdateClusters)
+//   account_records.h     store records: keys, status and conditions, origin, CAS commit
+//   served_credentials.h  the kubeconfig and token each account serves from memory
+//   kube_objects.h        the Kubernetes objects kcred makes (names: object_names.h)
+//   reconcile.h           plan, apply and rollback of an account's objects (Provision)
+//   token_issue.h         issue of one token generation (bound, legacy), revoke of one
+//   revocation.h          RevokeDue and SweepOrphans
+//   provisioning.cc, rotation.cc, deletion.cc, queries.cc: the operations of those names
+// Checks at entry: validation.h (requests), admission.h (cluster policy), ownership.h (origin).
 
-#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
-#include <tuple>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
-#include "common/secret.h"
+#include "daemon/broker/account_table.h"
 #include "daemon/broker/cluster_probes.h"
+#include "daemon/broker/cluster_registry.h"
+#include "daemon/broker/token_issue.h"
 #include "daemon/config/config.h"
 #include "daemon/kube/kube_client.h"
 #include "daemon/store/sealer.h"
@@ -83,18 +43,15 @@
 namespace kcred::broker {
 
 // A configured cluster and the client kcredd talks to it with. The broker shares each handle with
-// the operations using it, so a handle replaced by UpdateClusters (and its client, when the handle
-// owns it) lives until the last of them has finished.
+// the operations using it, so a handle replaced by UpdateClusters, and its client, live until the
+// last of them has finished. (A client the caller must keep alive itself can be passed through a
+// shared_ptr that does not own it.)
 struct ClusterHandle {
   ClusterHandle() = default;  // no client: UpdateClusters refuses it until one is set
-  // `client` is not owned: it must outlive the Broker.
-  ClusterHandle(config::ClusterConfig config, kube::KubeClient* client);
-  // The handle shares ownership of `client`.
   ClusterHandle(config::ClusterConfig config, std::shared_ptr<kube::KubeClient> client);
 
   config::ClusterConfig config;
-  kube::KubeClient* client = nullptr;              // points into owned_client when that is set
-  std::shared_ptr<kube::KubeClient> owned_client;  // null when the client is not owned
+  std::shared_ptr<kube::KubeClient> client;
 };
 
 class Broker {
@@ -123,10 +80,11 @@ class Broker {
   // again. No Kubernetes call; thread-safe, also against running operations.
   absl::Status UpdateClusters(std::vector<ClusterHandle> clusters);
 
-  // Creates or updates an account to match the request's spec (apply semantics; see the file
-  // comment). A new account records `origin` (ORIGIN_API or ORIGIN_CONFIG); an existing one of the
-  // other origin is FAILED_PRECONDITION. validate_only previews show the origin the call would
-  // record. Other errors as documented on CredentialBroker.ProvisionAccount.
+  // Creates or updates an account to match the request's spec (apply semantics; reconcile.h says
+  // what is reconciled and rolled back). A new account records `origin` (ORIGIN_API or
+  // ORIGIN_CONFIG); an existing one of the other origin is FAILED_PRECONDITION. validate_only
+  // previews show the origin the call would record. Other errors as documented on
+  // CredentialBroker.ProvisionAccount.
   absl::StatusOr<v1::ProvisionAccountResponse> Provision(const v1::ProvisionAccountRequest& request,
                                                          v1::Origin origin = v1::ORIGIN_API);
 
@@ -199,104 +157,50 @@ class Broker {
   size_t account_count(const std::string& cluster) const;
 
  private:
-  struct Served;
-  struct AccountState;
-  struct Reconcile;
-  using AccountKey = std::tuple<std::string, std::string, std::string>;  // cluster, ns, name
-  using StatePtr = std::shared_ptr<AccountState>;
-  using ClusterPtr = std::shared_ptr<const ClusterHandle>;
+  // Writes `record` for the locked account, expecting the revision it was read at
+  // (compare-and-swap), and on success installs it (and `served`, when given, rendered for the
+  // cluster as configured now) in memory. ABORTED after a lost race, with the stored version
+  // reloaded. In account_records.cc, like the two below.
+  absl::Status Commit(LockedAccount& account, internal::v1::AccountRecord record,
+                      std::optional<Served> served);
+  // Installs the stored record after a lost compare-and-swap.
+  void ReloadAfterConflict(LockedAccount& account);
+  // Records a failure on the account (last_error, Degraded) without changing anything else.
+  void RecordFailure(LockedAccount& account, const absl::Status& error);
 
-  // The state of `key`, created when missing, with its operation mutex held by the caller
-  // afterwards (see LockedAccount in broker.cc).
-  StatePtr AcquireAccount(const AccountKey& key);
-  void ReleaseAccount(const AccountKey& key, const StatePtr& state);
-  StatePtr FindAccount(const AccountKey& key) const;
+  // Rotates within the account's lock; used by RotateToken and by Provision on a mode change.
+  // `record` is the account as read under the lock, and as committed on return.
+  absl::Status RotateLocked(const ClusterHandle& cluster, LockedAccount& account,
+                            internal::v1::AccountRecord& record,
+                            std::optional<absl::Duration> grace_override,
+                            int64_t* previous_generation, absl::Time* previous_revoke_time);
 
-  // The current handle of a configured cluster; NOT_FOUND naming the known ones otherwise. The
-  // caller keeps it for the whole operation.
-  absl::StatusOr<ClusterPtr> FindCluster(const std::string& name) const;
-  // The current handle, or null when `name` is not configured.
-  ClusterPtr LookupCluster(const std::string& name) const;
-
-  // Writes `record` for `key` expecting `state`'s last revision, and on success installs it (and
-  // `served`, when given) in memory.
-  absl::Status Commit(const AccountKey& key, AccountState& state,
-                      internal::v1::AccountRecord record, std::optional<Served> served);
-
-  // Issues token generation `generation` in `mode` for the account; the result is not committed.
-  absl::StatusOr<internal::v1::GenerationRecord> IssueGeneration(
-      const ClusterHandle& cluster, const AccountKey& key, const v1::AccountSpec& spec,
-      int64_t generation, v1::TokenMode mode, SecretString* token);
-
-  // Deletes the Secret of a superseded generation (NotFound and a changed uid count as done).
-  absl::Status RevokeGeneration(const ClusterHandle& cluster, const AccountKey& key,
-                                const internal::v1::GenerationRecord& generation);
-
-  // The account as readers see it now (Ready false when its token has expired or its cluster is
-  // not configured). Requires state.mu.
-  v1::Account Observed(const AccountState& state) const;
+  // Revokes the due generations of the locked account (revocation.cc).
+  absl::Status RevokeDueLocked(const ClusterHandle& cluster, LockedAccount& account);
 
   // A copy of the account's current credentials; NOT_FOUND or UNAVAILABLE (with the reason) when
   // there are none to serve. Memory only.
   absl::StatusOr<Served> CurrentCredentials(const v1::AccountRef& ref) const;
-
-  // Builds the in-memory served credentials of the record's current generation.
-  absl::StatusOr<Served> MakeServed(const ClusterHandle& cluster, const AccountKey& key,
-                                    const internal::v1::GenerationRecord& generation,
-                                    const SecretString& token) const;
-
-  // The served credentials of a stored record (its current token opened from the store's sealed
-  // copy), or nullopt with the reason in `unserved`. No Kubernetes call.
-  std::optional<Served> OpenServed(const ClusterHandle& cluster, const AccountKey& key,
-                                   const internal::v1::AccountRecord& record,
-                                   std::string* unserved) const;
-
-  // Renders `served`'s kubeconfig (its token, the cluster's server, CA and entry names); returns
-  // false when it was already rendered so.
-  static bool Render(const config::ClusterConfig& cluster, const AccountKey& key, Served& served);
-
-  // Rotates within the account's lock; used by RotateToken and by Provision on a mode change.
-  absl::Status RotateLocked(const ClusterHandle& cluster, const AccountKey& key,
-                            AccountState& state, internal::v1::AccountRecord& record,
-                            std::optional<absl::Duration> grace_override,
-                            std::optional<Served>* served, int64_t* previous_generation,
-                            absl::Time* previous_revoke_time);
-
-  // Revokes the due generations of one account (lock held).
-  absl::Status RevokeDueLocked(const ClusterHandle& cluster, const AccountKey& key,
-                               AccountState& state);
-
-  // Installs the stored record of `store_key` after a lost compare-and-swap.
-  void ReloadAfterConflict(const std::string& store_key, AccountState& state);
-
-  // Sets state.exists (state.mu held) and keeps existing_ in step.
-  void SetExists(AccountState& state, bool exists);
 
   // Sends an event about the account as it now is in memory (`state` must exist, or be given
   // as `account` when it no longer does).
   void Emit(v1::EventType type, const AccountState& state, absl::string_view message);
   void EmitAccount(v1::EventType type, v1::Account account, absl::string_view message);
 
-  // Records a failure on the account (last_error, Degraded) without changing anything else.
-  void RecordFailure(const AccountKey& key, AccountState& state, const absl::Status& error);
-
   Clock& clock_;
   store::Store& store_;
   const store::Sealer& sealer_;
   const config::TokenDefaults defaults_;
+  const TokenIssuer issuer_;
 
+  ClusterRegistry clusters_;
   // Serializes UpdateClusters calls.
   absl::Mutex update_mu_;
-  mutable absl::Mutex clusters_mu_;
-  std::vector<ClusterPtr> clusters_ ABSL_GUARDED_BY(clusters_mu_);
+
+  AccountTable accounts_;
 
   absl::Mutex listener_mu_;
   EventListener listener_ ABSL_GUARDED_BY(listener_mu_);
-
-  mutable absl::Mutex mu_;
-  std::map<AccountKey, StatePtr> accounts_ ABSL_GUARDED_BY(mu_);
-  // How many of them exist (account_count() is read every few seconds for the STATUS line).
-  std::atomic<size_t> existing_{0};
 
   // Reachability for ListClusters.
   ClusterProbes probes_;

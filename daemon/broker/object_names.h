@@ -1,6 +1,6 @@
 #pragma once
 // Names and labels of the Kubernetes objects kcred makes for an account (the scheme is described
-// in broker.h). Pure functions, so the naming rules are tested on their own.
+// in kube_objects.h). Pure functions, so the naming rules are tested on their own.
 
 #include <cstdint>
 #include <map>

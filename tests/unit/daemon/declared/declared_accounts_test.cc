@@ -9,11 +9,10 @@
 #include "absl/time/clock.h"
 #include "daemon/broker/broker.h"
 #include "daemon/kube/fake_kube_client.h"
-#include "daemon/store/aes_gcm_sealer.h"
 #include "daemon/store/memory_store.h"
-#include "daemon/store/sealing_key.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/broker_fixture.h"
 #include "tests/support/stepping_clock.h"
 
 namespace kcred::declared {
@@ -23,8 +22,6 @@ using kube::Resource;
 using kube::Verb;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-constexpr char kCaPem[] = "-----BEGIN CERTIFICATE-----\nTESTCA\n-----END CERTIFICATE-----\n";
 
 v1::AccountRef Ref(const std::string& name) {
   v1::AccountRef ref;
@@ -52,18 +49,15 @@ config::DeclaredAccount Declared(const std::string& name, const std::string& ver
 
 class DeclaredAccountsTest : public ::testing::Test {
  protected:
-  DeclaredAccountsTest() : kube_(clock_) {
-    auto key = store::MakeSealingKey(SecretString(std::string(32, 'k')));
-    sealer_ = std::move(*store::AesGcmSealer::Create(std::move(*key)));
-    config::ClusterConfig cluster;
-    cluster.name = "dev";
-    cluster.server = "https://127.0.0.1:6443";
-    cluster.ca_pem = kCaPem;
+  DeclaredAccountsTest() : kube_(clock_), sealer_(kcred::testing::TestSealer()) {
     config::TokenDefaults defaults;
     defaults.grace = absl::ZeroDuration();
-    EXPECT_TRUE(kube_.Seed(Resource::kNamespace, {{"metadata", {{"name", "automation"}}}}).ok());
+    kcred::testing::SeedNamespace(kube_, "automation");
     broker_ = std::make_unique<broker::Broker>(
-        clock_, store_, *sealer_, std::vector<broker::ClusterHandle>{{cluster, &kube_}}, defaults);
+        clock_, store_, *sealer_,
+        std::vector<broker::ClusterHandle>{
+            {kcred::testing::TestCluster(), kcred::testing::Unowned(kube_)}},
+        defaults);
   }
 
   absl::StatusOr<v1::Account> Get(const std::string& name) {
@@ -87,6 +81,7 @@ class DeclaredAccountsTest : public ::testing::Test {
   std::unique_ptr<broker::Broker> broker_;
 };
 
+// A pass creates the declared accounts, the next leaves them unchanged, a changed spec updates one.
 TEST_F(DeclaredAccountsTest, CreatesThenLeavesUnchangedThenUpdatesToTheDeclaredSpec) {
   DeclaredAccountsReconciler reconciler(clock_, *broker_);
   config::DeclaredAccounts accounts;
@@ -112,6 +107,7 @@ TEST_F(DeclaredAccountsTest, CreatesThenLeavesUnchangedThenUpdatesToTheDeclaredS
   EXPECT_EQ(Get("ci-bot")->spec().access().rules().rules(0).verbs(0), "list");
 }
 
+// An account dropped from the configuration is kept, unless prune is set: then it is deleted.
 TEST_F(DeclaredAccountsTest, RemovedAccountIsKeptWithoutPruneAndDeletedWithPrune) {
   DeclaredAccountsReconciler reconciler(clock_, *broker_);
   config::DeclaredAccounts accounts;
@@ -135,6 +131,7 @@ TEST_F(DeclaredAccountsTest, RemovedAccountIsKeptWithoutPruneAndDeletedWithPrune
   EXPECT_TRUE(Get("ci-bot").ok());
 }
 
+// Accounts of a cluster no longer configured are kept, even with prune.
 TEST_F(DeclaredAccountsTest, AccountsOfARemovedClusterAreKeptNotPruned) {
   DeclaredAccountsReconciler reconciler(clock_, *broker_);
   config::DeclaredAccounts accounts;
@@ -152,6 +149,7 @@ TEST_F(DeclaredAccountsTest, AccountsOfARemovedClusterAreKeptNotPruned) {
   EXPECT_TRUE(kube_.Peek(Resource::kServiceAccount, "automation", "ci-bot").has_value());
 }
 
+// An API account is neither pruned nor taken over by a declaration of the same name.
 TEST_F(DeclaredAccountsTest, AccountsFromTheApiAreNeverPrunedNorTakenOver) {
   v1::ProvisionAccountRequest request;
   *request.mutable_ref() = Ref("from-api");
@@ -174,6 +172,7 @@ TEST_F(DeclaredAccountsTest, AccountsFromTheApiAreNeverPrunedNorTakenOver) {
   EXPECT_THAT(RoleVerbs("from-api"), ElementsAre("get"));
 }
 
+// The API cannot change a declared account.
 TEST_F(DeclaredAccountsTest, ApiChangesToADeclaredAccountAreRefused) {
   DeclaredAccountsReconciler reconciler(clock_, *broker_);
   config::DeclaredAccounts accounts;
@@ -189,6 +188,7 @@ TEST_F(DeclaredAccountsTest, ApiChangesToADeclaredAccountAreRefused) {
   EXPECT_THAT(RoleVerbs("ci-bot"), ElementsAre("get"));
 }
 
+// Accounts that fail are retried on the reconciler's thread until they are provisioned.
 TEST_F(DeclaredAccountsTest, FailedAccountsAreRetriedOnTheThreadUntilTheyWork) {
   ReconcilerOptions options;
   options.min_retry = absl::Milliseconds(20);
@@ -215,6 +215,7 @@ TEST_F(DeclaredAccountsTest, FailedAccountsAreRetriedOnTheThreadUntilTheyWork) {
   reconciler.Stop();
 }
 
+// Each declared spec is validated against its cluster, and a refusal names where it is declared.
 TEST(ValidateDeclaredAccountsTest, ChecksEachSpecAgainstItsCluster) {
   config::Config config;
   config::ClusterConfig cluster;

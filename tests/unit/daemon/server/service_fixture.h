@@ -22,17 +22,13 @@
 #include "daemon/server/account_events.h"
 #include "daemon/server/broker_service.h"
 #include "daemon/server/grpc_server.h"
-#include "daemon/store/aes_gcm_sealer.h"
 #include "daemon/store/memory_store.h"
-#include "daemon/store/sealing_key.h"
 #include "gtest/gtest.h"
 #include "proto/kcred/v1/broker.grpc.pb.h"
+#include "tests/support/broker_fixture.h"
 #include "tests/support/process.h"
 
 namespace kcred::server::testing {
-
-inline constexpr char kTestCaPem[] =
-    "-----BEGIN CERTIFICATE-----\nTESTCA\n-----END CERTIFICATE-----\n";
 
 inline v1::AccountRef Ref(const std::string& name, const std::string& ns = "automation") {
   v1::AccountRef ref;
@@ -62,22 +58,20 @@ struct ServiceOptions {
 class ServiceFixture {
  public:
   explicit ServiceFixture(ServiceOptions options = {})
-      : kube_(clock_), limits_(clock_, options.limits), socket_(dir_.File("kcredd.sock")) {
-    auto key = store::MakeSealingKey(SecretString(std::string(32, 'k')));
-    sealer_ = std::move(*store::AesGcmSealer::Create(std::move(*key)));
-    config::ClusterConfig cluster;
-    cluster.name = "dev";
-    cluster.server = "https://127.0.0.1:6443";
-    cluster.ca_pem = kTestCaPem;
+      : kube_(clock_),
+        sealer_(kcred::testing::TestSealer()),
+        limits_(clock_, options.limits),
+        socket_(dir_.File("kcredd.sock")) {
     config::TokenDefaults defaults;
     defaults.ttl = absl::Hours(1);
     defaults.grace = absl::ZeroDuration();
     defaults.legacy_token_wait = absl::Seconds(30);
-    for (const char* ns : {"automation", "other"}) {
-      EXPECT_TRUE(kube_.Seed(kube::Resource::kNamespace, {{"metadata", {{"name", ns}}}}).ok());
-    }
+    for (const char* ns : {"automation", "other"}) kcred::testing::SeedNamespace(kube_, ns);
     broker_ = std::make_unique<broker::Broker>(
-        clock_, store_, *sealer_, std::vector<broker::ClusterHandle>{{cluster, &kube_}}, defaults);
+        clock_, store_, *sealer_,
+        std::vector<broker::ClusterHandle>{
+            {kcred::testing::TestCluster(), kcred::testing::Unowned(kube_)}},
+        defaults);
     broker_->SetEventListener([this](const v1::AccountEvent& e) { hub_.Publish(e); });
     config::AuthorizationConfig authz;
     authz.configured = true;

@@ -1,0 +1,184 @@
+#include "daemon/broker/revocation.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/logging.h"
+#include "common/status.h"
+#include "daemon/broker/account_table.h"
+#include "daemon/broker/broker.h"
+#include "daemon/broker/kube_objects.h"
+#include "daemon/broker/object_names.h"
+#include "daemon/broker/validation.h"
+#include "daemon/kube/resource.h"
+
+namespace kcred::broker {
+
+using internal::v1::AccountRecord;
+using internal::v1::GenerationRecord;
+using kube::Resource;
+using nlohmann::json;
+
+bool RevocationDue(const AccountRecord& record, absl::Time now) {
+  for (const GenerationRecord& g : record.generations()) {
+    if (g.has_revoke_time() && FromProto(g.revoke_time()) <= now) return true;
+  }
+  return false;
+}
+
+std::optional<absl::Time> NextRevocation(const AccountRecord& record) {
+  std::optional<absl::Time> next;
+  for (const GenerationRecord& g : record.generations()) {
+    if (g.has_revoke_time()) next = Earlier(next, FromProto(g.revoke_time()));
+  }
+  return next;
+}
+
+std::optional<absl::Time> Earlier(std::optional<absl::Time> a, std::optional<absl::Time> b) {
+  if (!a.has_value()) return b;
+  if (!b.has_value()) return a;
+  return std::min(*a, *b);
+}
+
+bool IsOrphanSecret(const json& secret, const AccountRecord& record, absl::Duration grace,
+                    absl::Time now) {
+  const std::string name = MetaString(secret, "name");
+  for (const GenerationRecord& g : record.generations()) {
+    if (g.secret_name() == name) return false;
+  }
+  absl::StatusOr<absl::Time> created = kube::ParseKubeTime(MetaString(secret, "creationTimestamp"));
+  // Without a readable age, leave it: it may belong to an operation under way elsewhere.
+  return created.ok() && *created + grace <= now;
+}
+
+// ----- RevokeDue -----------------------------------------------------------------------------
+
+absl::StatusOr<std::optional<absl::Time>> Broker::RevokeDue() {
+  const absl::Time now = clock_.Now();
+  std::vector<std::string> failures;
+  std::optional<absl::Time> next_due;
+  for (const auto& [key, snapshot] : accounts_.Snapshot()) {
+    // A quick look first, so accounts with nothing due never wait for a long operation.
+    {
+      absl::MutexLock lock(&snapshot->mu);
+      if (!snapshot->exists) continue;
+      if (!RevocationDue(snapshot->record, now)) {
+        next_due = Earlier(next_due, NextRevocation(snapshot->record));
+        continue;
+      }
+    }
+    const ClusterPtr cluster = clusters_.Lookup(std::get<0>(key));
+    if (cluster == nullptr) continue;  // not served; its record is kept for when it comes back
+    LockedAccount account(accounts_, key);
+    absl::Status revoked = RevokeDueLocked(*cluster, account);
+    if (!revoked.ok()) failures.push_back(absl::StrCat(RefString(key), ": ", revoked.message()));
+    AccountState& state = account.state();
+    absl::MutexLock lock(&state.mu);
+    if (state.exists) next_due = Earlier(next_due, NextRevocation(state.record));
+  }
+  if (!failures.empty()) {
+    return absl::UnavailableError(
+        absl::StrCat("revoking previous tokens failed for ", failures.size(),
+                     " account(s); they stay scheduled: ", absl::StrJoin(failures, "; ")));
+  }
+  return next_due;
+}
+
+absl::Status Broker::RevokeDueLocked(const ClusterHandle& cluster, LockedAccount& account) {
+  AccountState& state = account.state();
+  AccountRecord record;
+  {
+    absl::MutexLock lock(&state.mu);
+    if (!state.exists) return absl::OkStatus();
+    record = state.record;
+  }
+  const absl::Time now = clock_.Now();
+  google::protobuf::RepeatedPtrField<GenerationRecord> kept;
+  absl::Status failure;
+  std::vector<std::string> revoked_messages;
+  for (const GenerationRecord& g : record.generations()) {
+    if (g.has_revoke_time() && FromProto(g.revoke_time()) <= now) {
+      absl::Status revoked = issuer_.Revoke(cluster, account.key(), g);
+      if (revoked.ok()) {
+        revoked_messages.push_back(
+            absl::StrCat("generation ", g.generation(), " (", g.token_fingerprint(), ") revoked"));
+        Logger("broker")->info("account {}: revoked generation {} ({})", RefString(account.key()),
+                               g.generation(), g.token_fingerprint());
+        continue;
+      }
+      if (failure.ok()) failure = revoked;
+    }
+    *kept.Add() = g;
+  }
+  if (!revoked_messages.empty()) {
+    *record.mutable_generations() = std::move(kept);
+    if (!failure.ok()) {
+      v1::AccountStatus& status = *record.mutable_account()->mutable_status();
+      status.set_last_error(std::string(failure.message()));
+      *status.mutable_last_error_time() = ToProto(now);
+    }
+    KCRED_RETURN_IF_ERROR(Commit(account, std::move(record), std::nullopt));
+    for (const std::string& message : revoked_messages) {
+      Emit(v1::EVENT_TYPE_REVOKED, state, message);
+    }
+  } else if (!failure.ok()) {
+    RecordFailure(account, failure);
+  }
+  return failure;
+}
+
+// ----- SweepOrphans --------------------------------------------------------------------------
+
+absl::StatusOr<int> Broker::SweepOrphans() {
+  int deleted = 0;
+  std::vector<std::string> failures;
+  for (const auto& entry : accounts_.Snapshot()) {
+    const AccountKey& key = entry.first;
+    const auto& [cluster_name, ns, name] = key;
+    const ClusterPtr cluster = clusters_.Lookup(cluster_name);
+    if (cluster == nullptr) continue;
+    LockedAccount account(accounts_, key);
+    AccountRecord record;
+    {
+      absl::MutexLock lock(&account.state().mu);
+      if (!account.state().exists) continue;
+      record = account.state().record;
+    }
+    const TokenPolicy policy = ResolvePolicy(record.account().spec(), cluster->config, defaults_);
+    absl::StatusOr<std::vector<json>> secrets =
+        cluster->client->List(Resource::kSecret, ns, AccountSelector(cluster_name, ns, name),
+                              clock_.Now() + kKubeCallTimeout);
+    if (!secrets.ok()) {
+      failures.push_back(
+          absl::StrCat(RefString(key), ": listing Secrets: ", secrets.status().message()));
+      continue;
+    }
+    for (const json& secret : *secrets) {
+      if (!IsOrphanSecret(secret, record, policy.grace, clock_.Now())) continue;
+      const std::string secret_name = MetaString(secret, "name");
+      absl::Status removed =
+          cluster->client->Delete(Resource::kSecret, ns, secret_name,
+                                  {MetaString(secret, "uid"), ""}, clock_.Now() + kKubeCallTimeout);
+      if (removed.ok()) {
+        ++deleted;
+        Logger("broker")->info("account {}: deleted orphaned token Secret {}", RefString(key),
+                               secret_name);
+      } else if (!absl::IsNotFound(removed) && !absl::IsAborted(removed)) {
+        failures.push_back(absl::StrCat(RefString(key), ": deleting Secret ", ns, "/", secret_name,
+                                        ": ", removed.message()));
+      }
+    }
+  }
+  if (!failures.empty()) {
+    return absl::UnavailableError(absl::StrCat("sweeping orphaned token Secrets failed for ",
+                                               failures.size(),
+                                               " account(s): ", absl::StrJoin(failures, "; ")));
+  }
+  return deleted;
+}
+
+}  // namespace kcred::broker
