@@ -1,6 +1,8 @@
 #pragma once
 // Kubernetes API errors (metav1.Status) carried as absl::Status: the code and message say what a
-// Go client expects, and a payload holds the full Status object with reason and details.
+// Go client expects, and a payload holds the full Status object with reason and details. HTTP
+// statuses and absl codes map as common/http_status.h says, the mapping kcredd reads answers with
+// (409 Conflict and 410 Expired are Aborted, 409 AlreadyExists is AlreadyExists).
 
 #include <nlohmann/json.hpp>
 #include <string>
@@ -46,7 +48,8 @@ std::string GoQuote(absl::string_view s);
 // The HTTP status code for `status` (200 for OK).
 int HttpStatusCode(const absl::Status& status);
 // The metav1.Status JSON object for a non-OK `status`; statuses that did not come from the
-// functions above map by code (NotFound 404, AlreadyExists 409, InvalidArgument 400, ...).
+// functions above map by code (common/http_status.h's HttpErrorForStatusCode: NotFound 404,
+// AlreadyExists 409, Aborted 409 Conflict, InvalidArgument 400, ...).
 nlohmann::json StatusObject(const absl::Status& status);
 // {"kind":"Status","status":"Success",...} for deletes of kinds that answer with a Status.
 nlohmann::json SuccessStatus(const ResourceInfo& info, absl::string_view name,

@@ -800,8 +800,7 @@ absl::Status ApiServer::ServeObjects(Call& call) {
         return absl::OkStatus();
       }
       // A conflict the patch did not ask for (someone wrote in between) is retried.
-      if (updated.status().code() != absl::StatusCode::kAlreadyExists || patch_sets_rv ||
-          attempt >= 4) {
+      if (!absl::IsAborted(updated.status()) || patch_sets_rv || attempt >= 4) {
         return updated.status();
       }
     }
