@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/json_labels.h"
 #include "common/logging.h"
 #include "devcluster/api_error.h"
 #include "devcluster/auth/escalation.h"
@@ -100,6 +101,25 @@ absl::Status ConfirmNoEscalation(const ObjectReader& objects, const UserInfo& us
                                 attrs.name, object, old});
   if (decision.allowed) return absl::OkStatus();
   return KubeError(decision.code, decision.reason, decision.message, std::move(decision.details));
+}
+
+// The labelSelector and fieldSelector of a list or watch, into `options`. A bad selector is a
+// 400 with kube-apiserver's "unable to parse requirement" prefix.
+absl::Status ParseSelectors(const httplib::Request& req, const ResourceInfo& info,
+                            ListOptions& options) {
+  absl::StatusOr<LabelSelector> labels = LabelSelector::Parse(req.get_param_value("labelSelector"));
+  if (!labels.ok()) {
+    return BadRequestError(
+        absl::StrCat("unable to parse requirement: ", labels.status().message()));
+  }
+  options.labels = *std::move(labels);
+  std::vector<std::string> extra_fields;
+  if (info.resource == "secrets") extra_fields.push_back("type");
+  absl::StatusOr<FieldSelector> fields =
+      FieldSelector::Parse(req.get_param_value("fieldSelector"), extra_fields);
+  if (!fields.ok()) return BadRequestError(fields.status().message());
+  options.fields = *std::move(fields);
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -687,16 +707,7 @@ absl::Status ApiServer::ServeObjects(Call& call) {
 
   if (attrs.verb == "list" || attrs.verb == "deletecollection") {
     ListOptions options;
-    absl::StatusOr<LabelSelector> labels =
-        LabelSelector::Parse(req.get_param_value("labelSelector"));
-    if (!labels.ok()) return BadRequestError(labels.status().message());
-    options.labels = *std::move(labels);
-    std::vector<std::string> extra_fields;
-    if (info.resource == "secrets") extra_fields.push_back("type");
-    absl::StatusOr<FieldSelector> fields =
-        FieldSelector::Parse(req.get_param_value("fieldSelector"), extra_fields);
-    if (!fields.ok()) return BadRequestError(fields.status().message());
-    options.fields = *std::move(fields);
+    if (absl::Status s = ParseSelectors(req, info, options); !s.ok()) return s;
     if (attrs.verb == "list") {
       if (req.has_param("limit") &&
           !absl::SimpleAtoi(req.get_param_value("limit"), &options.limit)) {
@@ -838,13 +849,8 @@ absl::Status ApiServer::ServeWatch(Call& call) {
   const ResourceInfo& info = *call.info;
   const httplib::Request& req = call.http;
   const std::string ns = info.namespaced ? call.attrs.namespace_name : "";
-  absl::StatusOr<LabelSelector> labels = LabelSelector::Parse(req.get_param_value("labelSelector"));
-  if (!labels.ok()) return BadRequestError(labels.status().message());
-  std::vector<std::string> extra_fields;
-  if (info.resource == "secrets") extra_fields.push_back("type");
-  absl::StatusOr<FieldSelector> fields =
-      FieldSelector::Parse(req.get_param_value("fieldSelector"), extra_fields);
-  if (!fields.ok()) return BadRequestError(fields.status().message());
+  ListOptions selectors;
+  if (absl::Status s = ParseSelectors(req, info, selectors); !s.ok()) return s;
 
   absl::Duration timeout = config_.max_watch_timeout;
   if (req.has_param("timeoutSeconds")) {
@@ -869,8 +875,8 @@ absl::Status ApiServer::ServeWatch(Call& call) {
   auto state = std::make_shared<WatchState>();
   state->info = &info;
   state->ns = ns;
-  state->labels = *std::move(labels);
-  state->fields = *std::move(fields);
+  state->labels = std::move(selectors.labels);
+  state->fields = std::move(selectors.fields);
   state->deadline = clock_.Now() + timeout;
   state->last_sent = clock_.Now();
   state->bookmarks = ParseBool(req.get_param_value("allowWatchBookmarks"));
@@ -926,8 +932,7 @@ absl::Status ApiServer::ServeWatch(Call& call) {
         }
         auto matches = [&state](const nlohmann::json& object) {
           if (!object.is_object()) return false;
-          return state->labels.Matches(Field(Field(object, "metadata"), "labels")) &&
-                 state->fields.Matches(object);
+          return SelectorMatchesObject(state->labels, object) && state->fields.Matches(object);
         };
         for (const WatchEvent& event : *events) {
           // As kube-apiserver does for filtered watches: an object that starts matching is

@@ -10,7 +10,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
+#include "common/json_labels.h"
+#include "common/uuid.h"
 #include "devcluster/api_error.h"
 
 namespace kcred::devcluster {
@@ -44,16 +45,6 @@ std::string MetaString(const nlohmann::json& object, const char* field) {
 }
 
 }  // namespace
-
-std::string NewUuid() {
-  unsigned char b[16];
-  RAND_bytes(b, sizeof(b));
-  b[6] = (b[6] & 0x0f) | 0x40;
-  b[8] = (b[8] & 0x3f) | 0x80;
-  std::string hex = absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(b), 16));
-  return absl::StrCat(hex.substr(0, 8), "-", hex.substr(8, 4), "-", hex.substr(12, 4), "-",
-                      hex.substr(16, 4), "-", hex.substr(20));
-}
 
 std::string FormatTimestamp(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
@@ -175,8 +166,7 @@ absl::StatusOr<ListResult> ObjectStore::List(const ResourceInfo& info, absl::str
   if (!start_after.empty() && start_after >= prefix) it = objects.upper_bound(start_after);
   for (; it != objects.end() && absl::StartsWith(it->first, prefix); ++it) {
     const nlohmann::json& object = it->second;
-    if (!options.labels.Matches(At(At(object, "metadata"), "labels")) ||
-        !options.fields.Matches(object)) {
+    if (!SelectorMatchesObject(options.labels, object) || !options.fields.Matches(object)) {
       continue;
     }
     if (options.limit > 0 && static_cast<int64_t>(result.items.size()) == options.limit) {

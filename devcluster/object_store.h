@@ -20,9 +20,10 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/label_selector.h"
 #include "devcluster/auth/object_reader.h"
+#include "devcluster/field_selector.h"
 #include "devcluster/resources.h"
-#include "devcluster/selectors.h"
 
 namespace kcred::devcluster {
 
@@ -199,8 +200,6 @@ class SnapshotPersister {
   absl::Status last_error_ ABSL_GUARDED_BY(mu_);
 };
 
-// A random UUID (version 4), as Kubernetes uses for metadata.uid.
-std::string NewUuid();
 // RFC 3339 in UTC with whole seconds, as creationTimestamp is written.
 std::string FormatTimestamp(absl::Time t);
 
