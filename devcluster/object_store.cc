@@ -50,7 +50,7 @@ std::string FormatTimestamp(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
 }
 
-ObjectStore::ObjectStore(const Clock& clock, size_t history) : clock_(clock), history_(history) {}
+ObjectStore::ObjectStore(Clock& clock, size_t history) : clock_(clock), history_(history) {}
 
 void ObjectStore::SetOnChange(std::function<void()> on_change) {
   on_change_ = std::move(on_change);
@@ -296,8 +296,8 @@ absl::StatusOr<std::vector<WatchEvent>> ObjectStore::WaitForEvents(const Resourc
     auto ready = [this, &seen]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return closed_ || resource_version_ > seen;
     };
-    mu_.AwaitWithDeadline(absl::Condition(&ready), deadline);
-    if (closed_ || resource_version_ <= seen) break;
+    if (!clock_.WaitUntil(&mu_, absl::Condition(&ready), deadline)) break;
+    if (closed_) break;
     for (auto it = events_.rbegin(); it != events_.rend() && it->resource_version > seen; ++it) {
       if (it->resource == info.resource && (ns.empty() || it->namespace_name == ns)) {
         out.push_back(*it);
