@@ -36,6 +36,10 @@ absl::Status NotFoundError(const ResourceInfo& info, absl::string_view name) {
                    std::move(details));
 }
 
+absl::Status PathNotFoundError() {
+  return KubeError(404, "NotFound", "the server could not find the requested resource");
+}
+
 absl::Status AlreadyExistsError(const ResourceInfo& info, absl::string_view name) {
   nlohmann::json details = {{"name", name}, {"kind", info.resource}};
   if (!info.group.empty()) details["group"] = info.group;
@@ -127,8 +131,6 @@ absl::Status ServiceUnavailableError(absl::string_view message) {
 absl::Status InternalServerError(absl::string_view message) {
   return KubeError(500, "InternalError", absl::StrCat("Internal error occurred: ", message));
 }
-
-std::string GoQuote(absl::string_view s) { return nlohmann::json(std::string(s)).dump(); }
 
 int HttpStatusCode(const absl::Status& status) {
   if (status.ok()) return 200;

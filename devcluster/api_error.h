@@ -16,7 +16,8 @@ namespace kcred::devcluster {
 
 struct FieldCause {
   std::string field;  // e.g. "metadata.name"
-  std::string value;  // rendered like Go's %#v: "\"x\"" for strings, 60 for numbers
+  std::string
+      value;  // rendered like Go's %#v: go::Quote (auth/go_quote.h) for strings, 60 for numbers
   std::string detail;
 };
 
@@ -25,6 +26,8 @@ absl::Status KubeError(int code, absl::string_view reason, absl::string_view mes
                        nlohmann::json details = nlohmann::json::object());
 
 absl::Status NotFoundError(const ResourceInfo& info, absl::string_view name);
+// 404 for a path that names nothing served: "the server could not find the requested resource".
+absl::Status PathNotFoundError();
 absl::Status AlreadyExistsError(const ResourceInfo& info, absl::string_view name);
 // The optimistic-concurrency conflict: "Operation cannot be fulfilled on ...: the object has been
 // modified; please apply your changes to the latest version and try again".
@@ -41,9 +44,6 @@ absl::Status UnsupportedMediaTypeError(absl::string_view content_type);
 absl::Status TooManyRequestsError(int retry_after_seconds);
 absl::Status ServiceUnavailableError(absl::string_view message);
 absl::Status InternalServerError(absl::string_view message);
-
-// Renders a Go value for "Invalid value: ..." messages.
-std::string GoQuote(absl::string_view s);
 
 // The HTTP status code for `status` (200 for OK).
 int HttpStatusCode(const absl::Status& status);
