@@ -36,8 +36,7 @@ TEST(HttpStatusTest, HttpToStatusCode) {
   }
 }
 
-// 410 from a watch or a continue token means "resync": Aborted whatever the reason, like a 409
-// Conflict, and never OutOfRange or NotFound.
+// 410 from a watch or a continue token means "resync": Aborted whatever the reason.
 TEST(HttpStatusTest, GoneIsAbortedForResync) {
   EXPECT_EQ(StatusCodeForHttp(410, "Expired"), absl::StatusCode::kAborted);
   EXPECT_EQ(StatusCodeForHttp(410, "Gone"), absl::StatusCode::kAborted);
@@ -45,8 +44,7 @@ TEST(HttpStatusTest, GoneIsAbortedForResync) {
   EXPECT_EQ(DefaultKubeReason(410), "Gone");
 }
 
-// Codes without an HTTP status of their own get Kubernetes' status and reason, and map back to
-// the same code wherever the mapping is one to one.
+// Codes with no HTTP status get Kubernetes' status and reason, and map back where one to one.
 TEST(HttpStatusTest, StatusCodeToHttpRoundTrips) {
   for (absl::StatusCode code :
        {absl::StatusCode::kNotFound, absl::StatusCode::kAlreadyExists, absl::StatusCode::kAborted,

@@ -19,8 +19,7 @@ TEST(JsonLabelsTest, StringValuesOnly) {
   EXPECT_TRUE(LabelsFromJson(nlohmann::json::array({"app"})).empty());
 }
 
-// A selector matches an object by its metadata.labels, as Kubernetes does: a missing key (or
-// missing labels, or a non-string value) satisfies != and notin, not = or existence.
+// Selectors match metadata.labels as Kubernetes does: a missing key satisfies != and notin.
 TEST(JsonLabelsTest, SelectorMatchesObjectByMetadataLabels) {
   const nlohmann::json object = {
       {"metadata", {{"name", "x"}, {"labels", {{"app", "web"}, {"env", "prod"}, {"n", 1}}}}}};

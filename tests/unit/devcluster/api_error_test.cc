@@ -5,8 +5,7 @@
 namespace kcred::devcluster {
 namespace {
 
-// Kubernetes errors keep their HTTP status and reason, and carry the absl code kcredd would read
-// from the same answer: Conflict and Expired (410) are Aborted, AlreadyExists stays apart.
+// Errors carry the code kcredd reads: Conflict and Expired (410) Aborted, AlreadyExists apart.
 TEST(ApiErrorTest, CodesMatchWhatClientsRead) {
   const ResourceInfo& secrets = *FindResource("", "secrets");
   absl::Status conflict = ConflictError(secrets, "s", "the object has been modified");

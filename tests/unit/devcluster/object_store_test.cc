@@ -460,8 +460,7 @@ TEST_F(SnapshotPersisterTest, StartFailsWhenTheFirstWriteFails) {
   EXPECT_EQ(disk_.count(), 0u);
 }
 
-// A watch waits on the store's clock, not the system's: with the clock standing still it waits for
-// a change however long that takes, and the clock reaching the deadline ends the wait.
+// A watch waits on the store's clock: a change wakes it, the clock reaching the deadline ends it.
 TEST(ObjectStoreWaitTest, WaitsUntilTheStoreClockReachesTheDeadline) {
   SteppedClock clock;
   ObjectStore store(clock);

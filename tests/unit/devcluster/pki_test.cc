@@ -14,8 +14,7 @@ X509Ptr ReadCert(const std::string& pem) {
   return X509Ptr(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
 }
 
-// The serving certificate is signed by the CA, names 127.0.0.1, ::1 and localhost, and is valid
-// from an hour before `now` (clients whose clocks run behind still accept it).
+// The serving certificate is CA-signed for 127.0.0.1, ::1, localhost, valid from an hour ago.
 TEST(PkiTest, ServingCertificateForLocalAddressesSignedByTheCa) {
   const absl::Time now = absl::FromUnixSeconds(1767225600);
   absl::StatusOr<Pki> pki = CreatePki(now);
