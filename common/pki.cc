@@ -12,61 +12,46 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/openssl.h"
 
 namespace kcred {
 namespace {
-
-struct Free {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-  void operator()(X509* p) const { X509_free(p); }
-  void operator()(BIO* p) const { BIO_free(p); }
-  void operator()(X509V3_CTX* p) const { delete p; }
-};
-using Key = std::unique_ptr<EVP_PKEY, Free>;
-using Cert = std::unique_ptr<X509, Free>;
-using Bio = std::unique_ptr<BIO, Free>;
 
 absl::Status OpenSslError(absl::string_view what) {
   return absl::InternalError(absl::StrCat(what, " failed (OpenSSL)"));
 }
 
-Key NewKey() { return Key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256")); }
-
-std::string BioString(BIO* bio) {
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio, &data);
-  return std::string(data, static_cast<size_t>(len));
-}
+EvpPkeyPtr NewKey() { return EvpPkeyPtr(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256")); }
 
 absl::StatusOr<KeyAndCert> Encode(EVP_PKEY* key, X509* cert) {
-  Bio kb(BIO_new(BIO_s_mem())), cb(BIO_new(BIO_s_mem()));
+  BioPtr kb(BIO_new(BIO_s_mem())), cb(BIO_new(BIO_s_mem()));
   if (PEM_write_bio_PrivateKey(kb.get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1 ||
       PEM_write_bio_X509(cb.get(), cert) != 1) {
     return OpenSslError("PEM encoding");
   }
-  return KeyAndCert{BioString(kb.get()), BioString(cb.get())};
+  return KeyAndCert{MemoryBioContents(kb.get()), MemoryBioContents(cb.get())};
 }
 
 absl::Status AddExtension(X509* cert, X509* issuer, int nid, const std::string& value) {
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
   X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
-  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str());
-  if (ext == nullptr) return OpenSslError(absl::StrCat("extension ", OBJ_nid2sn(nid), "=", value));
-  X509_add_ext(cert, ext, -1);
-  X509_EXTENSION_free(ext);
+  X509ExtensionPtr ext(X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str()));
+  if (ext == nullptr || X509_add_ext(cert, ext.get(), -1) != 1) {
+    return OpenSslError(absl::StrCat("extension ", OBJ_nid2sn(nid), "=", value));
+  }
   return absl::OkStatus();
 }
 
-Cert NewCert(EVP_PKEY* key, const std::string& cn, absl::Time not_before, absl::Duration validity) {
-  Cert cert(X509_new());
+X509Ptr NewCert(EVP_PKEY* key, const std::string& cn, absl::Time not_before,
+                absl::Duration validity) {
+  X509Ptr cert(X509_new());
   X509_set_version(cert.get(), 2);
   unsigned char serial[16];
   RAND_bytes(serial, sizeof serial);
   serial[0] &= 0x7f;
-  BIGNUM* bn = BN_bin2bn(serial, sizeof serial, nullptr);
-  BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert.get()));
-  BN_free(bn);
+  BignumPtr bn(BN_bin2bn(serial, sizeof serial, nullptr));
+  BN_to_ASN1_INTEGER(bn.get(), X509_get_serialNumber(cert.get()));
   ASN1_TIME_set(X509_getm_notBefore(cert.get()), absl::ToTimeT(not_before));
   ASN1_TIME_set(X509_getm_notAfter(cert.get()), absl::ToTimeT(not_before + validity));
   X509_set_pubkey(cert.get(), key);
@@ -76,11 +61,11 @@ Cert NewCert(EVP_PKEY* key, const std::string& cn, absl::Time not_before, absl::
   return cert;
 }
 
-absl::StatusOr<std::pair<Key, Cert>> Decode(const KeyAndCert& pem) {
-  Bio kb(BIO_new_mem_buf(pem.key_pem.data(), static_cast<int>(pem.key_pem.size())));
-  Bio cb(BIO_new_mem_buf(pem.cert_pem.data(), static_cast<int>(pem.cert_pem.size())));
-  Key key(PEM_read_bio_PrivateKey(kb.get(), nullptr, nullptr, nullptr));
-  Cert cert(PEM_read_bio_X509(cb.get(), nullptr, nullptr, nullptr));
+absl::StatusOr<std::pair<EvpPkeyPtr, X509Ptr>> Decode(const KeyAndCert& pem) {
+  BioPtr kb = MemoryBio(pem.key_pem);
+  BioPtr cb = MemoryBio(pem.cert_pem);
+  EvpPkeyPtr key(PEM_read_bio_PrivateKey(kb.get(), nullptr, nullptr, nullptr));
+  X509Ptr cert(PEM_read_bio_X509(cb.get(), nullptr, nullptr, nullptr));
   if (!key || !cert) return absl::InvalidArgumentError("CA key or certificate is not valid PEM");
   return std::make_pair(std::move(key), std::move(cert));
 }
@@ -90,9 +75,9 @@ absl::StatusOr<std::pair<Key, Cert>> Decode(const KeyAndCert& pem) {
 absl::StatusOr<KeyAndCert> CreateCertificateAuthority(const std::string& common_name,
                                                       absl::Time not_before,
                                                       absl::Duration validity) {
-  Key key = NewKey();
+  EvpPkeyPtr key = NewKey();
   if (!key) return OpenSslError("EC key generation");
-  Cert cert = NewCert(key.get(), common_name, not_before, validity);
+  X509Ptr cert = NewCert(key.get(), common_name, not_before, validity);
   X509_set_issuer_name(cert.get(), X509_get_subject_name(cert.get()));
   for (auto [nid, value] : {std::pair<int, std::string>{NID_basic_constraints, "critical,CA:TRUE"},
                             {NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature"},
@@ -108,9 +93,9 @@ absl::StatusOr<KeyAndCert> IssueCertificate(const KeyAndCert& ca,
   auto decoded = Decode(ca);
   if (!decoded.ok()) return decoded.status();
   auto& [ca_key, ca_cert] = *decoded;
-  Key key = NewKey();
+  EvpPkeyPtr key = NewKey();
   if (!key) return OpenSslError("EC key generation");
-  Cert cert = NewCert(key.get(), request.common_name, request.not_before, request.validity);
+  X509Ptr cert = NewCert(key.get(), request.common_name, request.not_before, request.validity);
   X509_set_issuer_name(cert.get(), X509_get_subject_name(ca_cert.get()));
   std::vector<std::string> sans;
   for (const auto& d : request.dns_names) sans.push_back("DNS:" + d);

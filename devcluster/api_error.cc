@@ -5,40 +5,12 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/http_status.h"
 
 namespace kcred::devcluster {
 namespace {
 
 constexpr char kPayloadUrl[] = "type.kcred.dev/k8s.io.apimachinery.pkg.apis.meta.v1.Status";
-
-absl::StatusCode CodeFor(int http_code) {
-  switch (http_code) {
-    case 400:
-      return absl::StatusCode::kInvalidArgument;
-    case 401:
-      return absl::StatusCode::kUnauthenticated;
-    case 403:
-      return absl::StatusCode::kPermissionDenied;
-    case 404:
-      return absl::StatusCode::kNotFound;
-    case 405:
-      return absl::StatusCode::kUnimplemented;
-    case 409:
-      return absl::StatusCode::kAlreadyExists;
-    case 410:
-      return absl::StatusCode::kOutOfRange;
-    case 415:
-      return absl::StatusCode::kUnimplemented;
-    case 422:
-      return absl::StatusCode::kInvalidArgument;
-    case 429:
-      return absl::StatusCode::kResourceExhausted;
-    case 503:
-      return absl::StatusCode::kUnavailable;
-    default:
-      return absl::StatusCode::kInternal;
-  }
-}
 
 std::optional<nlohmann::json> Payload(const absl::Status& status) {
   absl::optional<absl::Cord> cord = status.GetPayload(kPayloadUrl);
@@ -50,12 +22,9 @@ std::optional<nlohmann::json> Payload(const absl::Status& status) {
 
 absl::Status KubeError(int code, absl::string_view reason, absl::string_view message,
                        nlohmann::json details) {
-  nlohmann::json body = {
-      {"kind", "Status"},    {"apiVersion", "v1"}, {"metadata", nlohmann::json::object()},
-      {"status", "Failure"}, {"message", message}, {"reason", reason},
-      {"code", code}};
+  nlohmann::json body = KubeStatusBody(code, reason, message);
   if (!details.empty()) body["details"] = std::move(details);
-  absl::Status status(CodeFor(code), message);
+  absl::Status status(StatusCodeForHttp(code, reason), message);
   status.SetPayload(kPayloadUrl, absl::Cord(body.dump()));
   return status;
 }
@@ -65,6 +34,10 @@ absl::Status NotFoundError(const ResourceInfo& info, absl::string_view name) {
   if (!info.group.empty()) details["group"] = info.group;
   return KubeError(404, "NotFound", absl::StrCat(info.GroupResource(), " \"", name, "\" not found"),
                    std::move(details));
+}
+
+absl::Status PathNotFoundError() {
+  return KubeError(404, "NotFound", "the server could not find the requested resource");
 }
 
 absl::Status AlreadyExistsError(const ResourceInfo& info, absl::string_view name) {
@@ -159,71 +132,20 @@ absl::Status InternalServerError(absl::string_view message) {
   return KubeError(500, "InternalError", absl::StrCat("Internal error occurred: ", message));
 }
 
-std::string GoQuote(absl::string_view s) { return nlohmann::json(std::string(s)).dump(); }
-
 int HttpStatusCode(const absl::Status& status) {
   if (status.ok()) return 200;
   if (std::optional<nlohmann::json> body = Payload(status); body && body->contains("code")) {
     return (*body)["code"].get<int>();
   }
-  switch (status.code()) {
-    case absl::StatusCode::kNotFound:
-      return 404;
-    case absl::StatusCode::kAlreadyExists:
-    case absl::StatusCode::kAborted:
-      return 409;
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kFailedPrecondition:
-      return 400;
-    case absl::StatusCode::kPermissionDenied:
-      return 403;
-    case absl::StatusCode::kUnauthenticated:
-      return 401;
-    case absl::StatusCode::kResourceExhausted:
-      return 429;
-    case absl::StatusCode::kUnavailable:
-      return 503;
-    default:
-      return 500;
-  }
+  return HttpErrorForStatusCode(status.code()).status;
 }
 
 nlohmann::json StatusObject(const absl::Status& status) {
   if (std::optional<nlohmann::json> body = Payload(status); body && body->is_object()) {
     return *body;
   }
-  int code = HttpStatusCode(status);
-  std::string reason = "InternalError";
-  switch (code) {
-    case 400:
-      reason = "BadRequest";
-      break;
-    case 401:
-      reason = "Unauthorized";
-      break;
-    case 403:
-      reason = "Forbidden";
-      break;
-    case 404:
-      reason = "NotFound";
-      break;
-    case 409:
-      reason = status.code() == absl::StatusCode::kAborted ? "Conflict" : "AlreadyExists";
-      break;
-    case 429:
-      reason = "TooManyRequests";
-      break;
-    case 503:
-      reason = "ServiceUnavailable";
-      break;
-  }
-  return {{"kind", "Status"},
-          {"apiVersion", "v1"},
-          {"metadata", nlohmann::json::object()},
-          {"status", "Failure"},
-          {"message", std::string(status.message())},
-          {"reason", reason},
-          {"code", code}};
+  const HttpError error = HttpErrorForStatusCode(status.code());
+  return KubeStatusBody(error.status, error.reason, status.message());
 }
 
 nlohmann::json SuccessStatus(const ResourceInfo& info, absl::string_view name,

@@ -1,6 +1,8 @@
 #pragma once
 // Kubernetes API errors (metav1.Status) carried as absl::Status: the code and message say what a
-// Go client expects, and a payload holds the full Status object with reason and details.
+// Go client expects, and a payload holds the full Status object with reason and details. HTTP
+// statuses and absl codes map as common/http_status.h says, the mapping kcredd reads answers with
+// (409 Conflict and 410 Expired are Aborted, 409 AlreadyExists is AlreadyExists).
 
 #include <nlohmann/json.hpp>
 #include <string>
@@ -14,7 +16,8 @@ namespace kcred::devcluster {
 
 struct FieldCause {
   std::string field;  // e.g. "metadata.name"
-  std::string value;  // rendered like Go's %#v: "\"x\"" for strings, 60 for numbers
+  std::string
+      value;  // rendered like Go's %#v: go::Quote (auth/go_quote.h) for strings, 60 for numbers
   std::string detail;
 };
 
@@ -23,6 +26,8 @@ absl::Status KubeError(int code, absl::string_view reason, absl::string_view mes
                        nlohmann::json details = nlohmann::json::object());
 
 absl::Status NotFoundError(const ResourceInfo& info, absl::string_view name);
+// 404 for a path that names nothing served: "the server could not find the requested resource".
+absl::Status PathNotFoundError();
 absl::Status AlreadyExistsError(const ResourceInfo& info, absl::string_view name);
 // The optimistic-concurrency conflict: "Operation cannot be fulfilled on ...: the object has been
 // modified; please apply your changes to the latest version and try again".
@@ -40,13 +45,11 @@ absl::Status TooManyRequestsError(int retry_after_seconds);
 absl::Status ServiceUnavailableError(absl::string_view message);
 absl::Status InternalServerError(absl::string_view message);
 
-// Renders a Go value for "Invalid value: ..." messages.
-std::string GoQuote(absl::string_view s);
-
 // The HTTP status code for `status` (200 for OK).
 int HttpStatusCode(const absl::Status& status);
 // The metav1.Status JSON object for a non-OK `status`; statuses that did not come from the
-// functions above map by code (NotFound 404, AlreadyExists 409, InvalidArgument 400, ...).
+// functions above map by code (common/http_status.h's HttpErrorForStatusCode: NotFound 404,
+// AlreadyExists 409, Aborted 409 Conflict, InvalidArgument 400, ...).
 nlohmann::json StatusObject(const absl::Status& status);
 // {"kind":"Status","status":"Success",...} for deletes of kinds that answer with a Status.
 nlohmann::json SuccessStatus(const ResourceInfo& info, absl::string_view name,

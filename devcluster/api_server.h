@@ -1,40 +1,39 @@
 #pragma once
-// The Kubernetes REST API over the object store: routing, authentication (bearer tokens),
-// authorization (RBAC), discovery, object verbs, watch streams, TokenRequest, the review kinds,
-// the legacy token controller, fault injection and the access log. Transport-independent apart
-// from cpp-httplib's request and response types.
+// The Kubernetes REST API over the object store. ApiServer authenticates (bearer tokens),
+// routes, applies injected faults, authorizes (RBAC), hands the request to the handler of its
+// kind and writes the answer and the access log. The handlers live in their own files:
+//   authenticator.h     bearer tokens: the admin token and ServiceAccount tokens
+//   routing.h           method and path to verb, resource, namespace, name; which handler
+//   discovery.h         /api, /apis, /version, health, OpenAPI v3
+//   object_handler.h    get, list, create, update, patch, delete, deletecollection
+//   admission.h         defaulting, validation, RBAC escalation prevention before writes
+//   watch.h             watch streams
+//   token_request.h     TokenRequest
+//   token_controller.h  the legacy token controller
+//   reviews.h           TokenReview, SelfSubjectReview, the access reviews
+// Transport-independent apart from cpp-httplib's request and response types.
 
 #include <httplib.h>
 #include <spdlog/logger.h>
 
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <string>
-#include <vector>
 
-#include "absl/status/statusor.h"
-#include "absl/time/time.h"
+#include "absl/status/status.h"
 #include "common/clock.h"
-#include "common/secret.h"
-#include "devcluster/auth/rbac.h"
+#include "devcluster/api_request.h"
+#include "devcluster/api_server_config.h"
 #include "devcluster/auth/tokens.h"
-#include "devcluster/auth/user_info.h"
+#include "devcluster/authenticator.h"
 #include "devcluster/faults.h"
+#include "devcluster/object_handler.h"
 #include "devcluster/object_store.h"
-#include "devcluster/resources.h"
+#include "devcluster/reviews.h"
+#include "devcluster/token_controller.h"
+#include "devcluster/token_request.h"
+#include "devcluster/watch.h"
 
 namespace kcred::devcluster {
-
-struct ApiServerConfig {
-  kcred::SecretString admin_token;
-  std::string admin_user = "kcred:admin";
-  std::string ca_pem;                      // written into legacy token Secrets (data.ca.crt)
-  std::vector<std::string> api_audiences;  // the issuer by default
-  absl::Duration min_token_expiration = absl::Seconds(600);
-  absl::Duration max_token_expiration = absl::ZeroDuration();  // zero: no cap
-  absl::Duration max_watch_timeout = absl::Minutes(30);
-  std::string server_address;  // host:port, for /api's serverAddressByClientCIDRs
-};
 
 class ApiServer {
  public:
@@ -48,41 +47,28 @@ class ApiServer {
   // Answers one HTTP request (any method and path). Thread-safe.
   void Handle(const httplib::Request& request, httplib::Response& response);
 
+  // Before serving: the host:port /api announces.
   void set_server_address(std::string address) { config_.server_address = std::move(address); }
 
  private:
-  struct Call;  // one request in flight
-
-  absl::StatusOr<UserInfo> Authenticate(const httplib::Request& request) const;
-  absl::Status Route(Call& call);
-  absl::Status Dispatch(Call& call);
-  absl::Status ServeNonResource(Call& call);
-  absl::Status ServeOpenApiV3(Call& call, const std::string& path);
-  absl::Status ServeFaults(Call& call);
-  absl::Status ServeObjects(Call& call);
-  absl::Status ServeWatch(Call& call);
-  absl::Status ServeTokenRequest(Call& call);
-  absl::Status ServeReview(Call& call);
-  absl::StatusOr<nlohmann::json> ReadBody(const Call& call) const;
-  // Defaults and validation of `object` before a create or update (`old` is the current object
-  // on update, null on create).
-  absl::Status PrepareObject(const ResourceInfo& info, nlohmann::json& object,
-                             const nlohmann::json& old) const;
-  // The legacy token controller: fills a kubernetes.io/service-account-token Secret.
-  absl::StatusOr<nlohmann::json> FillLegacyTokenSecret(const nlohmann::json& secret);
-  absl::Status AfterDelete(const ResourceInfo& info, const std::string& ns,
-                           const nlohmann::json& deleted);
-  nlohmann::json Discovery(const GroupVersionInfo& gv) const;
+  absl::Status Route(ApiRequest& request);
+  // An injected fault for the request (faults.h): waits its latency, then answers for it (an
+  // error, or a dropped connection with `answered` set) or lets the request go on.
+  absl::Status ApplyFault(ApiRequest& request, bool& answered);
+  // /kcred-dev/faults: the admin reads, sets and clears fault injection at run time.
+  absl::Status ServeFaults(ApiRequest& request);
 
   ApiServerConfig config_;
   ObjectStore& store_;
-  const ServiceAccountTokens& tokens_;
   FaultInjector& faults_;
   Clock& clock_;
   std::shared_ptr<spdlog::logger> logger_;
+  Authenticator authenticator_;
+  TokenController token_controller_;
+  ObjectHandler objects_;
+  WatchHandler watches_;
+  TokenRequestHandler token_requests_;
+  ReviewHandler reviews_;
 };
-
-// The JSON form of a UserInfo (username, uid, groups, extra), as reviews answer it.
-nlohmann::json UserInfoToJson(const UserInfo& user);
 
 }  // namespace kcred::devcluster

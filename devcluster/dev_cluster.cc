@@ -1,10 +1,8 @@
 #include "devcluster/dev_cluster.h"
 
 #include <httplib.h>
-#include <openssl/bio.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
-#include <openssl/x509.h>
 #include <spdlog/spdlog.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -21,6 +19,7 @@
 #include "common/files.h"
 #include "common/kubeconfig.h"
 #include "common/logging.h"
+#include "common/openssl.h"
 #include "devcluster/api_server.h"
 #include "devcluster/auth/tokens.h"
 #include "devcluster/object_store.h"
@@ -214,25 +213,18 @@ absl::StatusOr<std::unique_ptr<DevCluster>> DevCluster::Start(const DevClusterOp
   }
 
   // TLS server.
-  BIO* cert_bio = BIO_new_mem_buf(impl->pki.server_cert_pem.data(),
-                                  static_cast<int>(impl->pki.server_cert_pem.size()));
-  X509* cert = PEM_read_bio_X509(cert_bio, nullptr, nullptr, nullptr);
-  BIO_free(cert_bio);
-  BIO* key_bio = BIO_new_mem_buf(impl->pki.server_key_pem.data(),
-                                 static_cast<int>(impl->pki.server_key_pem.size()));
-  EVP_PKEY* key = PEM_read_bio_PrivateKey(key_bio, nullptr, nullptr, nullptr);
-  BIO_free(key_bio);
+  BioPtr cert_bio = MemoryBio(impl->pki.server_cert_pem);
+  X509Ptr cert(PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr));
+  BioPtr key_bio = MemoryBio(impl->pki.server_key_pem);
+  EvpPkeyPtr key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
   if (cert == nullptr || key == nullptr) {
-    X509_free(cert);
-    EVP_PKEY_free(key);
     return absl::InvalidArgumentError(absl::StrCat("serving certificate ", dir, "/tls.crt or key ",
                                                    dir,
                                                    "/tls.key does not parse; remove both to "
                                                    "generate new ones"));
   }
-  impl->server = std::make_unique<httplib::SSLServer>(cert, key);
-  X509_free(cert);
-  EVP_PKEY_free(key);
+  // The server takes references of its own to both.
+  impl->server = std::make_unique<httplib::SSLServer>(cert.get(), key.get());
   if (!impl->server->is_valid()) {
     return absl::InternalError("setting up the TLS server context failed");
   }

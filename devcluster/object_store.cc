@@ -10,8 +10,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
+#include "common/json_labels.h"
+#include "common/uuid.h"
 #include "devcluster/api_error.h"
+#include "devcluster/auth/go_quote.h"
+#include "devcluster/json_fields.h"
 
 namespace kcred::devcluster {
 namespace {
@@ -27,39 +30,13 @@ std::string RandomSuffix() {
   return out;
 }
 
-// object[key] for reading: null when `object` is not an object or lacks `key`.
-const nlohmann::json& At(const nlohmann::json& object, const char* key) {
-  static const nlohmann::json kNull;
-  if (!object.is_object()) return kNull;
-  auto it = object.find(key);
-  return it == object.end() ? kNull : *it;
-}
-
-std::string MetaString(const nlohmann::json& object, const char* field) {
-  auto meta = object.find("metadata");
-  if (meta == object.end() || !meta->is_object()) return "";
-  auto it = meta->find(field);
-  if (it == meta->end() || !it->is_string()) return "";
-  return it->get<std::string>();
-}
-
 }  // namespace
-
-std::string NewUuid() {
-  unsigned char b[16];
-  RAND_bytes(b, sizeof(b));
-  b[6] = (b[6] & 0x0f) | 0x40;
-  b[8] = (b[8] & 0x3f) | 0x80;
-  std::string hex = absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(b), 16));
-  return absl::StrCat(hex.substr(0, 8), "-", hex.substr(8, 4), "-", hex.substr(12, 4), "-",
-                      hex.substr(16, 4), "-", hex.substr(20));
-}
 
 std::string FormatTimestamp(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
 }
 
-ObjectStore::ObjectStore(const Clock& clock, size_t history) : clock_(clock), history_(history) {}
+ObjectStore::ObjectStore(Clock& clock, size_t history) : clock_(clock), history_(history) {}
 
 void ObjectStore::SetOnChange(std::function<void()> on_change) {
   on_change_ = std::move(on_change);
@@ -94,13 +71,13 @@ absl::StatusOr<nlohmann::json> ObjectStore::Create(const ResourceInfo& info, abs
   if (!object.is_object()) return BadRequestError("the request body must be a JSON object");
   nlohmann::json& meta = object["metadata"];
   if (!meta.is_object()) meta = nlohmann::json::object();
-  std::string name = MetaString(object, "name");
-  std::string generate_name = MetaString(object, "generateName");
+  std::string name = Str(object, {"metadata", "name"});
+  std::string generate_name = Str(object, {"metadata", "generateName"});
   if (name.empty() && generate_name.empty()) {
     return InvalidError(
         info, "", {{"metadata.name", "", "Required value: name or generateName is required"}});
   }
-  const std::string body_ns = MetaString(object, "namespace");
+  const std::string body_ns = Str(object, {"metadata", "namespace"});
   if (info.namespaced) {
     if (!body_ns.empty() && body_ns != ns) {
       return BadRequestError(absl::StrCat(
@@ -126,7 +103,7 @@ absl::StatusOr<nlohmann::json> ObjectStore::Create(const ResourceInfo& info, abs
     }
     if (absl::Status valid = info.ValidateName(name); !valid.ok()) {
       return InvalidError(info, name,
-                          {{"metadata.name", GoQuote(name), std::string(valid.message())}});
+                          {{"metadata.name", go::Quote(name), std::string(valid.message())}});
     }
     if (objects.count(Key(ns, name))) return AlreadyExistsError(info, name);
     meta["name"] = name;
@@ -175,8 +152,7 @@ absl::StatusOr<ListResult> ObjectStore::List(const ResourceInfo& info, absl::str
   if (!start_after.empty() && start_after >= prefix) it = objects.upper_bound(start_after);
   for (; it != objects.end() && absl::StartsWith(it->first, prefix); ++it) {
     const nlohmann::json& object = it->second;
-    if (!options.labels.Matches(At(At(object, "metadata"), "labels")) ||
-        !options.fields.Matches(object)) {
+    if (!SelectorMatchesObject(options.labels, object) || !options.fields.Matches(object)) {
       continue;
     }
     if (options.limit > 0 && static_cast<int64_t>(result.items.size()) == options.limit) {
@@ -194,9 +170,9 @@ absl::StatusOr<nlohmann::json> ObjectStore::Update(const ResourceInfo& info, abs
   if (!object.is_object()) return BadRequestError("the request body must be a JSON object");
   nlohmann::json& meta = object["metadata"];
   if (!meta.is_object()) meta = nlohmann::json::object();
-  const std::string name = MetaString(object, "name");
-  const std::string rv = MetaString(object, "resourceVersion");
-  const std::string uid = MetaString(object, "uid");
+  const std::string name = Str(object, {"metadata", "name"});
+  const std::string rv = Str(object, {"metadata", "resourceVersion"});
+  const std::string uid = Str(object, {"metadata", "uid"});
   if (info.namespaced) meta["namespace"] = std::string(ns);
   {
     absl::MutexLock lock(&mu_);
@@ -208,25 +184,26 @@ absl::StatusOr<nlohmann::json> ObjectStore::Update(const ResourceInfo& info, abs
       return InvalidError(info, name,
                           {{"metadata.resourceVersion", "0x0", "must be specified for an update"}});
     }
-    if (!rv.empty() && rv != MetaString(current, "resourceVersion")) {
+    if (!rv.empty() && rv != Str(current, {"metadata", "resourceVersion"})) {
       return ConflictError(info, name,
                            "the object has been modified; please apply your changes to the "
                            "latest version and try again");
     }
-    if (!uid.empty() && uid != MetaString(current, "uid")) {
-      return ConflictError(info, name,
-                           absl::StrCat("Precondition failed: UID in precondition: ", uid,
-                                        ", UID in object meta: ", MetaString(current, "uid")));
+    if (!uid.empty() && uid != Str(current, {"metadata", "uid"})) {
+      return ConflictError(
+          info, name,
+          absl::StrCat("Precondition failed: UID in precondition: ", uid,
+                       ", UID in object meta: ", Str(current, {"metadata", "uid"})));
     }
-    const nlohmann::json& current_meta = At(current, "metadata");
-    meta["uid"] = At(current_meta, "uid");
-    meta["creationTimestamp"] = At(current_meta, "creationTimestamp");
+    const nlohmann::json& current_meta = Field(current, "metadata");
+    meta["uid"] = Field(current_meta, "uid");
+    meta["creationTimestamp"] = Field(current_meta, "creationTimestamp");
     meta.erase("generateName");
     if (current_meta.contains("generateName")) meta["generateName"] = current_meta["generateName"];
     object["apiVersion"] = info.GroupVersion();
     object["kind"] = info.kind;
     if (dry_run) {
-      meta["resourceVersion"] = At(current_meta, "resourceVersion");
+      meta["resourceVersion"] = Field(current_meta, "resourceVersion");
       return object;
     }
     ++resource_version_;
@@ -247,10 +224,11 @@ absl::StatusOr<nlohmann::json> ObjectStore::Delete(const ResourceInfo& info, abs
     Objects& objects = objects_[info.resource];
     auto it = objects.find(Key(ns, name));
     if (it == objects.end()) return NotFoundError(info, name);
-    if (!expected_uid.empty() && MetaString(it->second, "uid") != expected_uid) {
-      return ConflictError(info, name,
-                           absl::StrCat("Precondition failed: UID in precondition: ", expected_uid,
-                                        ", UID in object meta: ", MetaString(it->second, "uid")));
+    if (!expected_uid.empty() && Str(it->second, {"metadata", "uid"}) != expected_uid) {
+      return ConflictError(
+          info, name,
+          absl::StrCat("Precondition failed: UID in precondition: ", expected_uid,
+                       ", UID in object meta: ", Str(it->second, {"metadata", "uid"})));
     }
     if (dry_run) return it->second;
     deleted = std::move(it->second);
@@ -306,8 +284,8 @@ absl::StatusOr<std::vector<WatchEvent>> ObjectStore::WaitForEvents(const Resourc
     auto ready = [this, &seen]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return closed_ || resource_version_ > seen;
     };
-    mu_.AwaitWithDeadline(absl::Condition(&ready), deadline);
-    if (closed_ || resource_version_ <= seen) break;
+    if (!clock_.WaitUntil(&mu_, absl::Condition(&ready), deadline)) break;
+    if (closed_) break;
     for (auto it = events_.rbegin(); it != events_.rend() && it->resource_version > seen; ++it) {
       if (it->resource == info.resource && (ns.empty() || it->namespace_name == ns)) {
         out.push_back(*it);
@@ -370,11 +348,12 @@ absl::Status ObjectStore::Restore(const nlohmann::json& snapshot) {
     }
     Objects& objects = restored[resource];
     for (const nlohmann::json& object : list) {
-      if (MetaString(object, "name").empty()) {
+      if (Str(object, {"metadata", "name"}).empty()) {
         return absl::InvalidArgumentError(
             absl::StrCat("state snapshot: an object of \"", resource, "\" has no metadata.name"));
       }
-      objects[Key(MetaString(object, "namespace"), MetaString(object, "name"))] = object;
+      objects[Key(Str(object, {"metadata", "namespace"}), Str(object, {"metadata", "name"}))] =
+          object;
     }
   }
   absl::MutexLock lock(&mu_);

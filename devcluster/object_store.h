@@ -20,9 +20,10 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/label_selector.h"
 #include "devcluster/auth/object_reader.h"
+#include "devcluster/field_selector.h"
 #include "devcluster/resources.h"
-#include "devcluster/selectors.h"
 
 namespace kcred::devcluster {
 
@@ -50,8 +51,9 @@ struct ListResult {
 
 class ObjectStore final : public ObjectReader {
  public:
-  // `history` is how many events watches can resume from.
-  explicit ObjectStore(const Clock& clock, size_t history = 10000);
+  // `history` is how many events watches can resume from. `clock` (which must outlive the store)
+  // stamps creationTimestamp and times the waits of WaitForEvents.
+  explicit ObjectStore(Clock& clock, size_t history = 10000);
 
   // Called after every change, outside the store's lock; it should be cheap (SnapshotPersister
   // only marks itself dirty). Not synchronized with changes: set it before changes start and clear
@@ -86,7 +88,8 @@ class ObjectStore final : public ObjectReader {
 
   int64_t CurrentResourceVersion() const;
   // Events of `info` in `ns` (all namespaces when empty) with resourceVersion > `after`, waiting
-  // until there is at least one, `deadline` passes, or Close() is called (empty result then).
+  // until there is at least one, the clock reaches `deadline`, or Close() is called (empty result
+  // then).
   // Gone (410) when `after` is older than the retained history. `*seen` (optional) is set to the
   // resourceVersion the caller may resume after, also when no event of `info` matched.
   absl::StatusOr<std::vector<WatchEvent>> WaitForEvents(const ResourceInfo& info,
@@ -116,7 +119,7 @@ class ObjectStore final : public ObjectReader {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NotifyChange();
 
-  const Clock& clock_;
+  Clock& clock_;
   const size_t history_;
   std::function<void()> on_change_;
   mutable absl::Mutex mu_;
@@ -199,8 +202,6 @@ class SnapshotPersister {
   absl::Status last_error_ ABSL_GUARDED_BY(mu_);
 };
 
-// A random UUID (version 4), as Kubernetes uses for metadata.uid.
-std::string NewUuid();
 // RFC 3339 in UTC with whole seconds, as creationTimestamp is written.
 std::string FormatTimestamp(absl::Time t);
 

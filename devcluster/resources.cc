@@ -109,6 +109,20 @@ const ResourceInfo* FindResource(absl::string_view group, absl::string_view plur
   return nullptr;
 }
 
+const ResourceInfo& TokenRequestInfo() {
+  static const ResourceInfo* info = [] {
+    auto* r = new ResourceInfo;
+    r->group = "authentication.k8s.io";
+    r->version = "v1";
+    r->resource = "tokenrequests";
+    r->kind = "TokenRequest";
+    r->stored = false;
+    r->verbs = kCreateOnly;
+    return r;
+  }();
+  return *info;
+}
+
 const ResourceInfo* FindResourceByKind(absl::string_view api_version, absl::string_view kind) {
   for (const ResourceInfo& info : AllResources()) {
     if (info.GroupVersion() == api_version && info.kind == kind) return &info;

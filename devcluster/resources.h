@@ -45,6 +45,10 @@ const std::vector<GroupVersionInfo>& ServedGroupVersions();
 const std::vector<ResourceInfo>& AllResources();
 // The resource `plural` in group `group` (version v1), or nullptr.
 const ResourceInfo* FindResource(absl::string_view group, absl::string_view plural);
+// The TokenRequest subresource (serviceaccounts/<name>/token; group authentication.k8s.io, kind
+// TokenRequest), for discovery and its error messages. Not in AllResources: it is not a resource
+// of its own.
+const ResourceInfo& TokenRequestInfo();
 // The stored resource of `kind` in `api_version` ("v1", "rbac.authorization.k8s.io/v1"), or
 // nullptr.
 const ResourceInfo* FindResourceByKind(absl::string_view api_version, absl::string_view kind);

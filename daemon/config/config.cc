@@ -25,6 +25,7 @@
 #include "common/files.h"
 #include "common/label_selector.h"
 #include "common/names.h"
+#include "common/openssl.h"
 #include "common/status.h"
 #include "common/yaml_reader.h"
 
@@ -66,13 +67,11 @@ class Reader : public YamlReader {
     if (!file.ok()) return file;
     auto data = ReadFileToString(*file);
     if (!data.ok()) return FileError(node, path, *file, data.status());
-    BIO* bio = BIO_new_mem_buf(data->data(), static_cast<int>(data->size()));
-    X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
-    BIO_free(bio);
+    BioPtr bio = MemoryBio(*data);
+    X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
     if (cert == nullptr) {
       return Error(node, path, absl::StrCat("file \"", *file, "\" holds no PEM certificate"));
     }
-    X509_free(cert);
     return file;
   }
 
@@ -83,13 +82,11 @@ class Reader : public YamlReader {
     if (!file.ok()) return file;
     auto data = ReadFileToString(*file);
     if (!data.ok()) return FileError(node, path, *file, data.status());
-    BIO* bio = BIO_new_mem_buf(data->data(), static_cast<int>(data->size()));
-    EVP_PKEY* key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
-    BIO_free(bio);
+    BioPtr bio = MemoryBio(*data);
+    EvpPkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
     if (key == nullptr) {
       return Error(node, path, absl::StrCat("file \"", *file, "\" holds no PEM private key"));
     }
-    EVP_PKEY_free(key);
     return file;
   }
 
@@ -273,12 +270,8 @@ absl::StatusOr<LogOptions> ParseLog(const Reader& r, const YAML::Node& node) {
 }
 
 bool HoldsPemCertificate(const std::string& pem) {
-  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-  X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
-  BIO_free(bio);
-  if (cert == nullptr) return false;
-  X509_free(cert);
-  return true;
+  BioPtr bio = MemoryBio(pem);
+  return X509Ptr(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) != nullptr;
 }
 
 absl::Status ValidateTemplate(const Reader& r, const YAML::Node& node, const std::string& path,

@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
+#include "common/http_status.h"
 
 namespace kcred::kube {
 namespace {
@@ -22,69 +23,7 @@ std::string Excerpt(absl::string_view body) {
   return std::string(absl::StripAsciiWhitespace(out));
 }
 
-absl::string_view DefaultReason(int http_status) {
-  switch (http_status) {
-    case 400:
-      return "BadRequest";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "NotFound";
-    case 405:
-      return "MethodNotAllowed";
-    case 409:
-      return "Conflict";
-    case 410:
-      return "Gone";
-    case 422:
-      return "Invalid";
-    case 429:
-      return "TooManyRequests";
-    case 500:
-      return "InternalError";
-    case 503:
-      return "ServiceUnavailable";
-    case 504:
-      return "Timeout";
-    default:
-      return "";
-  }
-}
-
 }  // namespace
-
-absl::StatusCode CodeForHttpStatus(int http_status, absl::string_view reason) {
-  if (reason == "Timeout") return absl::StatusCode::kDeadlineExceeded;
-  switch (http_status) {
-    case 400:
-    case 422:
-      return absl::StatusCode::kInvalidArgument;
-    case 401:
-      return absl::StatusCode::kUnauthenticated;
-    case 403:
-      return absl::StatusCode::kPermissionDenied;
-    case 404:
-      return absl::StatusCode::kNotFound;
-    case 405:
-      return absl::StatusCode::kUnimplemented;
-    case 409:
-      return reason == "AlreadyExists" ? absl::StatusCode::kAlreadyExists
-                                       : absl::StatusCode::kAborted;
-    case 410:
-      return absl::StatusCode::kAborted;
-    case 429:
-      return absl::StatusCode::kResourceExhausted;
-    case 504:
-      return absl::StatusCode::kDeadlineExceeded;
-    default:
-      break;
-  }
-  if (http_status >= 500) return absl::StatusCode::kUnavailable;
-  if (http_status >= 400) return absl::StatusCode::kFailedPrecondition;
-  return absl::StatusCode::kUnknown;
-}
 
 absl::Status StatusFromResponse(int http_status, absl::string_view body, absl::string_view method,
                                 absl::string_view path) {
@@ -102,9 +41,9 @@ absl::Status StatusFromResponse(int http_status, absl::string_view body, absl::s
   } else if (!body.empty()) {
     message = Excerpt(body);
   }
-  if (reason.empty()) reason = std::string(DefaultReason(http_status));
+  if (reason.empty()) reason = std::string(DefaultKubeReason(http_status));
   if (message.empty()) message = "no message from the server";
-  absl::StatusCode code = CodeForHttpStatus(http_status, reason);
+  absl::StatusCode code = StatusCodeForHttp(http_status, reason);
   std::string text = absl::StrCat(method, " ", path, ": ", message, " (HTTP ", http_status);
   if (!reason.empty()) absl::StrAppend(&text, " ", reason);
   text += ")";
@@ -115,13 +54,7 @@ absl::Status StatusFromResponse(int http_status, absl::string_view body, absl::s
 
 nlohmann::json MakeStatusBody(int http_status, absl::string_view reason,
                               absl::string_view message) {
-  return nlohmann::json{{"kind", "Status"},
-                        {"apiVersion", "v1"},
-                        {"metadata", nlohmann::json::object()},
-                        {"status", "Failure"},
-                        {"message", std::string(message)},
-                        {"reason", std::string(reason)},
-                        {"code", http_status}};
+  return KubeStatusBody(http_status, reason, message);
 }
 
 std::optional<absl::Duration> RetryAfterFromStatusBody(absl::string_view body) {

@@ -1,6 +1,8 @@
 #pragma once
 // Maps Kubernetes API answers to absl::Status. Both KubeClient implementations use it, so the
-// broker sees the same codes and messages from the fake as from a real API server.
+// broker sees the same codes and messages from the fake as from a real API server. The codes are
+// common/http_status.h's (StatusCodeForHttp), the mapping kcred-devcluster answers with too; there
+// 410 Expired/Gone (resync) and 409 Conflict are both Aborted, 409 AlreadyExists is AlreadyExists.
 
 #include <optional>
 #include <string>
@@ -16,20 +18,15 @@ namespace kcred::kube {
 // "Invalid", ...) is attached to a mapped status.
 inline constexpr absl::string_view kKubeReasonPayload = "type.kcred.io/kube.reason";
 
-// The absl code for an HTTP status and Kubernetes reason: 404 NotFound; 409 with reason
-// AlreadyExists -> AlreadyExists, other 409 (Conflict) -> Aborted; 400 and 422 InvalidArgument;
-// 401 Unauthenticated; 403 PermissionDenied; 405 Unimplemented; 410 (Expired/Gone) Aborted; 429
-// ResourceExhausted; 504 and reason Timeout DeadlineExceeded; other 5xx Unavailable; other 4xx
-// FailedPrecondition.
-absl::StatusCode CodeForHttpStatus(int http_status, absl::string_view reason);
-
-// A status for a non-2xx answer. `body` is the response body (a metav1.Status when the server is
-// an API server); its message and reason are used, and a short excerpt of anything else. The
-// message reads "<method> <path>: <server message> (HTTP <code> <reason>)".
+// A status for a non-2xx answer, with the code for its HTTP status and reason. `body` is the
+// response body (a metav1.Status when the server is an API server); its message and reason are
+// used, and a short excerpt of anything else. The message reads "<method> <path>: <server message>
+// (HTTP <code> <reason>)".
 absl::Status StatusFromResponse(int http_status, absl::string_view body, absl::string_view method,
                                 absl::string_view path);
 
-// A metav1.Status body as an API server would send it, for servers and fakes.
+// A metav1.Status body as an API server would send it, for servers and fakes
+// (common/http_status.h's KubeStatusBody).
 nlohmann::json MakeStatusBody(int http_status, absl::string_view reason, absl::string_view message);
 
 // details.retryAfterSeconds of a Status body (sent with 429 and some 5xx), if any.

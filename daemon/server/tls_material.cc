@@ -20,22 +20,10 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
+#include "common/openssl.h"
 
 namespace kcred::server {
 namespace {
-
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
-};
-struct PkeyFree {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
-struct BioFree {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-using X509Ptr = std::unique_ptr<X509, X509Free>;
-using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
-using BioPtr = std::unique_ptr<BIO, BioFree>;
 
 // A prefix naming the setting and the file, so that every message says what to fix.
 std::string Where(absl::string_view key, const std::string& path) {
@@ -61,7 +49,7 @@ absl::StatusOr<std::vector<X509Ptr>> ParseCertificates(const std::string& pem,
                                                        absl::string_view key,
                                                        const std::string& path) {
   ERR_clear_error();
-  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  BioPtr bio = MemoryBio(pem);
   std::vector<X509Ptr> certs;
   while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
     certs.emplace_back(cert);
@@ -82,10 +70,10 @@ absl::StatusOr<std::vector<X509Ptr>> ParseCertificates(const std::string& pem,
 // Refuses to prompt for a passphrase: kcredd runs unattended.
 int NoPassphrase(char*, int, int, void*) { return 0; }
 
-absl::StatusOr<PkeyPtr> ParsePrivateKey(const std::string& pem, const std::string& path) {
+absl::StatusOr<EvpPkeyPtr> ParsePrivateKey(const std::string& pem, const std::string& path) {
   ERR_clear_error();
-  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, NoPassphrase, nullptr));
+  BioPtr bio = MemoryBio(pem);
+  EvpPkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, NoPassphrase, nullptr));
   if (key != nullptr) {
     ERR_clear_error();
     return key;
@@ -105,9 +93,7 @@ absl::StatusOr<PkeyPtr> ParsePrivateKey(const std::string& pem, const std::strin
 std::string SubjectLine(X509* cert) {
   BioPtr bio(BIO_new(BIO_s_mem()));
   X509_NAME_print_ex(bio.get(), X509_get_subject_name(cert), 0, XN_FLAG_RFC2253);
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, len > 0 ? static_cast<size_t>(len) : 0);
+  return MemoryBioContents(bio.get());
 }
 
 absl::Time NotAfter(X509* cert) {

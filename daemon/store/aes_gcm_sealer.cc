@@ -11,16 +11,12 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/openssl.h"
 
 namespace kcred::store {
 namespace {
 
 constexpr size_t kMaxKeyIdSize = 255;
-
-struct CipherCtxDeleter {
-  void operator()(EVP_CIPHER_CTX* ctx) const { EVP_CIPHER_CTX_free(ctx); }
-};
-using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxDeleter>;
 
 const unsigned char* Bytes(absl::string_view data) {
   return reinterpret_cast<const unsigned char*>(data.data());
@@ -131,7 +127,7 @@ absl::StatusOr<std::string> AesGcmSealer::Seal(const SecretString& plaintext,
     return absl::InternalError("sealing: the random number generator failed to make a nonce");
   }
 
-  CipherCtx ctx(EVP_CIPHER_CTX_new());
+  EvpCipherCtxPtr ctx(EVP_CIPHER_CTX_new());
   if (!ctx || EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, kNonceSize, nullptr) != 1 ||
       EVP_EncryptInit_ex(ctx.get(), nullptr, nullptr, Bytes(key.material.Reveal()), nonce) != 1) {
@@ -182,7 +178,7 @@ absl::StatusOr<SecretString> AesGcmSealer::Open(absl::string_view blob,
         absl::StrJoin(known, ", "), "); configure that key as a previous sealing key to open it"));
   }
 
-  CipherCtx ctx(EVP_CIPHER_CTX_new());
+  EvpCipherCtxPtr ctx(EVP_CIPHER_CTX_new());
   if (!ctx || EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, kNonceSize, nullptr) != 1 ||
       EVP_DecryptInit_ex(ctx.get(), nullptr, nullptr, Bytes(key->material.Reveal()),

@@ -15,7 +15,6 @@
 #include <unordered_map>
 #include <utility>
 
-#include "absl/random/random.h"
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -23,27 +22,12 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "common/openssl.h"
+#include "common/uuid.h"
 #include "devcluster/auth/go_quote.h"
 
 namespace kcred::devcluster {
 namespace {
-
-struct PkeyFree {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-struct MdFree {
-  void operator()(EVP_MD* p) const { EVP_MD_free(p); }
-};
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); }
-};
-struct BioFree {
-  void operator()(BIO* p) const { BIO_free(p); }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
-using MdPtr = std::unique_ptr<EVP_MD, MdFree>;
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
-using BioPtr = std::unique_ptr<BIO, BioFree>;
 
 constexpr char kServiceAccountUsernamePrefix[] = "system:serviceaccount:";
 constexpr char kCredentialIdExtra[] = "authentication.kubernetes.io/credential-id";
@@ -92,16 +76,6 @@ absl::StatusOr<std::string> PublicKeyDer(EVP_PKEY* pkey) {
 
 absl::Status Unauthenticated(std::string_view message) {
   return absl::UnauthenticatedError(Absl(message));
-}
-
-std::string NewUuid4() {
-  thread_local absl::BitGen gen;
-  uint64_t hi = absl::Uniform<uint64_t>(gen);
-  uint64_t lo = absl::Uniform<uint64_t>(gen);
-  hi = (hi & 0xFFFFFFFFFFFF0FFFULL) | 0x0000000000004000ULL;  // version 4
-  lo = (lo & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL;  // RFC 4122 variant
-  return absl::StrFormat("%08x-%04x-%04x-%04x-%012x", hi >> 32, (hi >> 16) & 0xFFFF, hi & 0xFFFF,
-                         lo >> 48, lo & 0xFFFFFFFFFFFFULL);
 }
 
 // A string member of a JSON object, or "" when absent or not a string.
@@ -175,19 +149,19 @@ UserInfo ServiceAccountUser(const std::string& ns, const std::string& name,
 }  // namespace
 
 struct TokenSigner::Key {
-  PkeyPtr pkey;
-  MdPtr sha256;
+  EvpPkeyPtr pkey;
+  EvpMdPtr sha256;
   std::string kid;
   // A digest context already initialised for RS256 verification with this key. Each Verify copies
   // it, which is several times cheaper than initialising a context in OpenSSL 3; the prototype
   // itself is only read.
-  MdCtxPtr verify_prototype;
+  EvpMdCtxPtr verify_prototype;
 };
 
 TokenSigner::TokenSigner(std::shared_ptr<const Key> key) : key_(std::move(key)) {}
 
 absl::StatusOr<std::string> TokenSigner::GenerateKeyPem() {
-  PkeyPtr pkey(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(2048)));
+  EvpPkeyPtr pkey(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(2048)));
   if (pkey == nullptr) {
     return absl::InternalError(
         absl::StrCat("generating a 2048-bit RSA token signing key: ", OpenSslError()));
@@ -198,15 +172,13 @@ absl::StatusOr<std::string> TokenSigner::GenerateKeyPem() {
     return absl::InternalError(
         absl::StrCat("encoding the token signing key as PKCS#8 PEM: ", OpenSslError()));
   }
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<size_t>(len));
+  return MemoryBioContents(bio.get());
 }
 
 absl::StatusOr<TokenSigner> TokenSigner::FromPem(const std::string& private_key_pem) {
-  BioPtr bio(BIO_new_mem_buf(private_key_pem.data(), static_cast<int>(private_key_pem.size())));
+  BioPtr bio = MemoryBio(private_key_pem);
   if (bio == nullptr) return absl::InternalError("allocating an OpenSSL memory buffer");
-  PkeyPtr pkey(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+  EvpPkeyPtr pkey(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
   if (pkey == nullptr) {
     ERR_clear_error();
     return absl::InvalidArgumentError(
@@ -256,9 +228,7 @@ std::string TokenSigner::PublicKeyPem() const {
     ERR_clear_error();
     return "";
   }
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<size_t>(len));
+  return MemoryBioContents(bio.get());
 }
 
 std::string TokenSigner::Sign(const nlohmann::json& claims) const {
@@ -266,7 +236,7 @@ std::string TokenSigner::Sign(const nlohmann::json& claims) const {
   // Invalid UTF-8 in a claim is replaced rather than thrown: Sign has no error path.
   std::string payload = claims.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   std::string signing_input = absl::StrCat(Base64Url(header.dump()), ".", Base64Url(payload));
-  MdCtxPtr ctx(EVP_MD_CTX_new());
+  EvpMdCtxPtr ctx(EVP_MD_CTX_new());
   size_t sig_len = 0;
   // Signing with a valid in-memory RSA key fails only on allocation failure; there is no
   // meaningful recovery, and an unsigned token must never be handed out.
@@ -318,7 +288,7 @@ absl::StatusOr<nlohmann::json> TokenSigner::Verify(std::string_view token) const
     return Unauthenticated("bearer token signature is not valid base64url");
   }
   size_t signing_input_len = parts[0].size() + 1 + parts[1].size();
-  MdCtxPtr ctx(EVP_MD_CTX_new());
+  EvpMdCtxPtr ctx(EVP_MD_CTX_new());
   if (ctx == nullptr) return absl::ResourceExhaustedError("allocating an OpenSSL digest context");
   if (EVP_MD_CTX_copy_ex(ctx.get(), key_->verify_prototype.get()) != 1) {
     return absl::InternalError(absl::StrCat("initialising RS256 verification: ", OpenSslError()));
@@ -387,7 +357,7 @@ std::string ServiceAccountTokens::IssueBound(const BoundTokenRequest& request) c
       {"exp", absl::ToUnixSeconds(request.expires_at)},
       {"iat", absl::ToUnixSeconds(request.issued_at)},
       {"nbf", absl::ToUnixSeconds(request.issued_at)},
-      {"jti", NewUuid4()},
+      {"jti", NewUuid()},
       {"kubernetes.io", std::move(kube)},
   };
   return signer_.Sign(claims);

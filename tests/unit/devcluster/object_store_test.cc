@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "devcluster/api_error.h"
@@ -457,6 +458,35 @@ TEST_F(SnapshotPersisterTest, StartFailsWhenTheFirstWriteFails) {
   ASSERT_TRUE(CreateSa("ignored").ok());
   EXPECT_TRUE(persister_.Stop().ok());
   EXPECT_EQ(disk_.count(), 0u);
+}
+
+// A watch waits on the store's clock: a change wakes it, the clock reaching the deadline ends it.
+TEST(ObjectStoreWaitTest, WaitsUntilTheStoreClockReachesTheDeadline) {
+  SteppedClock clock;
+  ObjectStore store(clock);
+  ASSERT_TRUE(store.Create(Res("", "namespaces"), "", {{"metadata", {{"name", "ns"}}}}).ok());
+  const ResourceInfo& sa = Res("", "serviceaccounts");
+  const absl::Time deadline = clock.Now() + absl::Seconds(30);
+
+  absl::StatusOr<std::vector<WatchEvent>> timed_out;
+  std::thread idle(
+      [&] { timed_out = store.WaitForEvents(sa, "ns", store.CurrentResourceVersion(), deadline); });
+  ASSERT_TRUE(clock.AwaitWaiterFor(deadline));
+  clock.Advance(absl::Seconds(30));
+  idle.join();
+  ASSERT_TRUE(timed_out.ok()) << timed_out.status();
+  EXPECT_TRUE(timed_out->empty());
+
+  absl::StatusOr<std::vector<WatchEvent>> woken;
+  const int64_t before = store.CurrentResourceVersion();
+  std::thread watcher(
+      [&] { woken = store.WaitForEvents(sa, "ns", before, deadline + absl::Seconds(30)); });
+  ASSERT_TRUE(clock.AwaitWaiterFor(deadline + absl::Seconds(30)));
+  ASSERT_TRUE(store.Create(sa, "ns", {{"metadata", {{"name", "bot"}}}}).ok());
+  watcher.join();
+  ASSERT_TRUE(woken.ok()) << woken.status();
+  ASSERT_EQ(woken->size(), 1u);
+  EXPECT_EQ((*woken)[0].type, "ADDED");
 }
 
 }  // namespace

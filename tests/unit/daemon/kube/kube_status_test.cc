@@ -22,6 +22,7 @@ TEST(KubeStatusTest, MapsCodesAndKeepsMessage) {
       {404, "NotFound", absl::StatusCode::kNotFound},
       {409, "AlreadyExists", absl::StatusCode::kAlreadyExists},
       {409, "Conflict", absl::StatusCode::kAborted},
+      {410, "Expired", absl::StatusCode::kAborted},
       {422, "Invalid", absl::StatusCode::kInvalidArgument},
       {400, "BadRequest", absl::StatusCode::kInvalidArgument},
       {403, "Forbidden", absl::StatusCode::kPermissionDenied},

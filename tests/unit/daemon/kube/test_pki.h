@@ -2,23 +2,15 @@
 // A throwaway PKI for TLS tests, made with the OpenSSL API: a CA and leaf certificates it signs
 // (EC P-256, valid from an hour ago for a day).
 
-#include <openssl/evp.h>
-#include <openssl/x509.h>
-
-#include <memory>
 #include <string>
 #include <vector>
 
+#include "common/openssl.h"
+
 namespace kcred::kube::testing {
 
-struct EvpKeyFree {
-  void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
-};
-struct X509Free {
-  void operator()(X509* cert) const { X509_free(cert); }
-};
-using EvpKeyPtr = std::unique_ptr<EVP_PKEY, EvpKeyFree>;
-using X509Ptr = std::unique_ptr<X509, X509Free>;
+using EvpKeyPtr = kcred::EvpPkeyPtr;
+using X509Ptr = kcred::X509Ptr;
 
 struct CertifiedKey {
   EvpKeyPtr key;

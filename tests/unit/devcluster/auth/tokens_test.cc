@@ -15,6 +15,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/openssl.h"
 #include "tests/unit/devcluster/auth/fake_object_reader.h"
 #include "tests/unit/devcluster/auth/test_keys.h"
 
@@ -27,6 +28,20 @@ using ::kcred::devcluster::testing::TestKeyPem;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using Json = nlohmann::json;
+
+EvpPkeyPtr ReadKey(const std::string& pem) {
+  BioPtr bio = MemoryBio(pem);
+  return EvpPkeyPtr(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+}
+
+// PKCS#8 PEM of `key` ("" when encoding fails, which FromPem then refuses).
+std::string KeyPem(EVP_PKEY* key) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+    return "";
+  }
+  return MemoryBioContents(bio.get());
+}
 
 constexpr char kIssuer[] = "https://kubernetes.default.svc.cluster.local";
 
@@ -73,18 +88,16 @@ class TokensTest : public ::testing::Test {
 // The key id is base64url(SHA-256(DER SubjectPublicKeyInfo)), computed here independently.
 TEST_F(TokensTest, KeyIdIsBase64UrlSha256OfPublicKeyDer) {
   TokenSigner signer = Signer();
-  BIO* bio = BIO_new_mem_buf(pem_.data(), static_cast<int>(pem_.size()));
-  EVP_PKEY* pkey = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
-  BIO_free(bio);
+  EvpPkeyPtr pkey = ReadKey(pem_);
   ASSERT_NE(pkey, nullptr);
   unsigned char* der = nullptr;
-  int len = i2d_PUBKEY(pkey, &der);
+  int len = i2d_PUBKEY(pkey.get(), &der);
   ASSERT_GT(len, 0);
   unsigned char digest[32];
   unsigned int digest_len = 0;
-  ASSERT_EQ(EVP_Digest(der, len, digest, &digest_len, EVP_sha256(), nullptr), 1);
+  const int digested = EVP_Digest(der, len, digest, &digest_len, EVP_sha256(), nullptr);
   OPENSSL_free(der);
-  EVP_PKEY_free(pkey);
+  ASSERT_EQ(digested, 1);
   std::string expected =
       absl::WebSafeBase64Escape(std::string(reinterpret_cast<char*>(digest), digest_len));
   EXPECT_EQ(signer.key_id(), expected);
@@ -97,13 +110,10 @@ TEST_F(TokensTest, GeneratesPkcs8RsaKeys) {
   auto pem = TokenSigner::GenerateKeyPem();
   ASSERT_TRUE(pem.ok()) << pem.status();
   EXPECT_THAT(*pem, HasSubstr("-----BEGIN PRIVATE KEY-----"));
-  BIO* bio = BIO_new_mem_buf(pem->data(), static_cast<int>(pem->size()));
-  EVP_PKEY* pkey = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
-  BIO_free(bio);
+  EvpPkeyPtr pkey = ReadKey(*pem);
   ASSERT_NE(pkey, nullptr);
-  EXPECT_EQ(EVP_PKEY_get_base_id(pkey), EVP_PKEY_RSA);
-  EXPECT_EQ(EVP_PKEY_get_bits(pkey), 2048);
-  EVP_PKEY_free(pkey);
+  EXPECT_EQ(EVP_PKEY_get_base_id(pkey.get()), EVP_PKEY_RSA);
+  EXPECT_EQ(EVP_PKEY_get_bits(pkey.get()), 2048);
   auto signer = TokenSigner::FromPem(*pem);
   ASSERT_TRUE(signer.ok()) << signer.status();
   EXPECT_NE(signer->key_id(), Signer().key_id());
@@ -121,18 +131,13 @@ TEST_F(TokensTest, ReloadedKeyHasSameKeyIdAndVerifiesOldTokens) {
 
 // FromPem accepts PKCS#1 ("RSA PRIVATE KEY") PEM too, with the same key id.
 TEST_F(TokensTest, FromPemAcceptsPkcs1) {
-  BIO* in = BIO_new_mem_buf(pem_.data(), static_cast<int>(pem_.size()));
-  EVP_PKEY* pkey = PEM_read_bio_PrivateKey(in, nullptr, nullptr, nullptr);
-  BIO_free(in);
+  EvpPkeyPtr pkey = ReadKey(pem_);
   ASSERT_NE(pkey, nullptr);
-  BIO* out = BIO_new(BIO_s_mem());
-  ASSERT_EQ(PEM_write_bio_PrivateKey_traditional(out, pkey, nullptr, nullptr, 0, nullptr, nullptr),
+  BioPtr out(BIO_new(BIO_s_mem()));
+  ASSERT_EQ(PEM_write_bio_PrivateKey_traditional(out.get(), pkey.get(), nullptr, nullptr, 0,
+                                                 nullptr, nullptr),
             1);
-  char* data = nullptr;
-  long len = BIO_get_mem_data(out, &data);
-  std::string pkcs1(data, static_cast<size_t>(len));
-  BIO_free(out);
-  EVP_PKEY_free(pkey);
+  std::string pkcs1 = MemoryBioContents(out.get());
   ASSERT_THAT(pkcs1, HasSubstr("BEGIN RSA PRIVATE KEY"));
   auto signer = TokenSigner::FromPem(pkcs1);
   ASSERT_TRUE(signer.ok()) << signer.status();
@@ -141,16 +146,9 @@ TEST_F(TokensTest, FromPemAcceptsPkcs1) {
 
 // FromPem refuses RSA keys shorter than 2048 bits.
 TEST_F(TokensTest, FromPemRejectsShortRsaKeys) {
-  EVP_PKEY* small = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(1024));
+  EvpPkeyPtr small(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(1024)));
   ASSERT_NE(small, nullptr);
-  BIO* bio = BIO_new(BIO_s_mem());
-  ASSERT_EQ(PEM_write_bio_PrivateKey(bio, small, nullptr, nullptr, 0, nullptr, nullptr), 1);
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio, &data);
-  std::string small_pem(data, static_cast<size_t>(len));
-  BIO_free(bio);
-  EVP_PKEY_free(small);
-  auto signer = TokenSigner::FromPem(small_pem);
+  auto signer = TokenSigner::FromPem(KeyPem(small.get()));
   ASSERT_FALSE(signer.ok());
   EXPECT_EQ(signer.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(signer.status().message()), HasSubstr("1024 bits"));
@@ -162,16 +160,9 @@ TEST_F(TokensTest, FromPemRejectsGarbageAndNonRsaKeys) {
   ASSERT_FALSE(garbage.ok());
   EXPECT_EQ(garbage.status().code(), absl::StatusCode::kInvalidArgument);
 
-  EVP_PKEY* ec = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
+  EvpPkeyPtr ec(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
   ASSERT_NE(ec, nullptr);
-  BIO* bio = BIO_new(BIO_s_mem());
-  ASSERT_EQ(PEM_write_bio_PrivateKey(bio, ec, nullptr, nullptr, 0, nullptr, nullptr), 1);
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio, &data);
-  std::string ec_pem(data, static_cast<size_t>(len));
-  BIO_free(bio);
-  EVP_PKEY_free(ec);
-  auto not_rsa = TokenSigner::FromPem(ec_pem);
+  auto not_rsa = TokenSigner::FromPem(KeyPem(ec.get()));
   ASSERT_FALSE(not_rsa.ok());
   EXPECT_EQ(not_rsa.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(not_rsa.status().message()), HasSubstr("RSA"));
