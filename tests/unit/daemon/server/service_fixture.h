@@ -2,7 +2,8 @@
 // kcredd's gRPC service inside one test process: a real Broker (fake Kubernetes, memory store),
 // the BrokerService with its gate (authorization policy, limits, audit log in a temp file) and
 // the event hub, served by GrpcServer on a unix socket (so the test is identified by SO_PEERCRED
-// as the uid it runs as), and a client stub.
+// as the uid it runs as), and a client stub. The service's time is simulated; only the gRPC calls
+// (their deadlines, the server's shutdown) run on real time.
 
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
@@ -13,7 +14,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "common/clock.h"
 #include "daemon/audit/audit_log.h"
 #include "daemon/authz/authorizer.h"
 #include "daemon/authz/limits.h"
@@ -28,6 +28,7 @@
 #include "gtest/gtest.h"
 #include "proto/kcred/v1/broker.grpc.pb.h"
 #include "tests/support/process.h"
+#include "tests/support/simulated_clock.h"
 
 namespace kcred::server::testing {
 
@@ -133,7 +134,9 @@ class ServiceFixture {
     return lines;
   }
 
-  RealClock clock_;
+  // kInstant: what sleeps (the broker waiting for a legacy token) does so on a handler thread that
+  // nobody else would wake.
+  kcred::testing::SimulatedClock clock_{kcred::testing::SimulatedClock::SleepMode::kInstant};
   kcred::testing::TempDir dir_;
   kube::FakeKubeClient kube_;
   store::MemoryStore store_;
