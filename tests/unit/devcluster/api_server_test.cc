@@ -7,12 +7,12 @@
 #include "absl/strings/str_split.h"
 #include "common/logging.h"
 #include "devcluster/auth/tokens.h"
-#include "tests/support/stepping_clock.h"
+#include "tests/support/simulated_clock.h"
 
 namespace kcred::devcluster {
 namespace {
 
-using kcred::testing::SteppingClock;
+using kcred::testing::SimulatedClock;
 
 constexpr char kAdminToken[] = "admin-token-for-tests";
 
@@ -88,7 +88,8 @@ class ApiServerTest : public ::testing::Test {
   }
 
   static std::string* key_pem_;
-  SteppingClock clock_;
+  // kInstant: injected latency sleeps on the server's handler threads, which nobody else wakes.
+  SimulatedClock clock_{SimulatedClock::SleepMode::kInstant};
   ObjectStore store_{clock_};
   FaultInjector faults_;
   std::optional<TokenSigner> signer_;
