@@ -6,14 +6,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "daemon/broker/broker.h"
-#include "daemon/kube/fake_kube_client.h"
-#include "daemon/store/aes_gcm_sealer.h"
-#include "daemon/store/memory_store.h"
-#include "daemon/store/sealing_key.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/simulated_clock.h"
+#include "tests/unit/daemon/test_broker.h"
 
 namespace kcred::declared {
 namespace {
@@ -22,8 +18,6 @@ using kube::Resource;
 using kube::Verb;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-constexpr char kCaPem[] = "-----BEGIN CERTIFICATE-----\nTESTCA\n-----END CERTIFICATE-----\n";
 
 v1::AccountRef Ref(const std::string& name) {
   v1::AccountRef ref;
@@ -51,18 +45,10 @@ config::DeclaredAccount Declared(const std::string& name, const std::string& ver
 
 class DeclaredAccountsTest : public ::testing::Test {
  protected:
-  DeclaredAccountsTest() : kube_(clock_) {
-    auto key = store::MakeSealingKey(SecretString(std::string(32, 'k')));
-    sealer_ = std::move(*store::AesGcmSealer::Create(std::move(*key)));
-    config::ClusterConfig cluster;
-    cluster.name = "dev";
-    cluster.server = "https://127.0.0.1:6443";
-    cluster.ca_pem = kCaPem;
+  static config::TokenDefaults Defaults() {
     config::TokenDefaults defaults;
     defaults.grace = absl::ZeroDuration();
-    EXPECT_TRUE(kube_.Seed(Resource::kNamespace, {{"metadata", {{"name", "automation"}}}}).ok());
-    broker_ = std::make_unique<broker::Broker>(
-        clock_, store_, *sealer_, std::vector<broker::ClusterHandle>{{cluster, &kube_}}, defaults);
+    return defaults;
   }
 
   absl::StatusOr<v1::Account> Get(const std::string& name) {
@@ -80,10 +66,9 @@ class DeclaredAccountsTest : public ::testing::Test {
   }
 
   kcred::testing::SimulatedClock clock_;
-  kube::FakeKubeClient kube_;
-  store::MemoryStore store_;
-  std::unique_ptr<store::Sealer> sealer_;
-  std::unique_ptr<broker::Broker> broker_;
+  kcred::testing::TestBroker world_{clock_, Defaults(), {"automation"}};
+  kube::FakeKubeClient& kube_ = world_.kube;
+  std::unique_ptr<broker::Broker>& broker_ = world_.broker;
 };
 
 // A pass creates declared accounts, leaves them alone while they match, and updates them to a

@@ -6,20 +6,14 @@
 #include <string>
 #include <vector>
 
-#include "daemon/broker/broker.h"
-#include "daemon/kube/fake_kube_client.h"
-#include "daemon/store/aes_gcm_sealer.h"
-#include "daemon/store/memory_store.h"
-#include "daemon/store/sealing_key.h"
 #include "gtest/gtest.h"
 #include "tests/support/simulated_clock.h"
+#include "tests/unit/daemon/test_broker.h"
 
 namespace kcred::rotation {
 namespace {
 
 using kube::FakeKubeClient;
-
-constexpr char kCaPem[] = "-----BEGIN CERTIFICATE-----\nTESTCA\n-----END CERTIFICATE-----\n";
 
 v1::AccountRef Bot() {
   v1::AccountRef ref;
@@ -31,26 +25,20 @@ v1::AccountRef Bot() {
 
 class RevokerTest : public ::testing::Test {
  protected:
-  RevokerTest() : kube_(clock_) {
-    auto key = store::MakeSealingKey(SecretString(std::string(32, 'k')));
-    sealer_ = std::move(*store::AesGcmSealer::Create(std::move(*key)));
-    config::ClusterConfig cluster;
-    cluster.name = "dev";
-    cluster.server = "https://127.0.0.1:6443";
-    cluster.ca_pem = kCaPem;
+  static config::TokenDefaults Defaults() {
     config::TokenDefaults defaults;
     defaults.ttl = absl::Hours(2);
     defaults.grace = absl::Minutes(10);
-    EXPECT_TRUE(
-        kube_.Seed(kube::Resource::kNamespace, {{"metadata", {{"name", "automation"}}}}).ok());
-    broker_ = std::make_unique<broker::Broker>(
-        clock_, store_, *sealer_, std::vector<broker::ClusterHandle>{{cluster, &kube_}}, defaults);
+    return defaults;
+  }
+
+  void SetUp() override {
     v1::ProvisionAccountRequest request;
     *request.mutable_ref() = Bot();
     v1::PolicyRule* rule = request.mutable_spec()->mutable_access()->mutable_rules()->add_rules();
     rule->add_verbs("get");
     rule->add_resources("pods");
-    EXPECT_TRUE(broker_->Provision(request).ok());
+    ASSERT_TRUE(broker_->Provision(request).ok());
   }
 
   SecretString CurrentToken() {
@@ -60,10 +48,9 @@ class RevokerTest : public ::testing::Test {
   }
 
   testing::SimulatedClock clock_;
-  FakeKubeClient kube_;
-  store::MemoryStore store_;
-  std::unique_ptr<store::Sealer> sealer_;
-  std::unique_ptr<broker::Broker> broker_;
+  testing::TestBroker world_{clock_, Defaults(), {"automation"}};
+  FakeKubeClient& kube_ = world_.kube;
+  std::unique_ptr<broker::Broker>& broker_ = world_.broker;
 };
 
 // After a rotation the Revoker sleeps until the previous token's grace ends, revokes it then (not

@@ -17,23 +17,16 @@
 #include "daemon/audit/audit_log.h"
 #include "daemon/authz/authorizer.h"
 #include "daemon/authz/limits.h"
-#include "daemon/broker/broker.h"
-#include "daemon/kube/fake_kube_client.h"
 #include "daemon/server/account_events.h"
 #include "daemon/server/broker_service.h"
 #include "daemon/server/grpc_server.h"
-#include "daemon/store/aes_gcm_sealer.h"
-#include "daemon/store/memory_store.h"
-#include "daemon/store/sealing_key.h"
 #include "gtest/gtest.h"
 #include "proto/kcred/v1/broker.grpc.pb.h"
 #include "tests/support/process.h"
 #include "tests/support/simulated_clock.h"
+#include "tests/unit/daemon/test_broker.h"
 
 namespace kcred::server::testing {
-
-inline constexpr char kTestCaPem[] =
-    "-----BEGIN CERTIFICATE-----\nTESTCA\n-----END CERTIFICATE-----\n";
 
 inline v1::AccountRef Ref(const std::string& name, const std::string& ns = "automation") {
   v1::AccountRef ref;
@@ -63,22 +56,9 @@ struct ServiceOptions {
 class ServiceFixture {
  public:
   explicit ServiceFixture(ServiceOptions options = {})
-      : kube_(clock_), limits_(clock_, options.limits), socket_(dir_.File("kcredd.sock")) {
-    auto key = store::MakeSealingKey(SecretString(std::string(32, 'k')));
-    sealer_ = std::move(*store::AesGcmSealer::Create(std::move(*key)));
-    config::ClusterConfig cluster;
-    cluster.name = "dev";
-    cluster.server = "https://127.0.0.1:6443";
-    cluster.ca_pem = kTestCaPem;
-    config::TokenDefaults defaults;
-    defaults.ttl = absl::Hours(1);
-    defaults.grace = absl::ZeroDuration();
-    defaults.legacy_token_wait = absl::Seconds(30);
-    for (const char* ns : {"automation", "other"}) {
-      EXPECT_TRUE(kube_.Seed(kube::Resource::kNamespace, {{"metadata", {{"name", ns}}}}).ok());
-    }
-    broker_ = std::make_unique<broker::Broker>(
-        clock_, store_, *sealer_, std::vector<broker::ClusterHandle>{{cluster, &kube_}}, defaults);
+      : world_(clock_, Defaults(), {"automation", "other"}),
+        limits_(clock_, options.limits),
+        socket_(dir_.File("kcredd.sock")) {
     broker_->SetEventListener([this](const v1::AccountEvent& e) { hub_.Publish(e); });
     config::AuthorizationConfig authz;
     authz.configured = true;
@@ -127,6 +107,14 @@ class ServiceFixture {
     ASSERT_TRUE(broker_->Provision(request).ok());
   }
 
+  static config::TokenDefaults Defaults() {
+    config::TokenDefaults defaults;
+    defaults.ttl = absl::Hours(1);
+    defaults.grace = absl::ZeroDuration();
+    defaults.legacy_token_wait = absl::Seconds(30);
+    return defaults;
+  }
+
   // The audit file's lines.
   std::vector<std::string> AuditLines() const {
     std::vector<std::string> lines =
@@ -138,10 +126,8 @@ class ServiceFixture {
   // nobody else would wake.
   kcred::testing::SimulatedClock clock_{kcred::testing::SimulatedClock::SleepMode::kInstant};
   kcred::testing::TempDir dir_;
-  kube::FakeKubeClient kube_;
-  store::MemoryStore store_;
-  std::unique_ptr<store::Sealer> sealer_;
-  std::unique_ptr<broker::Broker> broker_;
+  kcred::testing::TestBroker world_;
+  std::unique_ptr<broker::Broker>& broker_ = world_.broker;
   AccountEventHub hub_;
   PeerRegistry peers_;
   std::unique_ptr<authz::Authorizer> authorizer_;
