@@ -160,12 +160,12 @@ bool ParseFlags(const std::vector<std::string>& args, const std::vector<FlagDef>
 }
 
 int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  const RealClock clock;
+  RealClock clock;
   return RunCli(args, std::cin, out, err, clock);
 }
 
 int RunCli(const std::vector<std::string>& args, std::istream& in, std::ostream& out,
-           std::ostream& err, const Clock& clock) {
+           std::ostream& err, Clock& clock) {
   std::vector<Command> commands;
   AddBasicCommands(commands);
   AddAccountCommands(commands);

@@ -40,8 +40,8 @@ struct CommandContext {
   ConnectionOptions connection;
   std::ostream& out;
   std::ostream& err;
-  std::istream& in;    // for `-f -`
-  const Clock& clock;  // "expires in 42m"
+  std::istream& in;  // for `-f -`
+  Clock& clock;      // "expires in 42m", and the watch's reconnect waits
 };
 
 struct Command {
@@ -64,7 +64,7 @@ bool ParseFlags(const std::vector<std::string>& args, const std::vector<FlagDef>
 int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 // Runs the kcred command line with explicit streams and clock (tests).
 int RunCli(const std::vector<std::string>& args, std::istream& in, std::ostream& out,
-           std::ostream& err, const Clock& clock);
+           std::ostream& err, Clock& clock);
 
 // Registration of command groups (each in its own file).
 void AddBasicCommands(std::vector<Command>& commands);

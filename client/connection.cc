@@ -4,6 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/clock.h"
 #include "common/files.h"
 
 namespace kcred::client {
@@ -56,7 +57,7 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(const ConnectionOptions& 
 }
 
 void SetDeadline(grpc::ClientContext& context, const ConnectionOptions& options) {
-  context.set_deadline(absl::ToChronoTime(absl::Now() + options.timeout));
+  context.set_deadline(IoDeadline(options.timeout));
 }
 
 namespace {

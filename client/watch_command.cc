@@ -41,9 +41,9 @@ bool WatchStop::requested() const {
   return requested_;
 }
 
-bool WatchStop::WaitFor(absl::Duration d) {
+bool WatchStop::WaitFor(Clock& clock, absl::Duration d) {
   absl::MutexLock lock(&mu_);
-  mu_.AwaitWithTimeout(absl::Condition(&requested_), d);
+  clock.WaitUntil(&mu_, absl::Condition(&requested_), clock.Now() + d);
   return requested_;
 }
 
@@ -102,7 +102,7 @@ class Watcher {
       if (stop_.requested()) break;
       const absl::Duration delay = Backoff(failures++);
       ctx_.err << "kcred watch: reconnecting in " << FormatDurationArg(delay) << "\n" << std::flush;
-      if (stop_.WaitFor(delay)) break;
+      if (stop_.WaitFor(ctx_.clock, delay)) break;
       // A fresh channel: the old one may sit out gRPC's own reconnect backoff (up to minutes).
       if (auto channel = Connect(ctx_.connection); channel.ok()) {
         stub_ = v1::CredentialBroker::NewStub(*channel);

@@ -9,6 +9,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "client/cli.h"
+#include "common/clock.h"
 #include "proto/kcred/v1/broker.pb.h"
 
 namespace grpc {
@@ -23,8 +24,8 @@ class WatchStop {
  public:
   void Request();
   bool requested() const;
-  // Waits up to `d`; true when a stop was requested (at once or meanwhile).
-  bool WaitFor(absl::Duration d);
+  // Waits up to `d` on `clock`; true when a stop was requested (at once or meanwhile).
+  bool WaitFor(Clock& clock, absl::Duration d);
   // The call to cancel on Request (null: none); Request cancels it even when set afterwards.
   void SetCall(grpc::ClientContext* call);
 

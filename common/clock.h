@@ -1,7 +1,9 @@
 #pragma once
 // The Clock seam: the only way kcred code reads the time or waits. RealClock is the one place that
-// touches the system clock; tests use kcred::testing::SimulatedClock and advance it by hand.
+// touches the system clock (IoDeadline, for real I/O, the other); tests use
+// kcred::testing::SimulatedClock and advance it by hand.
 
+#include <chrono>
 #include <memory>
 
 #include "absl/synchronization/mutex.h"
@@ -30,6 +32,13 @@ class Clock {
 };
 
 using ClockPtr = std::unique_ptr<Clock>;
+
+// The deadline of a real I/O call `timeout` from now, for gRPC (a call's deadline, a shutdown's
+// grace). Always on the system clock, whatever Clock the caller has: sockets do not run on a
+// simulated clock, so a gRPC deadline taken from one would expire at once or never.
+inline std::chrono::system_clock::time_point IoDeadline(absl::Duration timeout) {
+  return absl::ToChronoTime(absl::Now() + timeout);
+}
 
 class RealClock final : public Clock {
  public:

@@ -21,6 +21,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "common/clock.h"
 #include "common/logging.h"
 #include "proto/grpc/health/v1/health.grpc.pb.h"
 
@@ -346,7 +347,7 @@ absl::Status GrpcServer::CheckServing(absl::Duration timeout) {
   auto stub =
       grpc::health::v1::Health::NewStub(server_->InProcessChannel(grpc::ChannelArguments()));
   grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  ctx.set_deadline(IoDeadline(timeout));
   grpc::health::v1::HealthCheckResponse response;
   grpc::Status status = stub->Check(&ctx, grpc::health::v1::HealthCheckRequest(), &response);
   if (!status.ok()) {
@@ -375,7 +376,7 @@ void GrpcServer::Shutdown(absl::Duration grace) {
     if (owns_socket_file_) unlink(unix_path_.c_str());
   }
   if (server_) {
-    server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+    server_->Shutdown(IoDeadline(grace));
     server_->Wait();
   }
   if (wake_fd_ >= 0) {

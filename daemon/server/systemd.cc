@@ -44,6 +44,8 @@ std::string OneLine(absl::string_view text) {
   return absl::StrReplaceAll(text, {{"\n", " "}, {"\r", " "}});
 }
 
+// systemd compares MONOTONIC_USEC with its own CLOCK_MONOTONIC: a field of the protocol, not a time
+// kcred acts on, so it is read here and not through Clock.
 uint64_t MonotonicMicros() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -92,7 +94,13 @@ absl::StatusOr<std::optional<int>> TakeActivatedUnixSocket() {
   return fd;
 }
 
-Notifier::Notifier() {
+Notifier::Notifier(Clock& clock) : clock_(clock) { ReadEnvironment(); }
+
+Notifier::Notifier() : owned_clock_(std::make_unique<RealClock>()), clock_(*owned_clock_) {
+  ReadEnvironment();
+}
+
+void Notifier::ReadEnvironment() {
   const char* socket = std::getenv("NOTIFY_SOCKET");
   enabled_ = socket != nullptr && socket[0] != '\0';
   uint64_t usec = 0;
@@ -168,7 +176,7 @@ void Notifier::WatchdogLoop(std::function<bool()> healthy, absl::Duration interv
     }
     was_healthy = ok;
     absl::MutexLock lock(&mu_);
-    if (mu_.AwaitWithTimeout(absl::Condition(&stop_watchdog_), interval)) return;
+    if (clock_.WaitUntil(&mu_, absl::Condition(&stop_watchdog_), clock_.Now() + interval)) return;
   }
 }
 

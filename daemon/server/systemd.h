@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -15,6 +16,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/clock.h"
 
 namespace kcred::server {
 
@@ -32,7 +34,10 @@ std::string ServingStatusText(size_t accounts, size_t clusters);
 // OK) when $NOTIFY_SOCKET was unset at construction. Thread-safe.
 class Notifier {
  public:
-  // Reads $NOTIFY_SOCKET, $WATCHDOG_USEC and $WATCHDOG_PID from the environment.
+  // Reads $NOTIFY_SOCKET, $WATCHDOG_USEC and $WATCHDOG_PID from the environment. The watchdog
+  // paces itself on `clock`, which must outlive the Notifier.
+  explicit Notifier(Clock& clock);
+  // The same on a RealClock of its own.
   Notifier();
   // Stops the watchdog thread.
   ~Notifier();
@@ -65,9 +70,12 @@ class Notifier {
   void StopWatchdog();
 
  private:
+  void ReadEnvironment();
   absl::Status Send(const std::string& message);
   void WatchdogLoop(std::function<bool()> healthy, absl::Duration interval);
 
+  std::unique_ptr<Clock> owned_clock_;  // set by Notifier() only
+  Clock& clock_;
   bool enabled_ = false;
   std::optional<absl::Duration> watchdog_timeout_;
   absl::Mutex mu_;

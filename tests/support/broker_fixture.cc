@@ -39,6 +39,15 @@ void SeedNamespace(kube::FakeKubeClient& kube, const std::string& name) {
   EXPECT_TRUE(kube.Seed(kube::Resource::kNamespace, {{"metadata", {{"name", name}}}}).ok()) << name;
 }
 
+TestBroker::TestBroker(Clock& clock, const config::TokenDefaults& defaults,
+                       const std::vector<std::string>& namespaces)
+    : kube(clock), sealer(TestSealer()) {
+  for (const std::string& ns : namespaces) SeedNamespace(kube, ns);
+  broker = std::make_unique<broker::Broker>(
+      clock, store, *sealer, std::vector<broker::ClusterHandle>{{TestCluster(), Unowned(kube)}},
+      defaults);
+}
+
 v1::AccountRef BrokerFixture::Ref(const std::string& ns, const std::string& name,
                                   const std::string& cluster) {
   v1::AccountRef ref;

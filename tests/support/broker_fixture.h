@@ -1,15 +1,18 @@
 #pragma once
 // What tests of the broker share. BrokerFixture: a real Broker over a fake Kubernetes
-// (FakeKubeClient), a store that counts reads (CountingStore) and a SteppingClock, with cluster
-// "dev" admitting everything kcred can do, namespace "automation" seeded, and the calls and specs
-// the tests use. The free pieces (sealer, cluster config, an unowned client for a ClusterHandle)
-// serve other tests that build a Broker their own way.
+// (FakeKubeClient), a store that counts reads (CountingStore) and a SimulatedClock whose sleeps
+// return at once (kInstant), with cluster "dev" admitting everything kcred can do, namespace
+// "automation" seeded, and the calls and specs the tests use. TestBroker: the same real Broker for
+// the tests of what runs on top of it (declared accounts, rotation, the gRPC service), on the
+// test's own clock. The free pieces (sealer, cluster config, an unowned client for a
+// ClusterHandle) serve tests that build a Broker their own way.
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/secret.h"
@@ -23,7 +26,8 @@
 #include "nlohmann/json.hpp"
 #include "proto/kcred/v1/broker.pb.h"
 #include "tests/support/counting_store.h"
-#include "tests/support/stepping_clock.h"
+#include "daemon/store/memory_store.h"
+#include "tests/support/simulated_clock.h"
 
 namespace kcred::testing {
 
@@ -45,6 +49,19 @@ std::shared_ptr<kube::KubeClient> Unowned(kube::KubeClient& client);
 
 // Adds namespace `name` to the fake cluster.
 void SeedNamespace(kube::FakeKubeClient& kube, const std::string& name);
+
+// A real Broker over cluster "dev" (TestCluster: the default admission policy) served by a
+// FakeKubeClient, a MemoryStore and TestSealer, on `clock` (which must outlive it); `namespaces`
+// exist in the fake cluster from the start.
+struct TestBroker {
+  TestBroker(Clock& clock, const config::TokenDefaults& defaults,
+             const std::vector<std::string>& namespaces);
+
+  kube::FakeKubeClient kube;
+  store::MemoryStore store;
+  std::unique_ptr<store::AesGcmSealer> sealer;
+  std::unique_ptr<broker::Broker> broker;
+};
 
 class BrokerFixture : public ::testing::Test {
  public:
@@ -90,7 +107,7 @@ class BrokerFixture : public ::testing::Test {
   // The same, over every kind kcred labels per account.
   size_t LabelledEverywhere(const std::string& ns, const std::string& name);
 
-  SteppingClock clock_;
+  SimulatedClock clock_{SimulatedClock::SleepMode::kInstant};
   kube::FakeKubeClient kube_;
   CountingStore store_;
   std::unique_ptr<store::AesGcmSealer> sealer_;

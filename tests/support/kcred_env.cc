@@ -6,7 +6,6 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -159,18 +158,8 @@ std::string KcredEnv::KcreddLog() const {
 
 bool KcredEnv::WaitForKcreddLog(const std::string& text, int count,
                                 std::chrono::seconds timeout) const {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    const std::string log = KcreddLog();
-    int found = 0;
-    for (size_t at = log.find(text); at != std::string::npos; at = log.find(text, at + 1)) {
-      ++found;
-    }
-    if (found >= count) return true;
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    // Polls the file kcredd writes; kcredd, not the clock, decides when this ends.
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  return WaitForText(dir_.File(absl::StrCat("kcredd-", kcredd_starts_ - 1, ".log")), text, count,
+                     timeout);
 }
 
 int KcredEnv::StopKcredd() {

@@ -217,6 +217,25 @@ absl::StatusOr<std::string> WaitForFile(const std::string& path,
   }
 }
 
+bool WaitForText(const std::string& path, const std::string& text, int count,
+                 std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (CountOf(ReadFile(path).value_or(""), text) >= count) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+int CountOf(const std::string& haystack, const std::string& text) {
+  if (text.empty()) return 0;
+  int found = 0;
+  for (size_t at = haystack.find(text); at != std::string::npos; at = haystack.find(text, at + 1)) {
+    ++found;
+  }
+  return found;
+}
+
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));

@@ -74,6 +74,12 @@ RunResult Run(const std::vector<std::string>& argv,
 
 // Polls until `path` exists and is non-empty, or `timeout` passes; returns its contents.
 absl::StatusOr<std::string> WaitForFile(const std::string& path, std::chrono::milliseconds timeout);
+// Polls until `path` (a log, a file another process appends to) holds `text` at least `count`
+// times; false once `timeout` passes. The writer, not a guess at its speed, decides when it ends.
+bool WaitForText(const std::string& path, const std::string& text, int count,
+                 std::chrono::milliseconds timeout);
+// How many times `text` occurs in `haystack` (overlapping occurrences count).
+int CountOf(const std::string& haystack, const std::string& text);
 
 // Reads a whole file; an error when it cannot be read.
 absl::StatusOr<std::string> ReadFile(const std::string& path);

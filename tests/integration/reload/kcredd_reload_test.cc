@@ -75,6 +75,8 @@ class KcreddReloadTest : public ::testing::Test {
   testing::NotifyListener notify_{env_.File("notify.sock")};
 };
 
+// A valid change takes effect on SIGHUP without dropping an open watch; a broken file is refused
+// and the previous configuration keeps serving.
 TEST_F(KcreddReloadTest, AValidChangeTakesEffectAndABrokenFileIsRefused) {
   env_.WriteConfig();
   Start();
@@ -162,6 +164,7 @@ std::string Declared(const std::string& prune, const std::string& verbs, bool se
   return second ? yaml + kSecond : yaml;
 }
 
+// A kcredd started without clusters says what to do, and serves once a reload adds the first.
 TEST_F(KcreddReloadTest, TheFirstClusterArrivesByReload) {
   // A fresh install: no clusters yet, so no store is open and account calls say what to do.
   ASSERT_TRUE(testing::WriteFile(env_.File("kcredd.yaml"),
@@ -192,6 +195,8 @@ TEST_F(KcreddReloadTest, TheFirstClusterArrivesByReload) {
   EXPECT_EQ(env_.StopKcredd(), 0);
 }
 
+// Reloads that replace the cluster's client while tokens rotate lose no rotation and never serve
+// an expired token.
 TEST_F(KcreddReloadTest, ReloadsDuringRotationsLoseNothing) {
   // Each reload changes the cluster (a new API client each time) while tokens rotate every 5 s.
   auto config = [&](int i) {
@@ -210,8 +215,17 @@ TEST_F(KcreddReloadTest, ReloadsDuringRotationsLoseNothing) {
       grpc::CreateChannel("unix:" + env_.socket(), grpc::InsecureChannelCredentials()));
   std::map<int, std::set<int64_t>> generations;
   int reloads = 0;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(25);
-  while (std::chrono::steady_clock::now() < deadline) {
+  // Churn until 20 reloads have happened and every account has shown four generations (three
+  // rotations, about 15s); the bound only keeps a broken build from hanging.
+  auto enough = [&] {
+    if (reloads < 20) return false;
+    for (int i = 0; i < kAccounts; ++i) {
+      if (generations[i].size() < 4) return false;
+    }
+    return true;
+  };
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!enough() && std::chrono::steady_clock::now() < give_up) {
     config(++reloads);
     EXPECT_THAT(Reload(), Not(HasSubstr("refused")));
     for (int i = 0; i < kAccounts; ++i) {
@@ -227,7 +241,7 @@ TEST_F(KcreddReloadTest, ReloadsDuringRotationsLoseNothing) {
           << "an expired token was served";
       generations[i].insert(token.generation());
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the reloads' pace
   }
   EXPECT_GE(reloads, 20);
   for (int i = 0; i < kAccounts; ++i) {
@@ -240,6 +254,7 @@ TEST_F(KcreddReloadTest, ReloadsDuringRotationsLoseNothing) {
   EXPECT_EQ(env_.StopKcredd(), 0);
 }
 
+// Declared accounts are validated, created, changed and kept or pruned as reloads change them.
 TEST_F(KcreddReloadTest, DeclaredAccountsAreAddedChangedAndRemovedWithAndWithoutPrune) {
   // check-config validates each declared spec against its cluster (min_token_ttl is 10s here).
   env_.WriteConfig("", Declared("false", "get", true) + "      token: {ttl: 5s}\n");

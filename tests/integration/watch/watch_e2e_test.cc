@@ -11,7 +11,6 @@
 #include <chrono>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -38,14 +37,9 @@ size_t LineCount(const std::string& path) {
   return lines.size();
 }
 
-// Polls (processes outside the test change the file) until `path` has at least `n` lines.
-bool AwaitLines(const std::string& path, size_t n, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (LineCount(path) >= n) return true;
-    absl::SleepFor(absl::Milliseconds(100));
-  }
-  return LineCount(path) >= n;
+// Waits until `path` (appended to by processes outside the test) has at least `n` lines.
+bool AwaitLines(const std::string& path, size_t n, std::chrono::seconds timeout) {
+  return testing::WaitForText(path, "\n", static_cast<int>(n), timeout);
 }
 
 class WatchE2eTest : public ::testing::Test {
@@ -84,6 +78,8 @@ class WatchE2eTest : public ::testing::Test {
   testing::KcredEnv env_;
 };
 
+// kcred watch rewrites its file (0600) and runs --exec on each rotation, not on revocations, and
+// exits 1 once the account is deleted.
 TEST_F(WatchE2eTest, RewritesTheFileOnEachRotationAndRunsTheCommand) {
   env_.KcredOk(
       {"provision", "dev/automation/ci-bot", "--create-namespace", "--rule", "get,list:pods"});
@@ -91,7 +87,7 @@ TEST_F(WatchE2eTest, RewritesTheFileOnEachRotationAndRunsTheCommand) {
   const std::string runs = env_.File("runs");
   auto watch = StartWatch("dev/automation/ci-bot", file, runs, env_.File("watch.log"));
   ASSERT_NE(watch, nullptr);
-  ASSERT_TRUE(AwaitLines(runs, 1, absl::Seconds(30))) << Read(env_.File("watch.log"));
+  ASSERT_TRUE(AwaitLines(runs, 1, std::chrono::seconds(30))) << Read(env_.File("watch.log"));
   struct stat st {};
   ASSERT_EQ(stat(file.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
@@ -102,7 +98,7 @@ TEST_F(WatchE2eTest, RewritesTheFileOnEachRotationAndRunsTheCommand) {
   std::string previous = Read(file);
   for (size_t i = 1; i <= 3; ++i) {
     env_.KcredOk({"rotate", "dev/automation/ci-bot"});
-    ASSERT_TRUE(AwaitLines(runs, i + 1, absl::Seconds(30)))
+    ASSERT_TRUE(AwaitLines(runs, i + 1, std::chrono::seconds(30)))
         << "rotation " << i << " did not reach the watched file:\n"
         << Read(env_.File("watch.log"));
     const std::string current = Read(file);
@@ -114,9 +110,16 @@ TEST_F(WatchE2eTest, RewritesTheFileOnEachRotationAndRunsTheCommand) {
     RunResult after = env_.Kubectl(file, {"get", "pods", "-n", "automation"});
     EXPECT_EQ(after.exit_code, 0) << "after rotation " << i << ": " << after.err;
   }
-  // Revocations of the previous tokens (after the grace) change nothing in the file: no rewrite.
-  std::this_thread::sleep_for(std::chrono::seconds(3));
-  EXPECT_EQ(LineCount(runs), 4u);
+  // Revocations of the previous tokens (after the 2s grace) change nothing in the file: once
+  // kcredd revoked all three, a fourth rotation (its event follows theirs on the stream) is the
+  // next write, and the only one.
+  ASSERT_TRUE(env_.WaitForKcreddLog("account dev/automation/ci-bot: revoked generation", 3))
+      << env_.KcreddLog();
+  env_.KcredOk({"rotate", "dev/automation/ci-bot"});
+  ASSERT_TRUE(
+      testing::WaitForText(env_.File("watch.log"), "(rotated, ", 4, std::chrono::seconds(30)))
+      << Read(env_.File("watch.log"));
+  EXPECT_EQ(LineCount(runs), 5u) << "a revocation rewrote the file";
   EXPECT_EQ(env_.Kubectl(file, {"get", "pods", "-n", "automation"}).exit_code, 0);
 
   // Deleting the account ends the watch with exit 1 and says why.
@@ -127,6 +130,8 @@ TEST_F(WatchE2eTest, RewritesTheFileOnEachRotationAndRunsTheCommand) {
   EXPECT_THAT(Read(env_.File("watch.log")), HasSubstr("was deleted"));
 }
 
+// A WatchAccounts stream nobody reads delays neither rotations, nor other watchers, nor kcredd's
+// shutdown beyond its grace.
 TEST_F(WatchE2eTest, AWatcherThatNeverReadsDoesNotDelayRotations) {
   // Large events (about 20 KB each) fill the stuck stream's flow-control window quickly.
   std::vector<std::string> big = {"provision", "dev/load/big", "--create-namespace", "--rule",
@@ -150,7 +155,7 @@ TEST_F(WatchE2eTest, AWatcherThatNeverReadsDoesNotDelayRotations) {
   const std::string runs = env_.File("small-runs");
   auto watch = StartWatch("dev/load/small", file, runs, env_.File("small-watch.log"));
   ASSERT_NE(watch, nullptr);
-  ASSERT_TRUE(AwaitLines(runs, 1, absl::Seconds(30))) << Read(env_.File("small-watch.log"));
+  ASSERT_TRUE(AwaitLines(runs, 1, std::chrono::seconds(30))) << Read(env_.File("small-watch.log"));
 
   // Far more than the stuck stream can buffer: every rotation still finishes promptly.
   absl::Duration slowest;
@@ -163,7 +168,7 @@ TEST_F(WatchE2eTest, AWatcherThatNeverReadsDoesNotDelayRotations) {
     const absl::Time start = absl::Now();
     env_.KcredOk({"rotate", "dev/load/small"});
     slowest = std::max(slowest, absl::Now() - start);
-    ASSERT_TRUE(AwaitLines(runs, static_cast<size_t>(i) + 1, absl::Seconds(30)))
+    ASSERT_TRUE(AwaitLines(runs, static_cast<size_t>(i) + 1, std::chrono::seconds(30)))
         << "the other watcher missed rotation " << i << ":\n"
         << Read(env_.File("small-watch.log"));
   }
@@ -182,6 +187,8 @@ TEST_F(WatchE2eTest, AWatcherThatNeverReadsDoesNotDelayRotations) {
   watch->Stop();
 }
 
+// kcred watch reconnects after kcredd restarts, picks up a rotation made meanwhile, and exits 0
+// on SIGTERM.
 TEST_F(WatchE2eTest, ResumesAfterAKcreddRestart) {
   env_.KcredOk(
       {"provision", "dev/automation/agent", "--create-namespace", "--rule", "get,list:pods"});
@@ -190,15 +197,15 @@ TEST_F(WatchE2eTest, ResumesAfterAKcreddRestart) {
   const std::string log = env_.File("agent-watch.log");
   auto watch = StartWatch("dev/automation/agent", file, runs, log);
   ASSERT_NE(watch, nullptr);
-  ASSERT_TRUE(AwaitLines(runs, 1, absl::Seconds(30))) << Read(log);
+  ASSERT_TRUE(AwaitLines(runs, 1, std::chrono::seconds(30))) << Read(log);
   env_.KcredOk({"rotate", "dev/automation/agent"});
-  ASSERT_TRUE(AwaitLines(runs, 2, absl::Seconds(30))) << Read(log);
+  ASSERT_TRUE(AwaitLines(runs, 2, std::chrono::seconds(30))) << Read(log);
 
   ASSERT_EQ(env_.StopKcredd(), 0);
   env_.StartKcredd();
   // Rotated after the restart: the watcher reconnects (backoff) and picks it up.
   env_.KcredOk({"rotate", "dev/automation/agent"});
-  ASSERT_TRUE(AwaitLines(runs, 3, absl::Seconds(60))) << Read(log);
+  ASSERT_TRUE(AwaitLines(runs, 3, std::chrono::seconds(60))) << Read(log);
   EXPECT_EQ(Read(file), Read(env_.FetchKubeconfig("dev/automation/agent", "fetched.kubeconfig")));
   EXPECT_THAT(Read(log), HasSubstr("reconnect"));
   RunResult pods = env_.Kubectl(file, {"get", "pods", "-n", "automation"});

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "client/cli.h"
-#include "common/clock.h"
+#include "tests/support/simulated_clock.h"
 #include "tests/unit/client/fake_broker.h"
 
 namespace kcred::client {
@@ -34,7 +34,7 @@ class AccessCommandsTest : public ::testing::Test {
   }
 
   FakeBrokerServer server_;
-  RealClock clock_;
+  kcred::testing::SimulatedClock clock_;
 };
 
 // whoami prints the identity, its subjects and the rules that name it.

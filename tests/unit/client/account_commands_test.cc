@@ -13,6 +13,7 @@
 #include "client/arguments.h"
 #include "client/cli.h"
 #include "common/kubeconfig.h"
+#include "tests/support/simulated_clock.h"
 #include "tests/unit/client/fake_broker.h"
 
 namespace kcred::client {
@@ -26,16 +27,6 @@ using ::testing::IsEmpty;
 using ::testing::Not;
 
 const absl::Time kNow = absl::FromUnixSeconds(1800000000);  // 2027-01-15T08:00:00Z
-
-class FixedClock final : public Clock {
- public:
-  explicit FixedClock(absl::Time now) : now_(now) {}
-  absl::Time Now() const override { return now_; }
-  void SleepUntil(absl::Time deadline) override { now_ = std::max(now_, deadline); }
-
- private:
-  absl::Time now_;
-};
 
 // Sets an environment variable for the scope of a test and restores it afterwards.
 class ScopedEnv {
@@ -133,7 +124,7 @@ class CliAccountCommandsTest : public ::testing::Test {
   FakeBroker& broker() { return server_.broker(); }
 
   FakeBrokerServer server_;
-  FixedClock clock_{kNow};
+  kcred::testing::SimulatedClock clock_{kNow, kcred::testing::SimulatedClock::SleepMode::kInstant};
   kcred::testing::TempDir dir_;
 };
 

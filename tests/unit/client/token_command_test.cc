@@ -15,6 +15,7 @@
 #include "client/token_cache.h"
 #include "proto/kcred/v1/broker.grpc.pb.h"
 #include "tests/support/process.h"
+#include "tests/support/simulated_clock.h"
 
 namespace kcred::client {
 namespace {
@@ -25,16 +26,6 @@ using ::testing::Not;
 
 const absl::Time kT0 = absl::FromUnixSeconds(1800000000);  // 2027-01-15T08:00:00Z
 constexpr char kAccount[] = "dev/automation/ci-bot";
-
-class ManualClock final : public Clock {
- public:
-  absl::Time Now() const override { return now_; }
-  void SleepUntil(absl::Time deadline) override { now_ = std::max(now_, deadline); }
-  void Advance(absl::Duration d) { now_ += d; }
-
- private:
-  absl::Time now_ = kT0;
-};
 
 google::protobuf::Timestamp ToProto(absl::Time t) {
   google::protobuf::Timestamp out;
@@ -133,9 +124,11 @@ class TokenCommandTest : public ::testing::Test {
   std::string socket_;
   TokenBroker broker_;
   std::unique_ptr<grpc::Server> server_;
-  ManualClock clock_;
+  kcred::testing::SimulatedClock clock_{kT0, kcred::testing::SimulatedClock::SleepMode::kInstant};
 };
 
+// A miss asks kcredd and caches the token (0700 directory, 0600 file); later runs answer from the
+// cache until the planned rotation.
 TEST_F(TokenCommandTest, MissFetchesThenTheCacheAnswers) {
   // The planned rotation (08:45) comes before the expiry (09:00): that is when kubectl asks again.
   const CliResult first = Token();
@@ -156,6 +149,7 @@ TEST_F(TokenCommandTest, MissFetchesThenTheCacheAnswers) {
   EXPECT_EQ(broker_.calls(), 1) << "the cache answered without calling kcredd";
 }
 
+// A cached token closer to its expiry than the 5m margin is refreshed, and the new one cached.
 TEST_F(TokenCommandTest, ExpiringSoonRefreshes) {
   broker_.rotate_after = absl::Hours(10);  // no rotation in sight: only the expiry matters
   EXPECT_EQ(TokenOf(Token(), "2027-01-15T09:00:00Z"), "token-1");
@@ -171,6 +165,7 @@ TEST_F(TokenCommandTest, ExpiringSoonRefreshes) {
   EXPECT_EQ(broker_.calls(), 2);
 }
 
+// --min-remaining raises the margin a cached token must still have.
 TEST_F(TokenCommandTest, MinRemainingRaisesTheMargin) {
   broker_.rotate_after = absl::Hours(10);
   EXPECT_EQ(TokenOf(Token()), "token-1");
@@ -180,6 +175,7 @@ TEST_F(TokenCommandTest, MinRemainingRaisesTheMargin) {
   EXPECT_EQ(broker_.calls(), 2);
 }
 
+// The planned rotation time ends a cached token's use even though it has not expired.
 TEST_F(TokenCommandTest, PlannedRotationTimeEndsTheCache) {
   EXPECT_EQ(TokenOf(Token()), "token-1");
   clock_.Advance(absl::Minutes(45));
@@ -188,6 +184,7 @@ TEST_F(TokenCommandTest, PlannedRotationTimeEndsTheCache) {
   EXPECT_EQ(broker_.calls(), 2);
 }
 
+// A rerun right after an answer (kubectl retrying after a 401) asks kcredd again.
 TEST_F(TokenCommandTest, ARerunRightAfterAnAnswerAsksKcredd) {
   // The same parent process running the plugin again at once got a 401 with the cached token.
   EXPECT_EQ(TokenOf(Token()), "token-1");
@@ -196,6 +193,7 @@ TEST_F(TokenCommandTest, ARerunRightAfterAnAnswerAsksKcredd) {
   EXPECT_EQ(broker_.calls(), 2);
 }
 
+// --no-cache neither reads nor writes the cache.
 TEST_F(TokenCommandTest, NoCacheNeitherReadsNorWrites) {
   EXPECT_EQ(TokenOf(Token({"--no-cache"})), "token-1");
   struct stat st {};
@@ -207,6 +205,7 @@ TEST_F(TokenCommandTest, NoCacheNeitherReadsNorWrites) {
   EXPECT_EQ(broker_.calls(), 3);
 }
 
+// A cache file that is not JSON is reported, ignored and replaced.
 TEST_F(TokenCommandTest, CorruptCacheIsReplaced) {
   ASSERT_EQ(mkdir(dir_.File("cache").c_str(), 0700), 0);
   ASSERT_EQ(mkdir(cache_dir().c_str(), 0700), 0);
@@ -219,6 +218,7 @@ TEST_F(TokenCommandTest, CorruptCacheIsReplaced) {
   EXPECT_EQ(broker_.calls(), 1);
 }
 
+// A cache file others may read is ignored, never quoted, and replaced with mode 0600.
 TEST_F(TokenCommandTest, CacheFileOpenToOthersIsIgnoredAndReplaced) {
   EXPECT_EQ(TokenOf(Token()), "token-1");
   ASSERT_EQ(chmod(cache_file().c_str(), 0644), 0);
@@ -232,6 +232,7 @@ TEST_F(TokenCommandTest, CacheFileOpenToOthersIsIgnoredAndReplaced) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 }
 
+// The ExecCredential answers in the apiVersion KUBERNETES_EXEC_INFO asks for.
 TEST_F(TokenCommandTest, AcceptsKubernetesExecInfo) {
   setenv("KUBERNETES_EXEC_INFO",
          R"({"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1",)"
@@ -246,6 +247,7 @@ TEST_F(TokenCommandTest, AcceptsKubernetesExecInfo) {
   EXPECT_EQ(nlohmann::json::parse(r.out)["apiVersion"], "client.authentication.k8s.io/v1beta1");
 }
 
+// A failure is exit 1 with the message on stderr and nothing on stdout.
 TEST_F(TokenCommandTest, FailureGoesToStderrWithExit1AndNothingOnStdout) {
   broker_.failure = grpc::Status(grpc::StatusCode::NOT_FOUND, "account dev/automation/ci-bot");
   const CliResult r = Token();
@@ -254,6 +256,7 @@ TEST_F(TokenCommandTest, FailureGoesToStderrWithExit1AndNothingOnStdout) {
   EXPECT_THAT(r.err, HasSubstr("kcred token: "));
 }
 
+// An unreachable kcredd falls back to a cached token while it is valid, and fails once it expired.
 TEST_F(TokenCommandTest, UnreachableKcreddFallsBackToTheStillValidCachedToken) {
   broker_.rotate_after = absl::Hours(10);
   EXPECT_EQ(TokenOf(Token()), "token-1");
@@ -271,6 +274,7 @@ TEST_F(TokenCommandTest, UnreachableKcreddFallsBackToTheStillValidCachedToken) {
   EXPECT_THAT(expired.out, IsEmpty());
 }
 
+// A denied or missing account never falls back to the cache.
 TEST_F(TokenCommandTest, ADeniedOrMissingAccountNeverFallsBackToTheCache) {
   broker_.rotate_after = absl::Hours(10);
   EXPECT_EQ(TokenOf(Token()), "token-1");
@@ -282,6 +286,7 @@ TEST_F(TokenCommandTest, ADeniedOrMissingAccountNeverFallsBackToTheCache) {
   EXPECT_THAT(r.err, Not(HasSubstr("token-1")));
 }
 
+// Usage errors exit 2, print nothing on stdout, and call nothing.
 TEST_F(TokenCommandTest, UsageErrorsExit2) {
   std::istringstream in;
   std::ostringstream out, err;

@@ -20,6 +20,7 @@
 #include "gtest/gtest.h"
 #include "proto/kcred/v1/broker.grpc.pb.h"
 #include "tests/support/process.h"
+#include "tests/support/simulated_clock.h"
 
 namespace kcred::client {
 namespace {
@@ -149,8 +150,6 @@ class WatchTest : public ::testing::Test {
     options_.ref.set_namespace_("automation");
     options_.ref.set_name("ci-bot");
     options_.output = dir_.File("watched.kubeconfig");
-    options_.initial_backoff = absl::Milliseconds(1);
-    options_.max_backoff = absl::Milliseconds(5);
     options_.after_write = [this](const std::string& why) { writes_.Add(why); };
   }
   ~WatchTest() override {
@@ -188,11 +187,14 @@ class WatchTest : public ::testing::Test {
   WatchStop stop_;
   std::ostringstream out_, err_;
   std::istringstream in_;
-  RealClock clock_;
+  // The reconnect backoff waits on this clock: only the test's Advance ends it.
+  kcred::testing::SimulatedClock clock_;
   std::thread thread_;
   int code_ = -1;
 };
 
+// Each event that changes the kubeconfig rewrites the file (0600) and runs --exec once; events
+// that leave it unchanged write nothing; a deleted account ends the watch with exit 1.
 TEST_F(WatchTest, RewritesOnRotationRunsTheCommandAndSkipsUnchangedContent) {
   const std::string runs = dir_.File("runs");
   options_.exec = "echo \"$KCRED_KUBECONFIG $KUBECONFIG\" >> '" + runs + "'";
@@ -227,6 +229,7 @@ TEST_F(WatchTest, RewritesOnRotationRunsTheCommandAndSkipsUnchangedContent) {
   EXPECT_EQ(*lines, expected + expected + expected);
 }
 
+// A stop request ends a running watch with exit 0.
 TEST_F(WatchTest, StopEndsTheWatchWithExitZero) {
   broker_.SetKubeconfig("generation: 1\n");
   Start();
@@ -236,6 +239,8 @@ TEST_F(WatchTest, StopEndsTheWatchWithExitZero) {
   EXPECT_EQ(Join(), kExitOk);
 }
 
+// When kcredd goes away the watch reconnects after its backoff, resumes after the last event it
+// saw, and fetches the kubeconfig again.
 TEST_F(WatchTest, ReconnectsResumingAfterTheLastEventAndFetchesAgain) {
   broker_.SetKubeconfig("generation: 1\n");
   Start();
@@ -249,6 +254,13 @@ TEST_F(WatchTest, ReconnectsResumingAfterTheLastEventAndFetchesAgain) {
   // kcredd goes away; while it is away the account rotates.
   broker_.SetKubeconfig("generation: 3\n");
   broker_.EndStream(grpc::Status(grpc::StatusCode::UNAVAILABLE, "restarting"));
+  // It waits out the first backoff (half to all of initial_backoff) and does not call before.
+  ASSERT_TRUE(clock_.AwaitBlocked(1));
+  const absl::Time reconnect = clock_.EarliestDeadline().value_or(absl::InfiniteFuture());
+  EXPECT_GE(reconnect - clock_.Now(), options_.initial_backoff / 2);
+  EXPECT_LE(reconnect - clock_.Now(), options_.initial_backoff);
+  EXPECT_EQ(broker_.WatchRequests().size(), 1u);
+  clock_.AdvanceTo(reconnect);
   ASSERT_TRUE(broker_.AwaitWatchCalls(2));
   EXPECT_EQ(broker_.WatchRequests()[1].resume_token(), "t1");
   EXPECT_FALSE(broker_.WatchRequests()[1].send_initial_state());
@@ -259,6 +271,7 @@ TEST_F(WatchTest, ReconnectsResumingAfterTheLastEventAndFetchesAgain) {
   EXPECT_THAT(err_.str(), HasSubstr("reconnecting"));
 }
 
+// RESYNC_REQUIRED makes the watch fetch the kubeconfig again.
 TEST_F(WatchTest, ResyncRequiredFetchesAgain) {
   broker_.SetKubeconfig("generation: 1\n");
   Start();
@@ -271,6 +284,7 @@ TEST_F(WatchTest, ResyncRequiredFetchesAgain) {
   EXPECT_EQ(Join(), kExitOk);
 }
 
+// An unknown account fails at once with exit 1 and writes no file.
 TEST_F(WatchTest, UnknownAccountFailsAtOnce) {
   broker_.SetKubeconfig("", grpc::Status(grpc::StatusCode::NOT_FOUND, "account not found"));
   Start();
@@ -279,8 +293,9 @@ TEST_F(WatchTest, UnknownAccountFailsAtOnce) {
   EXPECT_EQ(File(), "<missing>");
 }
 
+// Usage errors exit 2 naming what is missing; --help shows examples and the environment.
 TEST(WatchCommandTest, UsageErrorsAndHelp) {
-  RealClock clock;
+  kcred::testing::SimulatedClock clock;
   std::istringstream in;
   {
     std::ostringstream out, err;

@@ -1,6 +1,6 @@
 #pragma once
 // An ApiServer driven in-process for the handler tests: requests are cpp-httplib objects, no
-// sockets; time is a SteppingClock (tests/support/stepping_clock.h) that stands still until a test
+// sockets; time is a SimulatedClock (tests/support/simulated_clock.h) that stands still until a test
 // advances it. Each test file derives its own suite from ApiServerFixture.
 
 #include <gtest/gtest.h>
@@ -14,7 +14,7 @@
 #include "common/logging.h"
 #include "devcluster/api_server.h"
 #include "devcluster/auth/tokens.h"
-#include "tests/support/stepping_clock.h"
+#include "tests/support/simulated_clock.h"
 
 namespace kcred::devcluster::testing {
 
@@ -97,7 +97,8 @@ class ApiServerFixture : public ::testing::Test {
   }
 
   inline static std::string* key_pem_ = nullptr;
-  kcred::testing::SteppingClock clock_;
+  // kInstant: injected latency sleeps on the server's handler threads, which nobody else wakes.
+  kcred::testing::SimulatedClock clock_{kcred::testing::SimulatedClock::SleepMode::kInstant};
   ObjectStore store_{clock_};
   FaultInjector faults_;
   std::optional<TokenSigner> signer_;

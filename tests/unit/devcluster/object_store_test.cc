@@ -9,12 +9,12 @@
 #include <vector>
 
 #include "devcluster/api_error.h"
-#include "tests/support/stepping_clock.h"
+#include "tests/support/simulated_clock.h"
 
 namespace kcred::devcluster {
 namespace {
 
-using kcred::testing::SteppingClock;
+using kcred::testing::SimulatedClock;
 
 const ResourceInfo& Res(const char* group, const char* plural) {
   const ResourceInfo* info = FindResource(group, plural);
@@ -33,7 +33,7 @@ class ObjectStoreTest : public ::testing::Test {
     return sa;
   }
 
-  SteppingClock clock_;
+  SimulatedClock clock_;
   ObjectStore store_{clock_, /*history=*/16};
   const ResourceInfo& sa_ = Res("", "serviceaccounts");
 };
@@ -228,81 +228,6 @@ TEST_F(ObjectStoreTest, SnapshotRoundTrip) {
   EXPECT_FALSE(restored.Restore(nlohmann::json::array()).ok());
 }
 
-// A clock whose waits really block until the test moves time past their deadline (or their
-// condition holds), so a test controls exactly when the persister's interval has passed.
-class SteppedClock final : public Clock {
- public:
-  absl::Time Now() const override {
-    absl::MutexLock lock(&mu_);
-    return now_;
-  }
-  void SleepUntil(absl::Time deadline) override {
-    absl::MutexLock lock(&mu_);
-    auto reached = [this, deadline]()
-                       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return now_ >= deadline; };
-    mu_.Await(absl::Condition(&reached));
-  }
-  bool WaitUntil(absl::Mutex* mu, const absl::Condition& cond, absl::Time deadline) override
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    if (cond.Eval()) return true;
-    auto waiter = std::make_shared<Waiter>();
-    waiter->mu = mu;
-    waiter->deadline = deadline;
-    {
-      absl::MutexLock lock(&mu_);
-      if (now_ >= deadline) return false;
-      waiters_.push_back(waiter);
-    }
-    struct Args {
-      const absl::Condition* cond;
-      const Waiter* waiter;
-    };
-    Args args{&cond, waiter.get()};
-    mu->Await(absl::Condition(
-        +[](Args* a) { return a->waiter->fired || a->cond->Eval(); }, &args));
-    {
-      absl::MutexLock lock(&mu_);
-      waiters_.erase(std::find(waiters_.begin(), waiters_.end(), waiter));
-    }
-    return cond.Eval();
-  }
-  // Moves time forward and wakes the waiters whose deadline came.
-  void Advance(absl::Duration d) {
-    std::vector<std::shared_ptr<Waiter>> due;
-    {
-      absl::MutexLock lock(&mu_);
-      now_ += d;
-      for (const std::shared_ptr<Waiter>& w : waiters_) {
-        if (w->deadline <= now_) due.push_back(w);
-      }
-    }
-    for (const std::shared_ptr<Waiter>& w : due) {
-      absl::MutexLock lock(w->mu);
-      w->fired = true;
-    }
-  }
-  // Waits (at most 10 s of real time, an event not a delay) until a thread waits for exactly
-  // `deadline`.
-  bool AwaitWaiterFor(absl::Time deadline) const {
-    auto waiting = [this, deadline]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return std::any_of(waiters_.begin(), waiters_.end(),
-                         [deadline](const auto& w) { return w->deadline == deadline; });
-    };
-    absl::MutexLock lock(&mu_);
-    return mu_.AwaitWithTimeout(absl::Condition(&waiting), absl::Seconds(10));
-  }
-
- private:
-  struct Waiter {
-    absl::Mutex* mu = nullptr;
-    absl::Time deadline;
-    bool fired = false;  // guarded by *mu
-  };
-  mutable absl::Mutex mu_;
-  absl::Time now_ ABSL_GUARDED_BY(mu_) = absl::FromUnixSeconds(1767225600);
-  std::vector<std::shared_ptr<Waiter>> waiters_ ABSL_GUARDED_BY(mu_);
-};
-
 // What the persister wrote, in order; writes fail while `fail` is set.
 struct Disk {
   absl::Mutex mu;
@@ -352,7 +277,8 @@ class SnapshotPersisterTest : public ::testing::Test {
     return store_.Create(sa_, "ns", {{"metadata", {{"name", name}}}}).status();
   }
 
-  SteppedClock clock_;
+  // The persister's writer thread waits on it: only the test's Advance ends an interval.
+  SimulatedClock clock_;
   ObjectStore store_{clock_};
   Disk disk_;
   std::vector<absl::Status> reported_;  // only touched by the writer thread, read after Stop()
@@ -373,7 +299,7 @@ TEST_F(SnapshotPersisterTest, ManyQuickChangesFewWrites) {
   for (int i = 0; i < 100; ++i) ASSERT_TRUE(CreateSa(absl::StrCat("sa-", i)).ok());
   // The writer waits for the interval since Start's write; the clock stands still, so nothing
   // was written for the 100 changes yet.
-  ASSERT_TRUE(clock_.AwaitWaiterFor(t0_ + absl::Milliseconds(200)));
+  ASSERT_TRUE(clock_.AwaitBlockedUntil(t0_ + absl::Milliseconds(200)));
   EXPECT_EQ(disk_.count(), 1u);
   EXPECT_EQ(persister_.writes(), 1);
 
@@ -384,7 +310,7 @@ TEST_F(SnapshotPersisterTest, ManyQuickChangesFewWrites) {
 
   // The next change waits for the next interval.
   ASSERT_TRUE(CreateSa("late").ok());
-  ASSERT_TRUE(clock_.AwaitWaiterFor(t0_ + absl::Milliseconds(400)));
+  ASSERT_TRUE(clock_.AwaitBlockedUntil(t0_ + absl::Milliseconds(400)));
   EXPECT_EQ(disk_.count(), 2u);
   clock_.Advance(absl::Milliseconds(200));
   ASSERT_TRUE(disk_.AwaitCount(3));
@@ -406,7 +332,7 @@ TEST_F(SnapshotPersisterTest, ManyQuickChangesFewWrites) {
 TEST_F(SnapshotPersisterTest, StopFlushesTheLastChange) {
   ASSERT_TRUE(persister_.Start().ok());
   ASSERT_TRUE(CreateSa("first").ok());
-  ASSERT_TRUE(clock_.AwaitWaiterFor(t0_ + absl::Milliseconds(200)));
+  ASSERT_TRUE(clock_.AwaitBlockedUntil(t0_ + absl::Milliseconds(200)));
   ASSERT_TRUE(CreateSa("last").ok());
   EXPECT_EQ(disk_.count(), 1u);
 
@@ -427,11 +353,11 @@ TEST_F(SnapshotPersisterTest, FailedWritesAreRetriedAndReportedOnce) {
     disk_.fail = true;
   }
   ASSERT_TRUE(CreateSa("kept").ok());
-  ASSERT_TRUE(clock_.AwaitWaiterFor(t0_ + absl::Milliseconds(200)));
+  ASSERT_TRUE(clock_.AwaitBlockedUntil(t0_ + absl::Milliseconds(200)));
   clock_.Advance(absl::Milliseconds(200));  // fails
-  ASSERT_TRUE(clock_.AwaitWaiterFor(t0_ + absl::Milliseconds(400)));
+  ASSERT_TRUE(clock_.AwaitBlockedUntil(t0_ + absl::Milliseconds(400)));
   clock_.Advance(absl::Milliseconds(200));  // fails again, without a change in between
-  ASSERT_TRUE(clock_.AwaitWaiterFor(t0_ + absl::Milliseconds(600)));
+  ASSERT_TRUE(clock_.AwaitBlockedUntil(t0_ + absl::Milliseconds(600)));
   EXPECT_EQ(disk_.count(), 1u);
   {
     absl::MutexLock lock(&disk_.mu);
@@ -462,7 +388,7 @@ TEST_F(SnapshotPersisterTest, StartFailsWhenTheFirstWriteFails) {
 
 // A watch waits on the store's clock: a change wakes it, the clock reaching the deadline ends it.
 TEST(ObjectStoreWaitTest, WaitsUntilTheStoreClockReachesTheDeadline) {
-  SteppedClock clock;
+  SimulatedClock clock;
   ObjectStore store(clock);
   ASSERT_TRUE(store.Create(Res("", "namespaces"), "", {{"metadata", {{"name", "ns"}}}}).ok());
   const ResourceInfo& sa = Res("", "serviceaccounts");
@@ -471,7 +397,7 @@ TEST(ObjectStoreWaitTest, WaitsUntilTheStoreClockReachesTheDeadline) {
   absl::StatusOr<std::vector<WatchEvent>> timed_out;
   std::thread idle(
       [&] { timed_out = store.WaitForEvents(sa, "ns", store.CurrentResourceVersion(), deadline); });
-  ASSERT_TRUE(clock.AwaitWaiterFor(deadline));
+  ASSERT_TRUE(clock.AwaitBlockedUntil(deadline));
   clock.Advance(absl::Seconds(30));
   idle.join();
   ASSERT_TRUE(timed_out.ok()) << timed_out.status();
@@ -481,7 +407,7 @@ TEST(ObjectStoreWaitTest, WaitsUntilTheStoreClockReachesTheDeadline) {
   const int64_t before = store.CurrentResourceVersion();
   std::thread watcher(
       [&] { woken = store.WaitForEvents(sa, "ns", before, deadline + absl::Seconds(30)); });
-  ASSERT_TRUE(clock.AwaitWaiterFor(deadline + absl::Seconds(30)));
+  ASSERT_TRUE(clock.AwaitBlockedUntil(deadline + absl::Seconds(30)));
   ASSERT_TRUE(store.Create(sa, "ns", {{"metadata", {{"name", "bot"}}}}).ok());
   watcher.join();
   ASSERT_TRUE(woken.ok()) << woken.status();

@@ -6,13 +6,13 @@
 #include <string>
 #include <vector>
 
-#include "tests/support/stepping_clock.h"
+#include "tests/support/simulated_clock.h"
 #include "tests/unit/devcluster/api_server_fixture.h"
 
 namespace kcred::devcluster {
 namespace {
 
-using kcred::testing::SteppingClock;
+using kcred::testing::SimulatedClock;
 
 // WatchStream on a store whose clock stands still: each Poll below has an event waiting or a
 // deadline already passed, so none of them waits.
@@ -71,7 +71,7 @@ class WatchStreamTest : public ::testing::Test {
     return sent;
   }
 
-  SteppingClock clock_;
+  SimulatedClock clock_{SimulatedClock::SleepMode::kInstant};
   ObjectStore store_{clock_, /*history=*/8};
   const ResourceInfo& sa_ = *FindResource("", "serviceaccounts");
 };

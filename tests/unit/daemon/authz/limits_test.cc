@@ -8,7 +8,7 @@
 #include <optional>
 #include <vector>
 
-#include "tests/support/stepping_clock.h"
+#include "tests/support/simulated_clock.h"
 
 namespace kcred::authz {
 namespace {
@@ -28,7 +28,7 @@ config::LimitsConfig Small() {
 // A caller at its limit of calls is refused with the config key; others are not affected, and a
 // released slot can be taken again.
 TEST(CallLimitsTest, CallsPerCaller) {
-  testing::SteppingClock clock;
+  testing::SimulatedClock clock;
   CallLimits limits(clock, Small());
   std::vector<CallLimits::Slot> held;
   for (int i = 0; i < 2; ++i) {
@@ -46,7 +46,7 @@ TEST(CallLimitsTest, CallsPerCaller) {
 
 // Watch streams are capped per caller and in total.
 TEST(CallLimitsTest, WatchesPerCallerAndTotal) {
-  testing::SteppingClock clock;
+  testing::SimulatedClock clock;
   CallLimits limits(clock, Small());
   std::vector<CallLimits::Slot> held;
   for (const char* caller : {"a", "a", "b"}) {
@@ -66,7 +66,7 @@ TEST(CallLimitsTest, WatchesPerCallerAndTotal) {
 
 // Secret reads spend a burst, then come at the configured rate; each caller has its own bucket.
 TEST(CallLimitsTest, SecretReadRate) {
-  testing::SteppingClock clock;
+  testing::SimulatedClock clock;
   CallLimits limits(clock, Small());
   EXPECT_TRUE(limits.TakeSecretRead("a").ok());
   EXPECT_TRUE(limits.TakeSecretRead("a").ok());
@@ -82,7 +82,7 @@ TEST(CallLimitsTest, SecretReadRate) {
 
 // A reload's new limits apply to the next call; slots already held stay counted.
 TEST(CallLimitsTest, ReconfigureKeepsHeldSlots) {
-  testing::SteppingClock clock;
+  testing::SimulatedClock clock;
   CallLimits limits(clock, Small());
   auto first = limits.EnterCall("a");
   ASSERT_TRUE(first.ok());

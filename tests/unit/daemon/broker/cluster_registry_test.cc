@@ -287,7 +287,7 @@ std::vector<ClusterHandle> Handles(kube::KubeClient& client,
 
 // A new cluster set needs a name and a client for each cluster, and unique names.
 TEST(ClusterSetTest, MakeClusterSetChecksEveryHandle) {
-  kcred::testing::SteppingClock clock;
+  kcred::testing::SimulatedClock clock{kcred::testing::SimulatedClock::SleepMode::kInstant};
   FakeKubeClient kube(clock);
   auto set = MakeClusterSet(Handles(kube, {TestCluster("dev"), TestCluster("prod")}));
   ASSERT_TRUE(set.ok()) << set.status();
@@ -308,7 +308,7 @@ TEST(ClusterSetTest, MakeClusterSetChecksEveryHandle) {
 
 // The changes between two sets, by name: added, changed configuration, removed.
 TEST(ClusterSetTest, DiffClustersByName) {
-  kcred::testing::SteppingClock clock;
+  kcred::testing::SimulatedClock clock{kcred::testing::SimulatedClock::SleepMode::kInstant};
   FakeKubeClient kube(clock);
   config::ClusterConfig moved = TestCluster("dev");
   moved.server = "https://dev-2.example:6443";
@@ -325,7 +325,7 @@ TEST(ClusterSetTest, DiffClustersByName) {
 
 // Find names the known clusters when one is missing; Replace hands back the previous set.
 TEST(ClusterSetTest, RegistryFindsAndReplaces) {
-  kcred::testing::SteppingClock clock;
+  kcred::testing::SimulatedClock clock{kcred::testing::SimulatedClock::SleepMode::kInstant};
   FakeKubeClient kube(clock);
   ClusterRegistry registry(Handles(kube, {TestCluster("dev")}));
   EXPECT_EQ(registry.Find("").status().code(), absl::StatusCode::kInvalidArgument);

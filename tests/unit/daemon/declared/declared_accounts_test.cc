@@ -6,14 +6,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
-#include "daemon/broker/broker.h"
-#include "daemon/kube/fake_kube_client.h"
-#include "daemon/store/memory_store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/simulated_clock.h"
 #include "tests/support/broker_fixture.h"
-#include "tests/support/stepping_clock.h"
 
 namespace kcred::declared {
 namespace {
@@ -49,15 +45,10 @@ config::DeclaredAccount Declared(const std::string& name, const std::string& ver
 
 class DeclaredAccountsTest : public ::testing::Test {
  protected:
-  DeclaredAccountsTest() : kube_(clock_), sealer_(kcred::testing::TestSealer()) {
+  static config::TokenDefaults Defaults() {
     config::TokenDefaults defaults;
     defaults.grace = absl::ZeroDuration();
-    kcred::testing::SeedNamespace(kube_, "automation");
-    broker_ = std::make_unique<broker::Broker>(
-        clock_, store_, *sealer_,
-        std::vector<broker::ClusterHandle>{
-            {kcred::testing::TestCluster(), kcred::testing::Unowned(kube_)}},
-        defaults);
+    return defaults;
   }
 
   absl::StatusOr<v1::Account> Get(const std::string& name) {
@@ -74,14 +65,14 @@ class DeclaredAccountsTest : public ::testing::Test {
     return verbs;
   }
 
-  kcred::testing::SteppingClock clock_;
-  kube::FakeKubeClient kube_;
-  store::MemoryStore store_;
-  std::unique_ptr<store::Sealer> sealer_;
-  std::unique_ptr<broker::Broker> broker_;
+  kcred::testing::SimulatedClock clock_;
+  kcred::testing::TestBroker world_{clock_, Defaults(), {"automation"}};
+  kube::FakeKubeClient& kube_ = world_.kube;
+  std::unique_ptr<broker::Broker>& broker_ = world_.broker;
 };
 
-// A pass creates the declared accounts, the next leaves them unchanged, a changed spec updates one.
+// A pass creates declared accounts, leaves them alone while they match, and updates them to a
+// changed declaration.
 TEST_F(DeclaredAccountsTest, CreatesThenLeavesUnchangedThenUpdatesToTheDeclaredSpec) {
   DeclaredAccountsReconciler reconciler(clock_, *broker_);
   config::DeclaredAccounts accounts;
@@ -107,7 +98,7 @@ TEST_F(DeclaredAccountsTest, CreatesThenLeavesUnchangedThenUpdatesToTheDeclaredS
   EXPECT_EQ(Get("ci-bot")->spec().access().rules().rules(0).verbs(0), "list");
 }
 
-// An account dropped from the configuration is kept, unless prune is set: then it is deleted.
+// An account no longer declared is kept while prune is off and deprovisioned once it is on.
 TEST_F(DeclaredAccountsTest, RemovedAccountIsKeptWithoutPruneAndDeletedWithPrune) {
   DeclaredAccountsReconciler reconciler(clock_, *broker_);
   config::DeclaredAccounts accounts;
@@ -131,7 +122,7 @@ TEST_F(DeclaredAccountsTest, RemovedAccountIsKeptWithoutPruneAndDeletedWithPrune
   EXPECT_TRUE(Get("ci-bot").ok());
 }
 
-// Accounts of a cluster no longer configured are kept, even with prune.
+// Declared accounts of a cluster no longer configured are kept, not pruned, even with prune on.
 TEST_F(DeclaredAccountsTest, AccountsOfARemovedClusterAreKeptNotPruned) {
   DeclaredAccountsReconciler reconciler(clock_, *broker_);
   config::DeclaredAccounts accounts;
@@ -149,7 +140,8 @@ TEST_F(DeclaredAccountsTest, AccountsOfARemovedClusterAreKeptNotPruned) {
   EXPECT_TRUE(kube_.Peek(Resource::kServiceAccount, "automation", "ci-bot").has_value());
 }
 
-// An API account is neither pruned nor taken over by a declaration of the same name.
+// Accounts provisioned through the API are never pruned, and a declaration of the same name fails
+// instead of taking them over.
 TEST_F(DeclaredAccountsTest, AccountsFromTheApiAreNeverPrunedNorTakenOver) {
   v1::ProvisionAccountRequest request;
   *request.mutable_ref() = Ref("from-api");
@@ -172,7 +164,7 @@ TEST_F(DeclaredAccountsTest, AccountsFromTheApiAreNeverPrunedNorTakenOver) {
   EXPECT_THAT(RoleVerbs("from-api"), ElementsAre("get"));
 }
 
-// The API cannot change a declared account.
+// The API refuses to change an account the configuration declares.
 TEST_F(DeclaredAccountsTest, ApiChangesToADeclaredAccountAreRefused) {
   DeclaredAccountsReconciler reconciler(clock_, *broker_);
   config::DeclaredAccounts accounts;
@@ -188,34 +180,45 @@ TEST_F(DeclaredAccountsTest, ApiChangesToADeclaredAccountAreRefused) {
   EXPECT_THAT(RoleVerbs("ci-bot"), ElementsAre("get"));
 }
 
-// Accounts that fail are retried on the reconciler's thread until they are provisioned.
+// The thread retries failed accounts after a backoff that starts at min_retry and doubles up to
+// max_retry, on simulated time, until they work; then it waits for the next Apply.
 TEST_F(DeclaredAccountsTest, FailedAccountsAreRetriedOnTheThreadUntilTheyWork) {
   ReconcilerOptions options;
-  options.min_retry = absl::Milliseconds(20);
-  options.max_retry = absl::Milliseconds(40);
+  options.min_retry = absl::Seconds(5);
+  options.max_retry = absl::Seconds(8);
   DeclaredAccountsReconciler reconciler(clock_, *broker_, options);
   // The API server refuses the first three ServiceAccount creations (an outage at start).
   kube_.FailNext(Verb::kCreate, Resource::kServiceAccount, 3,
                  absl::UnavailableError("the API server is restarting"));
   config::DeclaredAccounts accounts;
   accounts.items = {Declared("ci-bot")};
+  const absl::Time t0 = clock_.Now();
   reconciler.Start();
   reconciler.Apply(accounts);
 
-  const absl::Time give_up = absl::Now() + absl::Seconds(30);
-  while (absl::Now() < give_up &&
-         !(reconciler.last_report() && reconciler.last_report()->failures.empty())) {
-    absl::SleepFor(absl::Milliseconds(5));
+  // Each failed pass leaves the thread waiting for its retry: 5s, then 10s capped at 8s, then 8s.
+  for (const absl::Time retry :
+       {t0 + absl::Seconds(5), t0 + absl::Seconds(13), t0 + absl::Seconds(21)}) {
+    ASSERT_TRUE(clock_.AwaitBlockedUntil(retry)) << "no retry planned at " << retry;
+    ASSERT_TRUE(reconciler.last_report().has_value());
+    ASSERT_EQ(reconciler.last_report()->failures.size(), 1u);
+    EXPECT_THAT(reconciler.last_report()->failures[0], HasSubstr("the API server is restarting"));
+    EXPECT_FALSE(Get("ci-bot").ok());
+    clock_.AdvanceTo(retry - absl::Milliseconds(1));
+    EXPECT_EQ(clock_.blocked(), 1) << "the retry waits for its time";
+    clock_.AdvanceTo(retry);
   }
+  // The fourth pass works: nothing is left to retry, so the thread waits without a deadline.
+  ASSERT_TRUE(clock_.AwaitBlockedUntil(absl::InfiniteFuture()));
+  EXPECT_EQ(reconciler.passes(), 4);
   ASSERT_TRUE(reconciler.last_report().has_value());
   EXPECT_TRUE(reconciler.last_report()->failures.empty());
   EXPECT_EQ(reconciler.last_report()->created, 1);
-  EXPECT_GE(reconciler.passes(), 2);
   EXPECT_TRUE(Get("ci-bot").ok());
   reconciler.Stop();
 }
 
-// Each declared spec is validated against its cluster, and a refusal names where it is declared.
+// Validation checks each declared spec against its cluster and names the file position.
 TEST(ValidateDeclaredAccountsTest, ChecksEachSpecAgainstItsCluster) {
   config::Config config;
   config::ClusterConfig cluster;

@@ -4,12 +4,12 @@
 #include "absl/strings/match.h"
 #include "daemon/kube/kube_status.h"
 #include "gtest/gtest.h"
-#include "tests/support/stepping_clock.h"
+#include "tests/support/simulated_clock.h"
 
 namespace kcred::kube {
 namespace {
 
-using ::kcred::testing::SteppingClock;
+using ::kcred::testing::SimulatedClock;
 
 const absl::Time kNoDeadline = absl::InfiniteFuture();
 
@@ -25,7 +25,7 @@ class FakeKubeClientTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(kube_.Create(Resource::kNamespace, Meta("", "ns"), kNoDeadline).ok());
   }
-  SteppingClock clock_;
+  SimulatedClock clock_;
   FakeKubeClient kube_{clock_};
 };
 

@@ -18,13 +18,13 @@
 #include "httplib.h"
 #include "spdlog/sinks/ostream_sink.h"
 #include "spdlog/spdlog.h"
-#include "tests/support/stepping_clock.h"
+#include "tests/support/simulated_clock.h"
 #include "tests/unit/daemon/kube/test_pki.h"
 
 namespace kcred::kube {
 namespace {
 
-using ::kcred::testing::SteppingClock;
+using ::kcred::testing::SimulatedClock;
 using testing::CertifiedKey;
 using testing::TestCa;
 
@@ -168,7 +168,8 @@ class HttpKubeClientTest : public ::testing::Test {
 
   TestCa ca_;
   CertifiedKey server_identity_;
-  SteppingClock clock_;
+  // Retries and the token bucket sleep on the calling thread: each sleep moves time at once.
+  SimulatedClock clock_{SimulatedClock::SleepMode::kInstant};
   std::ostringstream log_;
   std::shared_ptr<spdlog::sinks::ostream_sink_mt> log_sink_;
   std::shared_ptr<spdlog::logger> logger_;

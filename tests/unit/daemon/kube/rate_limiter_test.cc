@@ -1,16 +1,19 @@
 #include "daemon/kube/rate_limiter.h"
 
 #include "gtest/gtest.h"
-#include "tests/support/stepping_clock.h"
+#include "tests/support/simulated_clock.h"
 
 namespace kcred::kube {
 namespace {
 
-using ::kcred::testing::SteppingClock;
+using ::kcred::testing::SimulatedClock;
+
+// Acquire sleeps on the test's thread: each sleep moves simulated time at once.
+constexpr SimulatedClock::SleepMode kInstant = SimulatedClock::SleepMode::kInstant;
 
 // A full bucket serves `burst` requests without waiting, then one per 1/qps.
 TEST(TokenBucketTest, BurstThenQps) {
-  SteppingClock clock;
+  SimulatedClock clock(kInstant);
   TokenBucket bucket(clock, /*qps=*/5, /*burst=*/3);
   const absl::Time start = clock.Now();
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(bucket.Acquire(absl::InfiniteFuture()).ok());
@@ -25,7 +28,7 @@ TEST(TokenBucketTest, BurstThenQps) {
 
 // Idle time refills the bucket, but never beyond the burst.
 TEST(TokenBucketTest, RefillIsCappedAtBurst) {
-  SteppingClock clock;
+  SimulatedClock clock(kInstant);
   TokenBucket bucket(clock, /*qps=*/10, /*burst=*/2);
   ASSERT_TRUE(bucket.TryAcquire());
   ASSERT_TRUE(bucket.TryAcquire());
@@ -40,7 +43,7 @@ TEST(TokenBucketTest, RefillIsCappedAtBurst) {
 
 // A wait that would end after the deadline fails at once and takes no token.
 TEST(TokenBucketTest, DeadlineRefusesWithoutWaitingOrConsuming) {
-  SteppingClock clock;
+  SimulatedClock clock(kInstant);
   TokenBucket bucket(clock, /*qps=*/1, /*burst=*/1);
   ASSERT_TRUE(bucket.Acquire(absl::InfiniteFuture()).ok());
   const absl::Time before = clock.Now();
@@ -55,7 +58,7 @@ TEST(TokenBucketTest, DeadlineRefusesWithoutWaitingOrConsuming) {
 
 // Concurrent reservations queue up: n waiters past the burst end at n/qps.
 TEST(TokenBucketTest, ReservationsQueue) {
-  SteppingClock clock;
+  SimulatedClock clock(kInstant);
   TokenBucket bucket(clock, /*qps=*/2, /*burst=*/1);
   const absl::Time start = clock.Now();
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(bucket.Acquire(absl::InfiniteFuture()).ok());

@@ -9,16 +9,16 @@
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/unit/daemon/rotation/simulated_clock.h"
+#include "tests/support/simulated_clock.h"
 
 namespace kcred::rotation {
 namespace {
 
 using ::testing::ElementsAre;
 
-const absl::Time kStart = absl::FromUnixSeconds(1767225600);  // 2026-01-01
+const absl::Time kStart = testing::SimulatedClock::kDefaultStart;
 // A safety net against a hanging test, never a way to wait for simulated time.
-const absl::Duration kRealTimeout = absl::Seconds(20);
+const absl::Duration kRealTimeout = testing::SimulatedClock::kPatience;
 
 RotationPolicy Exact(double fraction) {
   RotationPolicy p;
@@ -130,7 +130,7 @@ class SchedulerTest : public ::testing::Test {
     return options;
   }
 
-  testing::SimulatedClock clock_{kStart};
+  testing::SimulatedClock clock_;
   FakeExecutor executor_{clock_, absl::Hours(1)};
   RecordingObserver observer_;
 };

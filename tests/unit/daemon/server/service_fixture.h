@@ -2,7 +2,8 @@
 // kcredd's gRPC service inside one test process: a real Broker (fake Kubernetes, memory store),
 // the BrokerService with its gate (authorization policy, limits, audit log in a temp file) and
 // the event hub, served by GrpcServer on a unix socket (so the test is identified by SO_PEERCRED
-// as the uid it runs as), and a client stub.
+// as the uid it runs as), and a client stub. The service's time is simulated; only the gRPC calls
+// (their deadlines, the server's shutdown) run on real time.
 
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
@@ -13,20 +14,17 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "common/clock.h"
 #include "daemon/audit/audit_log.h"
 #include "daemon/authz/authorizer.h"
 #include "daemon/authz/limits.h"
-#include "daemon/broker/broker.h"
-#include "daemon/kube/fake_kube_client.h"
 #include "daemon/server/account_events.h"
 #include "daemon/server/broker_service.h"
 #include "daemon/server/grpc_server.h"
-#include "daemon/store/memory_store.h"
 #include "gtest/gtest.h"
 #include "proto/kcred/v1/broker.grpc.pb.h"
-#include "tests/support/broker_fixture.h"
 #include "tests/support/process.h"
+#include "tests/support/simulated_clock.h"
+#include "tests/support/broker_fixture.h"
 
 namespace kcred::server::testing {
 
@@ -58,20 +56,9 @@ struct ServiceOptions {
 class ServiceFixture {
  public:
   explicit ServiceFixture(ServiceOptions options = {})
-      : kube_(clock_),
-        sealer_(kcred::testing::TestSealer()),
+      : world_(clock_, Defaults(), {"automation", "other"}),
         limits_(clock_, options.limits),
         socket_(dir_.File("kcredd.sock")) {
-    config::TokenDefaults defaults;
-    defaults.ttl = absl::Hours(1);
-    defaults.grace = absl::ZeroDuration();
-    defaults.legacy_token_wait = absl::Seconds(30);
-    for (const char* ns : {"automation", "other"}) kcred::testing::SeedNamespace(kube_, ns);
-    broker_ = std::make_unique<broker::Broker>(
-        clock_, store_, *sealer_,
-        std::vector<broker::ClusterHandle>{
-            {kcred::testing::TestCluster(), kcred::testing::Unowned(kube_)}},
-        defaults);
     broker_->SetEventListener([this](const v1::AccountEvent& e) { hub_.Publish(e); });
     config::AuthorizationConfig authz;
     authz.configured = true;
@@ -120,6 +107,14 @@ class ServiceFixture {
     ASSERT_TRUE(broker_->Provision(request).ok());
   }
 
+  static config::TokenDefaults Defaults() {
+    config::TokenDefaults defaults;
+    defaults.ttl = absl::Hours(1);
+    defaults.grace = absl::ZeroDuration();
+    defaults.legacy_token_wait = absl::Seconds(30);
+    return defaults;
+  }
+
   // The audit file's lines.
   std::vector<std::string> AuditLines() const {
     std::vector<std::string> lines =
@@ -127,12 +122,12 @@ class ServiceFixture {
     return lines;
   }
 
-  RealClock clock_;
+  // kInstant: what sleeps (the broker waiting for a legacy token) does so on a handler thread that
+  // nobody else would wake.
+  kcred::testing::SimulatedClock clock_{kcred::testing::SimulatedClock::SleepMode::kInstant};
   kcred::testing::TempDir dir_;
-  kube::FakeKubeClient kube_;
-  store::MemoryStore store_;
-  std::unique_ptr<store::Sealer> sealer_;
-  std::unique_ptr<broker::Broker> broker_;
+  kcred::testing::TestBroker world_;
+  std::unique_ptr<broker::Broker>& broker_ = world_.broker;
   AccountEventHub hub_;
   PeerRegistry peers_;
   std::unique_ptr<authz::Authorizer> authorizer_;

@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "tests/support/process.h"
+#include "tests/support/simulated_clock.h"
 
 namespace kcred::server {
 namespace {
@@ -115,8 +115,11 @@ class NotifierTest : public ::testing::Test {
   std::string socket_path_ = dir_.File("notify.sock");
   FakeNotifySocket socket_{socket_path_};
   ScopedEnv env_;
+  // The watchdog tests' Notifier waits on this clock; only the test's Advance starts a new round.
+  kcred::testing::SimulatedClock clock_;
 };
 
+// Ready sends READY=1 with the STATUS= line.
 TEST_F(NotifierTest, ReadySendsReadyAndStatus) {
   Notifier notifier;
   EXPECT_TRUE(notifier.enabled());
@@ -124,18 +127,21 @@ TEST_F(NotifierTest, ReadySendsReadyAndStatus) {
   EXPECT_EQ(socket_.Receive(), "READY=1\nSTATUS=serving 42 accounts on 2 clusters");
 }
 
+// The serving status counts accounts and clusters, singular for one.
 TEST(ServingStatusTextTest, CountsAccountsAndClusters) {
   EXPECT_EQ(ServingStatusText(42, 2), "serving 42 accounts on 2 clusters");
   EXPECT_EQ(ServingStatusText(1, 1), "serving 1 account on 1 cluster");
   EXPECT_EQ(ServingStatusText(0, 0), "serving 0 accounts on 0 clusters");
 }
 
+// A multi-line status is sent as one line.
 TEST_F(NotifierTest, StatusIsOneLine) {
   Notifier notifier;
   ASSERT_TRUE(notifier.Status("reload refused:\nclusters[0].url is empty").ok());
   EXPECT_EQ(socket_.Receive(), "STATUS=reload refused: clusters[0].url is empty");
 }
 
+// Reloading sends RELOADING=1 with MONOTONIC_USEC; ReadyAfterReload sends READY=1 again.
 TEST_F(NotifierTest, ReloadSequenceCarriesMonotonicTimestamp) {
   Notifier notifier;
   ASSERT_TRUE(notifier.Reloading().ok());
@@ -151,12 +157,14 @@ TEST_F(NotifierTest, ReloadSequenceCarriesMonotonicTimestamp) {
   EXPECT_EQ(socket_.Receive(), "READY=1\nSTATUS=serving 3 accounts on 1 cluster");
 }
 
+// Stopping sends STOPPING=1.
 TEST_F(NotifierTest, StoppingSendsStopping) {
   Notifier notifier;
   ASSERT_TRUE(notifier.Stopping().ok());
   EXPECT_EQ(socket_.Receive(), "STOPPING=1");
 }
 
+// Without NOTIFY_SOCKET at construction every call is an OK no-op, the watchdog included.
 TEST_F(NotifierTest, NoOpWithoutNotifySocket) {
   env_.Set("NOTIFY_SOCKET", std::nullopt);
   EnableWatchdog("20000");
@@ -176,6 +184,7 @@ TEST_F(NotifierTest, NoOpWithoutNotifySocket) {
   EXPECT_THAT(socket_.Drain(), ::testing::IsEmpty());
 }
 
+// A NOTIFY_SOCKET nobody listens on is an error that names NOTIFY_SOCKET.
 TEST_F(NotifierTest, UnreachableSocketIsAnError) {
   env_.Set("NOTIFY_SOCKET", dir_.File("nobody-listens.sock"));
   Notifier notifier;
@@ -184,6 +193,7 @@ TEST_F(NotifierTest, UnreachableSocketIsAnError) {
   EXPECT_THAT(std::string(s.message()), HasSubstr("NOTIFY_SOCKET"));
 }
 
+// Without WATCHDOG_USEC there is no watchdog and StartWatchdog starts nothing.
 TEST_F(NotifierTest, NoWatchdogWithoutWatchdogUsec) {
   Notifier notifier;
   EXPECT_FALSE(notifier.watchdog_timeout().has_value());
@@ -194,6 +204,7 @@ TEST_F(NotifierTest, NoWatchdogWithoutWatchdogUsec) {
   EXPECT_THAT(socket_.Drain(), ::testing::IsEmpty());
 }
 
+// A WATCHDOG_PID naming another process means no watchdog for this one.
 TEST_F(NotifierTest, WatchdogForAnotherProcessIsIgnored) {
   env_.Set("WATCHDOG_USEC", "20000");
   env_.Set("WATCHDOG_PID", std::to_string(getpid() + 1));
@@ -201,45 +212,53 @@ TEST_F(NotifierTest, WatchdogForAnotherProcessIsIgnored) {
   EXPECT_FALSE(notifier.watchdog_timeout().has_value());
 }
 
+// While healthy, the watchdog pets at once and then once every half of WATCHDOG_USEC (10ms here),
+// never in between; a second StartWatchdog is refused.
 TEST_F(NotifierTest, WatchdogPetsWhileHealthy) {
   EnableWatchdog("20000");
-  Notifier notifier;
+  Notifier notifier(clock_);
   ASSERT_EQ(notifier.watchdog_timeout(), absl::Milliseconds(20));
+  const absl::Time start = clock_.Now();
   ASSERT_TRUE(notifier.StartWatchdog([] { return true; }).ok());
   EXPECT_FALSE(notifier.StartWatchdog([] { return true; }).ok());
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(socket_.Receive(), "WATCHDOG=1") << i;
+  for (int round = 1; round <= 3; ++round) {
+    // Waiting for its next round: this round's datagram, and only it, is queued.
+    ASSERT_TRUE(clock_.AwaitBlockedUntil(start + absl::Milliseconds(10) * round)) << round;
+    EXPECT_EQ(socket_.Drain(), std::vector<std::string>{"WATCHDOG=1"}) << round;
+    clock_.Advance(absl::Milliseconds(10));
+  }
   notifier.StopWatchdog();
   notifier.StopWatchdog();  // idempotent
 }
 
+// Once the health check fails, the watchdog keeps checking every round but pets no more.
 TEST_F(NotifierTest, WatchdogStopsPettingWhenUnhealthy) {
-  EnableWatchdog("2000");
-  Notifier notifier;
+  EnableWatchdog("2000");  // a round every millisecond
+  Notifier notifier(clock_);
   std::atomic<int> checks{0};
-  absl::Notification checked_while_unhealthy;
+  const absl::Time start = clock_.Now();
   // Healthy for the first two checks, unhealthy from then on.
-  ASSERT_TRUE(notifier
-                  .StartWatchdog([&] {
-                    int n = ++checks;
-                    if (n == 6 && !checked_while_unhealthy.HasBeenNotified()) {
-                      checked_while_unhealthy.Notify();
-                    }
-                    return n <= 2;
-                  })
-                  .ok());
-  checked_while_unhealthy.WaitForNotification();
+  ASSERT_TRUE(notifier.StartWatchdog([&] { return ++checks <= 2; }).ok());
+  for (int round = 1; round <= 6; ++round) {
+    ASSERT_TRUE(clock_.AwaitBlockedUntil(start + absl::Milliseconds(round))) << round;
+    EXPECT_EQ(checks.load(), round);
+    if (round < 6) clock_.Advance(absl::Milliseconds(1));
+  }
   notifier.StopWatchdog();  // joined: every datagram it sent is queued
-  EXPECT_GE(checks.load(), 6);
+  EXPECT_EQ(checks.load(), 6);
   EXPECT_EQ(socket_.Drain(), (std::vector<std::string>{"WATCHDOG=1", "WATCHDOG=1"}));
 }
 
+// Stopping ends the watchdog's wait for its next round (30s away) at once, without a last pet.
 TEST_F(NotifierTest, WatchdogStopsCleanly) {
-  EnableWatchdog("60000000");  // pets every 30s: stopping must not wait for the next round
-  Notifier notifier;
+  EnableWatchdog("60000000");
+  Notifier notifier(clock_);
   ASSERT_TRUE(notifier.StartWatchdog([] { return true; }).ok());
   EXPECT_EQ(socket_.Receive(), "WATCHDOG=1");
+  ASSERT_TRUE(clock_.AwaitBlocked(1));
   notifier.StopWatchdog();
   EXPECT_THAT(socket_.Drain(), ::testing::IsEmpty());
+  EXPECT_EQ(clock_.Now(), clock_.kDefaultStart) << "no time had to pass";
 }
 
 // Socket activation reads (and clears) LISTEN_* and uses fd 3, so each case runs in a child
@@ -292,6 +311,7 @@ int ListeningUnixSocket(const std::string& path, int type = SOCK_STREAM) {
   return fd;
 }
 
+// Without LISTEN_FDS kcredd was not socket-activated.
 TEST(TakeActivatedUnixSocketTest, NotActivated) {
   std::string seen = InChild([] {
     unsetenv("LISTEN_FDS");
@@ -301,6 +321,7 @@ TEST(TakeActivatedUnixSocketTest, NotActivated) {
   EXPECT_EQ(seen, "not activated");
 }
 
+// One listening unix stream socket is taken as fd 3, non-blocking and close-on-exec, once.
 TEST(TakeActivatedUnixSocketTest, TakesOneListeningUnixStreamSocket) {
   kcred::testing::TempDir dir;
   int fd = ListeningUnixSocket(dir.File("kcredd.sock"));
@@ -316,6 +337,7 @@ TEST(TakeActivatedUnixSocketTest, TakesOneListeningUnixStreamSocket) {
   EXPECT_EQ(seen, "fd 3 nonblocking cloexec; not activated");
 }
 
+// Sockets passed to another pid (LISTEN_PID) are not taken.
 TEST(TakeActivatedUnixSocketTest, SocketsForAnotherProcessAreNotTaken) {
   kcred::testing::TempDir dir;
   int fd = ListeningUnixSocket(dir.File("kcredd.sock"));
@@ -328,6 +350,7 @@ TEST(TakeActivatedUnixSocketTest, SocketsForAnotherProcessAreNotTaken) {
   EXPECT_EQ(seen, "not activated");
 }
 
+// Several sockets are refused, saying how to fix the unit.
 TEST(TakeActivatedUnixSocketTest, RefusesSeveralSockets) {
   kcred::testing::TempDir dir;
   int a = ListeningUnixSocket(dir.File("a.sock"));
@@ -344,6 +367,7 @@ TEST(TakeActivatedUnixSocketTest, RefusesSeveralSockets) {
   EXPECT_THAT(seen, HasSubstr("single ListenStream="));
 }
 
+// A datagram socket is refused, naming what was passed and what is needed.
 TEST(TakeActivatedUnixSocketTest, RefusesDatagramSocket) {
   kcred::testing::TempDir dir;
   int fd = ListeningUnixSocket(dir.File("dgram.sock"), SOCK_DGRAM);
@@ -357,6 +381,7 @@ TEST(TakeActivatedUnixSocketTest, RefusesDatagramSocket) {
   EXPECT_THAT(seen, HasSubstr("listening unix stream socket"));
 }
 
+// A TCP socket is refused, naming it.
 TEST(TakeActivatedUnixSocketTest, RefusesTcpSocket) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
@@ -372,6 +397,7 @@ TEST(TakeActivatedUnixSocketTest, RefusesTcpSocket) {
   EXPECT_THAT(seen, HasSubstr("error: systemd passed a IPv4 stream socket"));
 }
 
+// A unix stream socket that does not listen is refused.
 TEST(TakeActivatedUnixSocketTest, RefusesUnboundUnixSocketThatDoesNotListen) {
   kcred::testing::TempDir dir;
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
