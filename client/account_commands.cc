@@ -32,11 +32,10 @@ int Failed(CommandContext& ctx, absl::string_view command, absl::string_view mes
 // controller), so unless --timeout says otherwise they get a longer deadline than reads.
 constexpr absl::Duration kClusterCallTimeout = absl::Seconds(60);
 
-void SetClusterCallDeadline(grpc::ClientContext& rpc, const ParsedArgs& args,
-                            const CommandContext& ctx) {
+ConnectionOptions ClusterCall(const ParsedArgs& args, const CommandContext& ctx) {
   ConnectionOptions options = ctx.connection;
   if (!args.Has("timeout")) options.timeout = kClusterCallTimeout;
-  SetDeadline(rpc, options);
+  return options;
 }
 
 // The single CLUSTER/NAMESPACE/NAME argument of a command.
@@ -91,15 +90,16 @@ int Kubeconfig(const ParsedArgs& args, CommandContext& ctx) {
     merge_target = *target;
   }
 
-  auto stub = BrokerStub(ctx, kCmd);
-  if (stub == nullptr) return kExitUsage;
-  grpc::ClientContext rpc;
-  SetDeadline(rpc, ctx.connection);
   v1::GetKubeconfigRequest request;
   *request.mutable_ref() = *ref;
   v1::GetKubeconfigResponse response;
-  grpc::Status status = stub->GetKubeconfig(&rpc, request, &response);
-  if (!status.ok()) return CallFailed(ctx, kCmd, status);
+  if (int code = CallBroker(ctx, kCmd,
+                            [&](v1::CredentialBroker::Stub& stub, grpc::ClientContext& rpc) {
+                              return stub.GetKubeconfig(&rpc, request, &response);
+                            });
+      code != kExitOk) {
+    return code;
+  }
 
   const absl::Time now = ctx.clock.Now();
   std::string expiry =
@@ -207,13 +207,14 @@ int Provision(const ParsedArgs& args, CommandContext& ctx) {
   }
   request.set_validate_only(args.Has("dry-run"));
 
-  auto stub = BrokerStub(ctx, kCmd);
-  if (stub == nullptr) return kExitUsage;
-  grpc::ClientContext rpc;
-  SetClusterCallDeadline(rpc, args, ctx);
   v1::ProvisionAccountResponse response;
-  grpc::Status status = stub->ProvisionAccount(&rpc, request, &response);
-  if (!status.ok()) return CallFailed(ctx, kCmd, status);
+  if (int code = CallBroker(ctx, kCmd, ClusterCall(args, ctx),
+                            [&](v1::CredentialBroker::Stub& stub, grpc::ClientContext& rpc) {
+                              return stub.ProvisionAccount(&rpc, request, &response);
+                            });
+      code != kExitOk) {
+    return code;
+  }
   if (*format != OutputFormat::kText) return PrintMessage(ctx, kCmd, response, *format);
   ctx.out << ProvisionReport(response, args.Has("dry-run"), ctx.clock.Now());
   return kExitOk;
@@ -227,15 +228,16 @@ int Get(const ParsedArgs& args, CommandContext& ctx) {
   if (!ref.ok()) return UsageError(ctx, kCmd, ref.status().message());
   auto format = ParseOutputFormat(args.Get("output"));
   if (!format.ok()) return UsageError(ctx, kCmd, format.status().message());
-  auto stub = BrokerStub(ctx, kCmd);
-  if (stub == nullptr) return kExitUsage;
-  grpc::ClientContext rpc;
-  SetDeadline(rpc, ctx.connection);
   v1::GetAccountRequest request;
   *request.mutable_ref() = *ref;
   v1::Account account;
-  grpc::Status status = stub->GetAccount(&rpc, request, &account);
-  if (!status.ok()) return CallFailed(ctx, kCmd, status);
+  if (int code = CallBroker(ctx, kCmd,
+                            [&](v1::CredentialBroker::Stub& stub, grpc::ClientContext& rpc) {
+                              return stub.GetAccount(&rpc, request, &account);
+                            });
+      code != kExitOk) {
+    return code;
+  }
   if (*format != OutputFormat::kText) return PrintMessage(ctx, kCmd, account, *format);
   ctx.out << AccountSummary(account, ctx.clock.Now());
   return kExitOk;
@@ -270,11 +272,14 @@ int List(const ParsedArgs& args, CommandContext& ctx) {
   std::set<std::string> seen_tokens;
   bool more = false;
   for (;;) {
-    grpc::ClientContext rpc;
-    SetDeadline(rpc, ctx.connection);
     v1::ListAccountsResponse page;
-    grpc::Status status = stub->ListAccounts(&rpc, request, &page);
-    if (!status.ok()) return CallFailed(ctx, kCmd, status);
+    if (int code = CallOn(*stub, ctx, kCmd, ctx.connection,
+                          [&](v1::CredentialBroker::Stub& broker, grpc::ClientContext& rpc) {
+                            return broker.ListAccounts(&rpc, request, &page);
+                          });
+        code != kExitOk) {
+      return code;
+    }
     for (auto& a : *page.mutable_accounts()) *all.add_accounts() = std::move(a);
     if (page.next_page_token().empty()) break;
     if (limit > 0) {
@@ -315,13 +320,14 @@ int Rotate(const ParsedArgs& args, CommandContext& ctx) {
     if (!grace.ok()) return UsageError(ctx, kCmd, grace.status().message());
     *request.mutable_grace() = ToProtoDuration(*grace);
   }
-  auto stub = BrokerStub(ctx, kCmd);
-  if (stub == nullptr) return kExitUsage;
-  grpc::ClientContext rpc;
-  SetClusterCallDeadline(rpc, args, ctx);
   v1::RotateTokenResponse response;
-  grpc::Status status = stub->RotateToken(&rpc, request, &response);
-  if (!status.ok()) return CallFailed(ctx, kCmd, status);
+  if (int code = CallBroker(ctx, kCmd, ClusterCall(args, ctx),
+                            [&](v1::CredentialBroker::Stub& stub, grpc::ClientContext& rpc) {
+                              return stub.RotateToken(&rpc, request, &response);
+                            });
+      code != kExitOk) {
+    return code;
+  }
   const absl::Time now = ctx.clock.Now();
   const v1::AccountStatus& s = response.account().status();
   ctx.out << "ROTATED " << FormatAccountRef(*ref) << ": generation "
@@ -343,16 +349,17 @@ int Delete(const ParsedArgs& args, CommandContext& ctx) {
   constexpr absl::string_view kCmd = "delete";
   auto ref = OneAccount(args, kCmd);
   if (!ref.ok()) return UsageError(ctx, kCmd, ref.status().message());
-  auto stub = BrokerStub(ctx, kCmd);
-  if (stub == nullptr) return kExitUsage;
   if (!args.Has("yes")) {
-    grpc::ClientContext rpc;
-    SetDeadline(rpc, ctx.connection);
     v1::GetAccountRequest request;
     *request.mutable_ref() = *ref;
     v1::Account account;
-    grpc::Status status = stub->GetAccount(&rpc, request, &account);
-    if (!status.ok()) return CallFailed(ctx, kCmd, status);
+    if (int code = CallBroker(ctx, kCmd,
+                              [&](v1::CredentialBroker::Stub& stub, grpc::ClientContext& rpc) {
+                                return stub.GetAccount(&rpc, request, &account);
+                              });
+        code != kExitOk) {
+      return code;
+    }
     ctx.out << "kcred delete " << FormatAccountRef(*ref)
             << " --yes would revoke its tokens and delete:\n";
     for (const auto& o : account.status().managed_objects()) {
@@ -363,13 +370,16 @@ int Delete(const ParsedArgs& args, CommandContext& ctx) {
     }
     return UsageError(ctx, kCmd, "nothing deleted; add --yes to delete");
   }
-  grpc::ClientContext rpc;
-  SetClusterCallDeadline(rpc, args, ctx);
   v1::DeleteAccountRequest request;
   *request.mutable_ref() = *ref;
   v1::DeleteAccountResponse response;
-  grpc::Status status = stub->DeleteAccount(&rpc, request, &response);
-  if (!status.ok()) return CallFailed(ctx, kCmd, status);
+  if (int code = CallBroker(ctx, kCmd, ClusterCall(args, ctx),
+                            [&](v1::CredentialBroker::Stub& stub, grpc::ClientContext& rpc) {
+                              return stub.DeleteAccount(&rpc, request, &response);
+                            });
+      code != kExitOk) {
+    return code;
+  }
   ctx.out << "DELETED " << FormatAccountRef(*ref) << " (its tokens are revoked)\n";
   for (const auto& o : response.deleted_objects())
     ctx.out << "  deleted " << FormatObject(o) << "\n";
@@ -389,13 +399,14 @@ int Clusters(const ParsedArgs& args, CommandContext& ctx) {
   }
   auto format = ParseOutputFormat(args.Get("output"));
   if (!format.ok()) return UsageError(ctx, kCmd, format.status().message());
-  auto stub = BrokerStub(ctx, kCmd);
-  if (stub == nullptr) return kExitUsage;
-  grpc::ClientContext rpc;
-  SetDeadline(rpc, ctx.connection);
   v1::ListClustersResponse response;
-  grpc::Status status = stub->ListClusters(&rpc, v1::ListClustersRequest(), &response);
-  if (!status.ok()) return CallFailed(ctx, kCmd, status);
+  if (int code = CallBroker(ctx, kCmd,
+                            [&](v1::CredentialBroker::Stub& stub, grpc::ClientContext& rpc) {
+                              return stub.ListClusters(&rpc, v1::ListClustersRequest(), &response);
+                            });
+      code != kExitOk) {
+    return code;
+  }
   if (*format != OutputFormat::kText) {
     return PrintMessage(ctx, kCmd, response, *format, "clusters");
   }

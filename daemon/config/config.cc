@@ -63,29 +63,31 @@ class Reader : public YamlReader {
   // A readable file that holds at least one PEM certificate.
   absl::StatusOr<std::string> CertificateFile(const YAML::Node& node,
                                               const std::string& path) const {
-    auto file = NonEmptyString(node, path);
-    if (!file.ok()) return file;
-    auto data = ReadFileToString(*file);
-    if (!data.ok()) return FileError(node, path, *file, data.status());
-    BioPtr bio = MemoryBio(*data);
-    X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-    if (cert == nullptr) {
-      return Error(node, path, absl::StrCat("file \"", *file, "\" holds no PEM certificate"));
-    }
-    return file;
+    return PemFile(node, path, "certificate", [](const std::string& data) {
+      BioPtr bio = MemoryBio(data);
+      return X509Ptr(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) != nullptr;
+    });
   }
 
   // A readable file that holds a PEM private key (its content is never echoed).
   absl::StatusOr<std::string> PrivateKeyFile(const YAML::Node& node,
                                              const std::string& path) const {
+    return PemFile(node, path, "private key", [](const std::string& data) {
+      BioPtr bio = MemoryBio(data);
+      return EvpPkeyPtr(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr)) != nullptr;
+    });
+  }
+
+  // The path at `path`, a readable file in which `holds` finds a PEM `what`.
+  template <typename Holds>
+  absl::StatusOr<std::string> PemFile(const YAML::Node& node, const std::string& path,
+                                      absl::string_view what, Holds holds) const {
     auto file = NonEmptyString(node, path);
     if (!file.ok()) return file;
     auto data = ReadFileToString(*file);
     if (!data.ok()) return FileError(node, path, *file, data.status());
-    BioPtr bio = MemoryBio(*data);
-    EvpPkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
-    if (key == nullptr) {
-      return Error(node, path, absl::StrCat("file \"", *file, "\" holds no PEM private key"));
+    if (!holds(*data)) {
+      return Error(node, path, absl::StrCat("file \"", *file, "\" holds no PEM ", what));
     }
     return file;
   }
