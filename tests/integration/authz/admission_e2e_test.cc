@@ -37,6 +37,8 @@ class AdmissionTest : public ::testing::Test {
   KcredEnv env_;
 };
 
+// Each request that would widen an account past the default policy, and a rotate past max_grace,
+// fails with its code and the config key it breaks, and changes nothing in the cluster.
 TEST_F(AdmissionTest, WideningRequestsAreRefusedNamingTheKey) {
   ASSERT_EQ(env_.Kcred({"provision", "dev/automation/existing", "--rule", "get:pods"}).exit_code,
             0);

@@ -39,6 +39,8 @@ class BrokerE2eTest : public ::testing::Test {
 const std::vector<std::string> kCiBotRules = {
     "--rule", "get,list,watch,create,update,delete:pods,services,configmaps,secrets"};
 
+// A cluster-scoped account's 0600 kubeconfig lists pods in any namespace but not leases, names the
+// account and its namespace, and provisioning it again reports UNCHANGED.
 TEST_F(BrokerE2eTest, TheRecipeEndToEnd) {
   std::vector<std::string> args = {"provision", "dev/automation/ci-bot", "--cluster-scope",
                                    "--create-namespace"};
@@ -73,6 +75,7 @@ TEST_F(BrokerE2eTest, TheRecipeEndToEnd) {
   EXPECT_EQ(view.out, "automation");
 }
 
+// A namespace-scoped account lists pods in its own namespace but not in another, nor Secrets.
 TEST_F(BrokerE2eTest, NamespaceScopedAccountStaysInItsNamespace) {
   env_.AdminOk({"create", "namespace", "other"});
   env_.KcredOk({"provision", "dev/team-a/reader", "--create-namespace", "--rule",
@@ -88,6 +91,8 @@ TEST_F(BrokerE2eTest, NamespaceScopedAccountStaysInItsNamespace) {
   EXPECT_NE(secrets.exit_code, 0);
 }
 
+// A role_ref account gets just that role's access, a token-only account keeps the access it has,
+// and a missing role is refused by name, leaving nothing behind.
 TEST_F(BrokerE2eTest, RoleRefAndTokenOnlyModes) {
   env_.AdminOk({"create", "namespace", "apps"});
   env_.AdminOk(
@@ -116,6 +121,7 @@ TEST_F(BrokerE2eTest, RoleRefAndTokenOnlyModes) {
   EXPECT_EQ(env_.LabelledObjects("ghost"), "");
 }
 
+// A legacy-mode account works, with its token in a service-account-token Secret.
 TEST_F(BrokerE2eTest, LegacyModeTokenWorks) {
   env_.KcredOk({"provision", "dev/legacy/old-tool", "--create-namespace", "--mode", "legacy",
                 "--rule", "get,list:pods"});
@@ -126,6 +132,8 @@ TEST_F(BrokerE2eTest, LegacyModeTokenWorks) {
   EXPECT_THAT(secrets, HasSubstr("kubernetes.io/service-account-token"));
 }
 
+// A rotation with no grace revokes the old token at once; with a grace the previous token keeps
+// working beside the new one, and the generation counts each rotation.
 TEST_F(BrokerE2eTest, RotationRevokesTheOldTokenAfterGrace) {
   env_.KcredOk({"provision", "dev/rot/bot", "--create-namespace", "--rule", "get,list:pods",
                 "--grace", "0s"});
@@ -150,6 +158,8 @@ TEST_F(BrokerE2eTest, RotationRevokesTheOldTokenAfterGrace) {
               HasSubstr("\"generation\": \"3\""));
 }
 
+// Delete removes every labelled object and revokes the token; get then fails, and deleting again
+// says not found.
 TEST_F(BrokerE2eTest, DeleteRemovesEverythingAndRevokes) {
   env_.KcredOk({"provision", "dev/gone/bot", "--create-namespace", "--cluster-scope", "--rule",
                 "get,list:pods"});
@@ -168,6 +178,8 @@ TEST_F(BrokerE2eTest, DeleteRemovesEverythingAndRevokes) {
   EXPECT_THAT(again.err + again.out, HasSubstr("not found"));
 }
 
+// After a restart kcredd serves the same token without the cluster, its database never held the
+// token in the clear, and the token works again once the cluster is back.
 TEST_F(BrokerE2eTest, RestartRestoresAccountsAndServesWithoutTheCluster) {
   env_.KcredOk({"provision", "dev/keep/bot", "--create-namespace", "--rule", "get:pods"});
   const std::string before =
@@ -202,6 +214,8 @@ TEST_F(BrokerE2eTest, RestartRestoresAccountsAndServesWithoutTheCluster) {
   EXPECT_EQ(env_.Kubectl(env_.File("after.kubeconfig"), {"auth", "whoami"}).exit_code, 0);
 }
 
+// Bad names, verbs, clusters, TTLs and namespaces, a same-named foreign object (unless adopted) and
+// an oversize request are refused with the right exit code and message, and leave nothing.
 TEST_F(BrokerE2eTest, BadInputsGetTheRightCodeAndLeaveNothing) {
   struct Case {
     std::vector<std::string> args;
@@ -257,6 +271,8 @@ TEST_F(BrokerE2eTest, BadInputsGetTheRightCodeAndLeaveNothing) {
   EXPECT_EQ(env_.LabelledObjects("big"), "");
 }
 
+// --merge adds the account's context and keeps the current one; --set-current switches to it, and
+// the python kubernetes client lists pods with the merged file.
 TEST_F(BrokerE2eTest, MergeKeepsOtherEntriesAndWorksWithKubectlAndPython) {
   env_.KcredOk({"provision", "dev/merge/bot", "--create-namespace", "--rule", "get,list:pods"});
   const std::string home_config = env_.File("home-kubeconfig");

@@ -61,6 +61,8 @@ int ModeOf(const std::string& path) {
   return static_cast<int>(st.st_mode & 07777);
 }
 
+// kubectl runs `kcred token` with no token on disk: it asks kcredd once, then reads a 0600 cache;
+// after a revoking rotation the next run asks kcredd again and caches the new token.
 TEST_F(ExecPluginTest, KubectlRunsKcredTokenWithTheCacheAcrossARevokingRotation) {
   env_.KcredOk({"provision", "dev/automation/ci-bot", "--create-namespace", "--rule",
                 "get,list:pods", "--grace", "0s"});

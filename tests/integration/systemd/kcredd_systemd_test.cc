@@ -147,6 +147,8 @@ class KcreddSystemdTest : public ::testing::Test {
   std::string log_ = dir_.File("kcredd.log");
 };
 
+// kcredd serves a passed socket instead of listen.unix, sends READY, WATCHDOG, RELOADING and
+// STOPPING, and on exit leaves that socket, which systemd owns, in place.
 TEST_F(KcreddSystemdTest, ServesThePassedSocketAndTalksToTheServiceManager) {
   const std::string socket = dir_.File("kcredd.sock");
   int fd = BindUnix(socket, SOCK_STREAM);
@@ -193,6 +195,7 @@ TEST_F(KcreddSystemdTest, ServesThePassedSocketAndTalksToTheServiceManager) {
   EXPECT_THAT(Log(), HasSubstr("socket passed by systemd"));
 }
 
+// A passed datagram socket is refused: kcredd exits 1 asking for a stream socket, and binds none.
 TEST_F(KcreddSystemdTest, RefusesAPassedSocketOfTheWrongKind) {
   int fd = BindUnix(dir_.File("dgram.sock"), SOCK_DGRAM);
   ASSERT_GE(fd, 0) << std::strerror(errno);

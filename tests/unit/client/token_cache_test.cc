@@ -36,6 +36,7 @@ int Mode(const std::string& path) {
   return st.st_mode & 0777;
 }
 
+// A non-empty KCRED_CACHE_DIR wins, else $HOME/.kube/cache/kcred; with neither, it is an error.
 TEST(ResolveCacheDir, PrefersKcredCacheDirThenHome) {
   EXPECT_EQ(*ResolveCacheDir("/tmp/c", "/home/u"), "/tmp/c");
   EXPECT_EQ(*ResolveCacheDir("", "/home/u"), "/home/u/.kube/cache/kcred");
@@ -43,6 +44,7 @@ TEST(ResolveCacheDir, PrefersKcredCacheDirThenHome) {
   EXPECT_FALSE(ResolveCacheDir(nullptr, nullptr).ok());
 }
 
+// The margin is 5 minutes, or a tenth of the lifetime when that is less; a given margin wins.
 TEST(SafetyMargin, FiveMinutesOrTenPercentOfTheLifetime) {
   CachedToken t = OneHourToken();
   EXPECT_EQ(SafetyMargin(t, std::nullopt), absl::Minutes(5));
@@ -51,6 +53,8 @@ TEST(SafetyMargin, FiveMinutesOrTenPercentOfTheLifetime) {
   EXPECT_EQ(SafetyMargin(t, absl::Minutes(7)), absl::Minutes(7));
 }
 
+// A cached token is usable until it nears expiry or passes its planned rotation, but not when the
+// caller it was served to asks again within seconds (a rerun after it was rejected).
 TEST(WhyNotUsable, HitExpiringSoonPastRotationAndRejectedRerun) {
   const CachedToken t = OneHourToken();
   const absl::Duration margin = absl::Minutes(5);
@@ -68,6 +72,8 @@ TEST(WhyNotUsable, HitExpiringSoonPastRotationAndRejectedRerun) {
   EXPECT_THAT(WhyNotUsable(t, kT0 + absl::Minutes(45), margin, 1), HasSubstr("rotation"));
 }
 
+// The expiry reported is the earlier of the token's expiry and its planned rotation, a minute away
+// when the rotation is overdue, and infinite when neither is set.
 TEST(ReportedExpiry, EarlierOfExpiryAndPlannedRotation) {
   CachedToken t = OneHourToken();
   EXPECT_EQ(ReportedExpiry(t, kT0), kT0 + absl::Minutes(45));
@@ -80,6 +86,8 @@ TEST(ReportedExpiry, EarlierOfExpiryAndPlannedRotation) {
   EXPECT_EQ(ReportedExpiry(t, kT0), absl::InfiniteFuture());
 }
 
+// Store makes 0700 directories and a 0600 file whose name hides the account, and Load returns every
+// field stored; before any Store, Load is NOT_FOUND.
 TEST(TokenCache, StoreCreates0700DirectoriesAnd0600FileAndLoadRoundTrips) {
   kcred::testing::TempDir tmp;
   const std::string dir = tmp.File("home/.kube/cache/kcred");
@@ -104,6 +112,7 @@ TEST(TokenCache, StoreCreates0700DirectoriesAnd0600FileAndLoadRoundTrips) {
   EXPECT_EQ(loaded->generation, 3);
 }
 
+// Each server and account has its own file: a token stored for one server is not found for another.
 TEST(TokenCache, OneFilePerServerAndAccount) {
   kcred::testing::TempDir tmp;
   TokenCache cache(tmp.File("c"));
@@ -113,6 +122,8 @@ TEST(TokenCache, OneFilePerServerAndAccount) {
   EXPECT_TRUE(absl::IsNotFound(cache.Load("unix:/other.sock", kAccount).status()));
 }
 
+// A cache file open to others is refused naming its mode, not the token; the next Store makes it
+// 0600 again and it loads.
 TEST(TokenCache, RefusesAFileOpenToOthersAndReplacesIt) {
   kcred::testing::TempDir tmp;
   TokenCache cache(tmp.File("c"));
@@ -128,6 +139,7 @@ TEST(TokenCache, RefusesAFileOpenToOthersAndReplacesIt) {
   EXPECT_TRUE(cache.Load(kServer, kAccount).ok());
 }
 
+// A cache directory open to others makes Load fail; the next Store makes it 0700 and Load works.
 TEST(TokenCache, RefusesADirectoryOpenToOthersAndClosesItOnStore) {
   kcred::testing::TempDir tmp;
   TokenCache cache(tmp.File("c"));
@@ -139,6 +151,7 @@ TEST(TokenCache, RefusesADirectoryOpenToOthersAndClosesItOnStore) {
   EXPECT_TRUE(cache.Load(kServer, kAccount).ok());
 }
 
+// A cache file that is a symlink, even to another account's good file, is refused.
 TEST(TokenCache, RefusesASymlinkedFile) {
   kcred::testing::TempDir tmp;
   TokenCache cache(tmp.File("c"));
@@ -148,6 +161,8 @@ TEST(TokenCache, RefusesASymlinkedFile) {
   EXPECT_TRUE(absl::IsFailedPrecondition(cache.Load(kServer, kAccount).status()));
 }
 
+// Truncated JSON, a non-object, another server's entry and a bad time are each refused without
+// quoting the token they hold.
 TEST(TokenCache, CorruptOrForeignFilesAreRefusedWithoutQuotingThem) {
   kcred::testing::TempDir tmp;
   TokenCache cache(tmp.File("c"));

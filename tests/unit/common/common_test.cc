@@ -16,6 +16,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
+// Labels of up to 63 lower-case alphanumerics and '-' pass; empty, too long, a leading '-', a '.'
+// and "Bad_Name" fail, the last naming the kind of name and the value, in Kubernetes' words.
 TEST(NamesTest, Dns1123Label) {
   EXPECT_TRUE(ValidateDns1123Label("automation", "namespace").ok());
   EXPECT_TRUE(ValidateDns1123Label("a-1", "namespace").ok());
@@ -30,6 +32,8 @@ TEST(NamesTest, Dns1123Label) {
             "alphanumeric characters or '-' (e.g. \"my-name\" or \"123-abc\")");
 }
 
+// A DNS-1123 subdomain takes dot-separated labels; an empty label, a trailing dot, 254 characters
+// and upper case are refused, the message naming the kind of name.
 TEST(NamesTest, Dns1123Subdomain) {
   EXPECT_TRUE(ValidateDns1123Subdomain("ci-bot", "name").ok());
   EXPECT_TRUE(ValidateDns1123Subdomain("a.b-c.d", "name").ok());
@@ -40,6 +44,7 @@ TEST(NamesTest, Dns1123Subdomain) {
               HasSubstr("ServiceAccount name \"CI\" is not a valid DNS-1123 subdomain"));
 }
 
+// A path-segment name may hold ':' but not be empty or "..", nor hold '/' or '%'.
 TEST(NamesTest, PathSegmentName) {
   EXPECT_TRUE(ValidatePathSegmentName("system:kcred:ci", "role").ok());
   EXPECT_FALSE(ValidatePathSegmentName("..", "role").ok());
@@ -48,6 +53,7 @@ TEST(NamesTest, PathSegmentName) {
   EXPECT_FALSE(ValidatePathSegmentName("", "role").ok());
 }
 
+// WriteFileAtomic replaces an existing file's content and leaves it with the mode asked for.
 TEST(FilesTest, AtomicWriteSetsModeAndReplaces) {
   testing::TempDir dir;
   const std::string path = dir.File("config");
@@ -59,6 +65,7 @@ TEST(FilesTest, AtomicWriteSetsModeAndReplaces) {
   EXPECT_EQ(*ReadFileToString(path), "two");
 }
 
+// Reading a missing file is NOT_FOUND naming the path, and writing under a missing directory fails.
 TEST(FilesTest, ErrorsNameThePath) {
   auto missing = ReadFileToString("/nonexistent/kcred/file");
   ASSERT_FALSE(missing.ok());
@@ -118,6 +125,8 @@ TEST(SecretTest, MovesAndAssignmentsKeepTheValue) {
   EXPECT_TRUE(temporary.empty());
 }
 
+// A fingerprint is "sha256:" and the first 16 hex digits of the SHA-256, the same for a
+// SecretString, and it does not contain the value.
 TEST(SecretTest, FingerprintIsStableAndShort) {
   EXPECT_EQ(Fingerprint("abc"), "sha256:ba7816bf8f01cfea");
   SecretString s("token-value");
@@ -137,6 +146,8 @@ KubeconfigEntry Entry(const std::string& suffix, const std::string& token) {
   return e;
 }
 
+// A rendered kubeconfig holds the server, the CA base64-encoded, the token, and a current context
+// with the user and namespace.
 TEST(KubeconfigTest, RenderHasEveryPart) {
   YAML::Node doc = YAML::Load(RenderKubeconfig(Entry("", "t0k3n")));
   EXPECT_EQ(doc["kind"].as<std::string>(), "Config");
@@ -149,6 +160,8 @@ TEST(KubeconfigTest, RenderHasEveryPart) {
   EXPECT_EQ(doc["contexts"][0]["context"]["user"].as<std::string>(), "kcred-dev-automation-ci-bot");
 }
 
+// An exec user has no token; its exec uses the v1 API, interactiveMode Never, the account in its
+// args and KCRED_SERVER in its env.
 TEST(KubeconfigTest, ExecUserHasNoToken) {
   KubeconfigEntry e = Entry("", "");
   e.use_exec = true;
@@ -164,6 +177,8 @@ TEST(KubeconfigTest, ExecUserHasNoToken) {
   EXPECT_EQ(exec["env"][0]["name"].as<std::string>(), "KCRED_SERVER");
 }
 
+// Merging keeps other clusters, users, contexts and the current context, replaces an entry of the
+// same name, and makes it current only when asked.
 TEST(KubeconfigTest, MergeKeepsOtherEntriesAndReplacesSameNames) {
   const std::string existing = R"(apiVersion: v1
 kind: Config
@@ -196,6 +211,7 @@ current-context: other
             "kcred-dev-automation-ci-bot");
 }
 
+// Merging into an empty file makes a Config whose current context is the new entry.
 TEST(KubeconfigTest, MergeIntoEmptyFileCreatesAConfig) {
   auto merged = MergeKubeconfig("", "config", Entry("", "t"), false);
   ASSERT_TRUE(merged.ok());
@@ -204,6 +220,7 @@ TEST(KubeconfigTest, MergeIntoEmptyFileCreatesAConfig) {
   EXPECT_EQ(doc["current-context"].as<std::string>(), "kcred-dev-automation-ci-bot");
 }
 
+// Merging refuses bad YAML (with file and line), a kind other than Config, and clusters not a list.
 TEST(KubeconfigTest, MergeRefusesNonKubeconfig) {
   auto bad_yaml = MergeKubeconfig("a: [", "/home/u/.kube/config", Entry("", "t"), false);
   ASSERT_FALSE(bad_yaml.ok());

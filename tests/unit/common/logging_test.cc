@@ -11,6 +11,8 @@
 namespace kcred {
 namespace {
 
+// SetupLogging changes the level and format of a logger already made, which stays the same logger:
+// below the level nothing is written, and JSON and journal lines carry the logger's name.
 TEST(LoggingTest, ReconfiguringChangesLevelsAndFormatOfExistingLoggers) {
   SetupLogging(LogOptions{spdlog::level::info, LogFormat::kText});
   auto log = Logger("logging-test");
@@ -36,6 +38,7 @@ TEST(LoggingTest, ReconfiguringChangesLevelsAndFormatOfExistingLoggers) {
   EXPECT_EQ(testing::internal::GetCapturedStderr(), "<6>logging-test: now journal\n");
 }
 
+// Switching formats 200 times while another thread logs is safe, and that thread's lines get out.
 TEST(LoggingTest, ReconfiguringWhileOtherThreadsLogIsSafe) {
   SetupLogging(LogOptions{spdlog::level::info, LogFormat::kText});
   std::atomic<bool> stop{false};

@@ -58,6 +58,8 @@ class ConfigTest : public ::testing::Test {
   std::string ca_pem_;
 };
 
+// An empty file means the defaults: a 0660 socket at /run/kcred/kcredd.sock, no TCP listener,
+// state in /var/lib/kcred and info logging.
 TEST_F(ConfigTest, EmptyFileMeansDefaults) {
   auto config = Parse("");
   ASSERT_TRUE(config.ok()) << config.status();
@@ -69,6 +71,7 @@ TEST_F(ConfigTest, EmptyFileMeansDefaults) {
   EXPECT_EQ(config->log.level, spdlog::level::info);
 }
 
+// A full file's listen, log and state_dir settings are read; require_client_cert, unset, is true.
 TEST_F(ConfigTest, FullGoodFileIsRead) {
   auto config = Parse(R"(
 listen:
@@ -99,6 +102,7 @@ state_dir: /var/lib/kcred-test
   EXPECT_EQ(config->state_dir, "/var/lib/kcred-test");
 }
 
+// `unix: false` turns the unix socket off and keeps the TCP listener.
 TEST_F(ConfigTest, UnixSocketCanBeTurnedOff) {
   auto config = Parse("listen:\n  unix: false\n  tcp:\n    address: 127.0.0.1:0\n");
   ASSERT_TRUE(config.ok()) << config.status();
@@ -106,6 +110,7 @@ TEST_F(ConfigTest, UnixSocketCanBeTurnedOff) {
   EXPECT_TRUE(config->listen.tcp.has_value());
 }
 
+// An unknown top-level key is refused with its line, column and the keys allowed.
 TEST_F(ConfigTest, UnknownTopLevelKeyNamesLineColumnAndChoices) {
   EXPECT_EQ(
       Error("log:\n  level: info\nlisten_on: x\n"),
@@ -113,12 +118,14 @@ TEST_F(ConfigTest, UnknownTopLevelKeyNamesLineColumnAndChoices) {
       "clusters, defaults, limits, listen, log, state_dir, store");
 }
 
+// An unknown nested key is refused with its dotted path and the keys allowed there.
 TEST_F(ConfigTest, UnknownNestedKeyNamesItsPath) {
   EXPECT_EQ(Error("listen:\n  tcp:\n    address: 127.0.0.1:1\n    tls:\n      certfile: x\n"),
             "kcredd.yaml:5:7: listen.tcp.tls.certfile: unknown key; expected one of cert_file, "
             "client_ca_file, key_file, require_client_cert");
 }
 
+// A value of the wrong type is refused with its position, its path and the type expected.
 TEST_F(ConfigTest, WrongTypeIsNamed) {
   EXPECT_EQ(Error("log:\n  level: [debug]\n"), "kcredd.yaml:2:10: log.level: expected a string");
   EXPECT_EQ(Error("listen: 7\n"),
@@ -129,6 +136,8 @@ TEST_F(ConfigTest, WrongTypeIsNamed) {
       HasSubstr("kcredd.yaml:7:28: listen.tcp.tls.require_client_cert: expected true or false"));
 }
 
+// A bad log level or format, socket mode or path, address, state_dir or group is refused with its
+// position and what is allowed.
 TEST_F(ConfigTest, BadValuesSayWhatIsAllowed) {
   EXPECT_EQ(
       Error("log:\n  level: loud\n"),
@@ -152,12 +161,14 @@ TEST_F(ConfigTest, BadValuesSayWhatIsAllowed) {
               HasSubstr("group \"no-such-group-kcred\" does not exist"));
 }
 
+// A certificate file that does not exist is refused with the key's position and path and the file.
 TEST_F(ConfigTest, MissingCertificateFileIsNamed) {
   EXPECT_EQ(Error("listen:\n  tcp:\n    address: 127.0.0.1:1\n    tls:\n      cert_file: /x.pem\n"
                   "      key_file: DIR/tls.key\n      client_ca_file: DIR/ca.crt\n"),
             "kcredd.yaml:5:18: listen.tcp.tls.cert_file: file \"/x.pem\" does not exist");
 }
 
+// A cert_file holding no PEM certificate, or a key_file holding no PEM private key, is refused.
 TEST_F(ConfigTest, FilesWithoutPemContentAreRefused) {
   EXPECT_THAT(
       Error(
@@ -192,14 +203,17 @@ TEST_F(ConfigTest, ClientCaIsRequiredUnlessAnonymousCallersAreAllowed) {
   EXPECT_TRUE(ServesAnonymous(*config->listen.tcp));
 }
 
+// Broken YAML is refused with the position where it breaks.
 TEST_F(ConfigTest, InvalidYamlNamesPosition) {
   EXPECT_THAT(Error("listen:\n  unix: [\n"), HasSubstr("kcredd.yaml:3:1: not valid YAML"));
 }
 
+// Turning the unix socket off without a TCP listener is refused: no listener would be left.
 TEST_F(ConfigTest, NoListenerLeftIsRefused) {
   EXPECT_THAT(Error("listen:\n  unix: false\n"), HasSubstr("listen: no listener left"));
 }
 
+// A config file that does not exist is NOT_FOUND, saying to create it or pass --config.
 TEST_F(ConfigTest, MissingFileSaysHowToFix) {
   auto config = LoadConfigFile(dir_.File("absent.yaml"));
   ASSERT_FALSE(config.ok());
@@ -207,6 +221,7 @@ TEST_F(ConfigTest, MissingFileSaysHowToFix) {
   EXPECT_THAT(config.status().message(), HasSubstr("does not exist; create it or pass --config"));
 }
 
+// LoadConfigFile reads the file at a path and records that path as the config's source.
 TEST_F(ConfigTest, LoadsFromFile) {
   ASSERT_TRUE(testing::WriteFile(dir_.File("k.yaml"), "log:\n  level: warn\n").ok());
   auto config = LoadConfigFile(dir_.File("k.yaml"));
@@ -215,6 +230,8 @@ TEST_F(ConfigTest, LoadsFromFile) {
   EXPECT_EQ(config->log.level, spdlog::level::warn);
 }
 
+// Token defaults, clusters with either kind of credential and the store's key file are read: the
+// server loses its trailing '/', the CA comes from its file, unset keys take their defaults.
 TEST_F(ConfigTest, ClustersAndDefaultsAreRead) {
   auto config = Parse(R"(
 defaults:
@@ -264,6 +281,8 @@ store:
   EXPECT_EQ(config->store.sealing_key_file, dir_.File("token"));
 }
 
+// Each cluster mistake (missing or empty credential, missing file, bad name, http server, no CA,
+// unknown placeholder, qps 0, a duplicate) and bad token default is refused at its path.
 TEST_F(ConfigTest, ClusterMistakesAreNamed) {
   const std::string head =
       "clusters:\n- name: dev\n  server: https://h:6443\n  ca_file: DIR/ca.crt\n";
@@ -301,6 +320,8 @@ TEST_F(ConfigTest, ClusterMistakesAreNamed) {
               HasSubstr("defaults.token.ttl: expected a duration such as 90s, 10m or 1h"));
 }
 
+// Declared accounts are read in either form, account string or ref mapping, with their spec as
+// provision -f reads it and the position where each is declared.
 TEST_F(ConfigTest, DeclaredAccountsAreRead) {
   // Both ways of naming the account work, the spec is read as kcred provision -f reads it, and
   // each item remembers where it is declared.
@@ -348,6 +369,8 @@ TEST_F(ConfigTest, DeclaredAccountsAreRead) {
   EXPECT_THAT(viewer.spec.labels(), UnorderedElementsAre(Pair("team", "ci")));
 }
 
+// Pruning is off unless prune: true is given, which is accepted with no items; items alone do not
+// turn it on.
 TEST_F(ConfigTest, PruneIsOffUnlessSaidOtherwise) {
   // No accounts section means no declared accounts and no pruning; prune alone is allowed (it
   // deprovisions every account that was declared before).
@@ -375,6 +398,8 @@ TEST_F(ConfigTest, PruneIsOffUnlessSaidOtherwise) {
   EXPECT_TRUE(config->accounts.items.empty());
 }
 
+// A declared account on a cluster not configured is refused at its position, listing the clusters
+// there are, or saying there are none.
 TEST_F(ConfigTest, DeclaredAccountOnAnUnknownClusterNamesTheClusters) {
   // The cluster must be one of clusters[].name; the message lists those that exist.
   const std::string token_only = "    spec: {access: {token_only: true}}\n";
@@ -392,6 +417,7 @@ TEST_F(ConfigTest, DeclaredAccountOnAnUnknownClusterNamesTheClusters) {
             "are no clusters; add it under clusters:");
 }
 
+// An account declared twice, in either form, is refused at the second place, naming the first.
 TEST_F(ConfigTest, DeclaredAccountTwiceNamesBothPlaces) {
   // The same account twice is refused at the second place, which names the first; the short form
   // and the ref mapping of one account are the same account.
@@ -407,6 +433,8 @@ TEST_F(ConfigTest, DeclaredAccountTwiceNamesBothPlaces) {
             "first at kcredd.yaml:12:5 (accounts.items[0]); keep one");
 }
 
+// A declared account with no name, an unknown key at any level, two kinds of access or a malformed
+// name, and a prune, items or accounts of the wrong type, are refused with position and path.
 TEST_F(ConfigTest, DeclaredAccountMistakesAreNamed) {
   // Every item names its account; unknown keys at every level and bad specs name their path.
   const std::string head = std::string(kTwoClusters) + "accounts:\n  items:\n";

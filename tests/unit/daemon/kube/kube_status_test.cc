@@ -65,6 +65,7 @@ TEST(KubeStatusTest, NonStatusBody) {
   EXPECT_NE(empty.message().find("GET /api/v1/namespaces/x"), absl::string_view::npos);
 }
 
+// A Status body's details.retryAfterSeconds gives the wait; without it, or if not JSON, none.
 TEST(KubeStatusTest, RetryAfterFromStatusBody) {
   nlohmann::json body = MakeStatusBody(429, "TooManyRequests", "slow down");
   EXPECT_FALSE(RetryAfterFromStatusBody(body.dump()).has_value());
@@ -96,6 +97,8 @@ TEST(ResourceTest, Paths) {
   EXPECT_EQ(QualifiedPlural(Resource::kSecret), "secrets");
 }
 
+// Kubernetes times are written in whole UTC seconds and read with or without a UTC offset; a
+// non-time is refused.
 TEST(ResourceTest, KubeTime) {
   absl::Time t = absl::FromUnixSeconds(1735693200);
   EXPECT_EQ(FormatKubeTime(t + absl::Milliseconds(700)), "2025-01-01T01:00:00Z");

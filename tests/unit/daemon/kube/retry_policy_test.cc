@@ -48,6 +48,7 @@ TEST(RetryRuleTest, PostIsRetriedOnlyWhenNotApplied) {
   EXPECT_FALSE(IsRetryable("POST", AttemptOutcome::kMaybeSent, 0));
 }
 
+// GET, PUT and DELETE are retried on 500, 504 and 429, and when the request may have been sent.
 TEST(RetryRuleTest, IdempotentMethodsAreRetriedOnServerErrors) {
   for (const char* method : {"GET", "PUT", "DELETE"}) {
     EXPECT_TRUE(IsRetryable(method, AttemptOutcome::kHttpStatus, 500)) << method;
@@ -57,6 +58,7 @@ TEST(RetryRuleTest, IdempotentMethodsAreRetriedOnServerErrors) {
   }
 }
 
+// A GET is not retried on 400, 401, 403, 404, 409 or 422, nor after a never-retryable failure.
 TEST(RetryRuleTest, ClientErrorsAndTlsFailuresAreNeverRetried) {
   for (int code : {400, 401, 403, 404, 409, 422}) {
     EXPECT_FALSE(IsRetryable("GET", AttemptOutcome::kHttpStatus, code)) << code;
@@ -64,6 +66,7 @@ TEST(RetryRuleTest, ClientErrorsAndTlsFailuresAreNeverRetried) {
   EXPECT_FALSE(IsRetryable("GET", AttemptOutcome::kNeverRetryable, 0));
 }
 
+// Retry-After is read as seconds, spaces allowed; empty, negative and HTTP-date values give none.
 TEST(RetryAfterTest, Parses) {
   EXPECT_EQ(ParseRetryAfter("3"), absl::Seconds(3));
   EXPECT_EQ(ParseRetryAfter(" 0 "), absl::ZeroDuration());

@@ -52,6 +52,7 @@ v1::AccountSelector Selector(const std::string& cluster, const std::string& ns,
   return s;
 }
 
+// Every subscriber gets every event in publish order, and dropping a subscription unsubscribes it.
 TEST(AccountEventHubTest, FansOutToEverySubscriberInOrder) {
   AccountEventHub hub;
   auto a = hub.Subscribe(v1::AccountSelector(), "");
@@ -66,6 +67,7 @@ TEST(AccountEventHubTest, FansOutToEverySubscriberInOrder) {
   EXPECT_EQ(hub.subscriber_count(), 1u);
 }
 
+// Each event carries a resume token of its own, and Next times out once nothing is queued.
 TEST(AccountEventHubTest, EventsGetDistinctResumeTokens) {
   AccountEventHub hub;
   auto sub = hub.Subscribe(v1::AccountSelector(), "");
@@ -80,6 +82,8 @@ TEST(AccountEventHubTest, EventsGetDistinctResumeTokens) {
   EXPECT_EQ((*sub)->Next(absl::ZeroDuration(), &first), AccountEventHub::NextResult::kTimeout);
 }
 
+// A subscriber gets only the events its cluster, namespace, name or label selector (equality or
+// set-based) matches.
 TEST(AccountEventHubTest, FiltersBySelector) {
   AccountEventHub hub;
   auto by_name = hub.Subscribe(Selector("c", "ns", "x"), "");
@@ -98,6 +102,7 @@ TEST(AccountEventHubTest, FiltersBySelector) {
   EXPECT_THAT(Drain(**by_set), ElementsAre("EVENT_TYPE_ROTATED y"));
 }
 
+// An unparsable label selector is INVALID_ARGUMENT naming label_selector.
 TEST(AccountEventHubTest, RefusesABadLabelSelector) {
   AccountEventHub hub;
   auto sub = hub.Subscribe(Selector("", "", "", "team in (a"), "");
@@ -106,6 +111,7 @@ TEST(AccountEventHubTest, RefusesABadLabelSelector) {
   EXPECT_THAT(sub.status().message(), HasSubstr("label_selector"));
 }
 
+// Resuming with the last token seen delivers the matching events missed meanwhile, then live ones.
 TEST(AccountEventHubTest, ResumeDeliversWhatWasMissed) {
   AccountEventHub hub;
   std::string token;
@@ -125,6 +131,7 @@ TEST(AccountEventHubTest, ResumeDeliversWhatWasMissed) {
                                             "EVENT_TYPE_PROVISIONED y"));
 }
 
+// Resuming from a subscription's start token delivers every event published after it began.
 TEST(AccountEventHubTest, ResumeFromTheStartTokenMissesNothing) {
   AccountEventHub hub;
   hub.Publish(MakeEvent(v1::EVENT_TYPE_PROVISIONED, "c", "ns", "old"));
@@ -140,6 +147,8 @@ TEST(AccountEventHubTest, ResumeFromTheStartTokenMissesNothing) {
   EXPECT_THAT(Drain(**resumed), ElementsAre("EVENT_TYPE_ROTATED new"));
 }
 
+// Resuming from a token older than the history gives RESYNC_REQUIRED, whose token resumes from the
+// newest event; the resynced stream keeps watching.
 TEST(AccountEventHubTest, TooOldTokenRequiresResync) {
   AccountEventHub::Options options;
   options.history = 3;
@@ -168,6 +177,7 @@ TEST(AccountEventHubTest, TooOldTokenRequiresResync) {
   EXPECT_THAT(Drain(**resumed), ElementsAre("EVENT_TYPE_ROTATED f"));
 }
 
+// A token from another run of the hub (another boot id) gives RESYNC_REQUIRED.
 TEST(AccountEventHubTest, TokenOfAnotherProcessRequiresResync) {
   AccountEventHub::Options first_options;
   first_options.boot_id = "first";
@@ -188,6 +198,7 @@ TEST(AccountEventHubTest, TokenOfAnotherProcessRequiresResync) {
   EXPECT_THAT(Drain(**resumed), ElementsAre("EVENT_TYPE_RESYNC_REQUIRED "));
 }
 
+// A resume token not in base64, or not of the hub's form, is INVALID_ARGUMENT naming resume_token.
 TEST(AccountEventHubTest, GarbageTokenIsInvalidArgument) {
   AccountEventHub hub;
   for (const char* token : {"not base64!", "aGVsbG8", "a2NyZWQtd2F0Y2g6eDp5"}) {
@@ -198,6 +209,8 @@ TEST(AccountEventHubTest, GarbageTokenIsInvalidArgument) {
   }
 }
 
+// A subscriber that stops reading is told to resync when its queue overflows, while Publish never
+// waits and a reading subscriber loses nothing; afterwards both get new events.
 TEST(AccountEventHubTest, FullQueueDropsTheSubscriberWithoutBlockingThePublisher) {
   AccountEventHub::Options options;
   options.queue = 4;
@@ -220,6 +233,8 @@ TEST(AccountEventHubTest, FullQueueDropsTheSubscriberWithoutBlockingThePublisher
   EXPECT_THAT(Drain(**reader), ElementsAre("EVENT_TYPE_DELETED last"));
 }
 
+// After Close, Next returns kClosed at once, even with an event queued; new subscriptions are
+// UNAVAILABLE.
 TEST(AccountEventHubTest, CloseEndsSubscriptionsAndRefusesNewOnes) {
   AccountEventHub hub;
   auto sub = hub.Subscribe(v1::AccountSelector(), "");
@@ -234,6 +249,7 @@ TEST(AccountEventHubTest, CloseEndsSubscriptionsAndRefusesNewOnes) {
   EXPECT_EQ(late.status().code(), absl::StatusCode::kUnavailable);
 }
 
+// Next, waiting up to an hour, returns as soon as another thread publishes an event.
 TEST(AccountEventHubTest, NextWakesUpWhenAnEventIsPublished) {
   AccountEventHub hub;
   auto sub = hub.Subscribe(v1::AccountSelector(), "");

@@ -30,6 +30,8 @@ class BrokerWatchTest : public ::testing::Test, public testing::ServiceFixture {
   }
 };
 
+// A watch sends the selected account's snapshot, then only its live events; resuming delivers what
+// was missed, and closing the hub ends the stream UNAVAILABLE.
 TEST_F(BrokerWatchTest, SnapshotThenLiveEventsThenResume) {
   Provision("ci-bot");
   Provision("other");
@@ -77,6 +79,8 @@ TEST_F(BrokerWatchTest, SnapshotThenLiveEventsThenResume) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
 }
 
+// A watch on an unknown cluster, or with a bad resume token, fails at once with an error other than
+// UNAVAILABLE, so the client does not just reconnect.
 TEST_F(BrokerWatchTest, RefusesAnUnknownClusterAndABadToken) {
   for (const auto& [cluster, token] :
        std::vector<std::pair<std::string, std::string>>{{"nowhere", ""}, {"dev", "not-a-token"}}) {

@@ -37,6 +37,8 @@ grpc::Status CheckHealth(const std::string& path, grpc::health::v1::HealthCheckR
   return stub->Check(&ctx, request, out);
 }
 
+// An inherited socket is served instead of the configured one; after shutdown nothing accepts on
+// it, and its file is left in place with the mode systemd gave it.
 TEST(GrpcServerActivationTest, ServesInheritedSocketAndLeavesItInPlace) {
   kcred::testing::TempDir dir;
   const std::string path = dir.File("kcredd.sock");
@@ -76,6 +78,7 @@ TEST(GrpcServerActivationTest, ServesInheritedSocketAndLeavesItInPlace) {
   EXPECT_FALSE(stub->Check(&ctx, grpc::health::v1::HealthCheckRequest(), &after).ok());
 }
 
+// A socket the server bound itself is still removed on shutdown.
 TEST(GrpcServerActivationTest, OwnSocketIsStillRemovedOnShutdown) {
   kcred::testing::TempDir dir;
   PeerRegistry peers;

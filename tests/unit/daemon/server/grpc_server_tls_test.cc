@@ -172,6 +172,8 @@ class GrpcServerTlsTest : public ::testing::Test {
   std::unique_ptr<GrpcServer> server_;
 };
 
+// With mTLS a client is identified by its certificate's CN; no certificate, one of another CA, or
+// a server certificate the client does not trust fail.
 TEST_F(GrpcServerTlsTest, MutualTlsIdentifiesClientsAndRejectsOthers) {
   StartServer(Tls());
   Answer ok = Call(Channel(ca1_, &client_));
@@ -184,6 +186,8 @@ TEST_F(GrpcServerTlsTest, MutualTlsIdentifiesClientsAndRejectsOthers) {
   EXPECT_FALSE(Call(Channel(ca2_, &client_)).status.ok()) << "a server cert the client distrusts";
 }
 
+// With client certificates optional, a caller without one is anonymous, one with ours is named by
+// it, and one of another CA is still refused; reloading the same settings works.
 TEST_F(GrpcServerTlsTest, OptionalClientCertificatesAreStillVerified) {
   config::TlsConfig tls = Tls();
   tls.require_client_cert = false;
@@ -198,6 +202,8 @@ TEST_F(GrpcServerTlsTest, OptionalClientCertificatesAreStillVerified) {
   EXPECT_TRUE(server_->ReloadTls(tls).ok());
 }
 
+// A reload to another CA's certificate and a new client CA applies to new connections only; a
+// connection opened before keeps its certificate, identity, calls and stream.
 TEST_F(GrpcServerTlsTest, ReloadServesNewCertificateToNewConnectionsAndKeepsOpenOnes) {
   StartServer(Tls());
   const std::string old_fingerprint = server_->tls_certificate_fingerprint();
@@ -245,6 +251,7 @@ TEST_F(GrpcServerTlsTest, ReloadServesNewCertificateToNewConnectionsAndKeepsOpen
   stream->Finish();
 }
 
+// Certificate and key files rewritten in place are served to new connections after a reload.
 TEST_F(GrpcServerTlsTest, ReloadOfFilesReplacedInPlace) {
   StartServer(Tls());
   Write("tls.crt", server1b_.cert_pem);
@@ -260,6 +267,8 @@ TEST_F(GrpcServerTlsTest, ReloadOfFilesReplacedInPlace) {
   EXPECT_EQ(answer.server_cert_pem, server1b_.cert_pem);
 }
 
+// Broken, mismatched or missing files are refused naming the key and file, never quoting the key,
+// and the old certificate keeps serving; a good reload afterwards works.
 TEST_F(GrpcServerTlsTest, BrokenFilesAreRefusedAndTheOldCertificateKeepsServing) {
   StartServer(Tls());
   const std::string fingerprint = server_->tls_certificate_fingerprint();
@@ -310,6 +319,8 @@ TEST_F(GrpcServerTlsTest, BrokenFilesAreRefusedAndTheOldCertificateKeepsServing)
   EXPECT_EQ(fresh.server_cert_pem, server2_.cert_pem);
 }
 
+// Dropping the client CA or making client certificates optional is refused as needing a restart,
+// and client certificates stay required.
 TEST_F(GrpcServerTlsTest, ChangingClientAuthenticationNeedsARestart) {
   StartServer(Tls());
   absl::Status no_ca = server_->ReloadTls(Tls("tls.crt", "tls.key", ""));
@@ -323,6 +334,8 @@ TEST_F(GrpcServerTlsTest, ChangingClientAuthenticationNeedsARestart) {
   EXPECT_FALSE(Call(Channel(ca1_, nullptr)).status.ok()) << "client certificates still required";
 }
 
+// TLS without a client CA serves anonymous callers and reloads its certificate, but adding a client
+// CA needs a restart.
 TEST_F(GrpcServerTlsTest, ServerOnlyTlsReloadsToo) {
   StartServer(Tls("tls.crt", "tls.key", ""));
   Answer anonymous = Call(Channel(ca1_, nullptr));
@@ -338,6 +351,7 @@ TEST_F(GrpcServerTlsTest, ServerOnlyTlsReloadsToo) {
       << "adding a client CA needs a restart";
 }
 
+// Start refuses a key that does not match the certificate, naming the key file.
 TEST_F(GrpcServerTlsTest, StartRefusesAMismatchedKeyNamingTheFile) {
   Write("other.key", server2_.key_pem);
   ServerOptions options;
@@ -349,6 +363,8 @@ TEST_F(GrpcServerTlsTest, StartRefusesAMismatchedKeyNamingTheFile) {
               HasSubstr(absl::StrCat(dir_.File("other.key"), ": the private key does not match")));
 }
 
+// The server's copies of the TLS files are 0600 in a 0700 directory, follow a reload, and go with
+// the server, which leaves the work directory it was given.
 TEST_F(GrpcServerTlsTest, CopiesArePrivateAndRemovedWithTheServer) {
   const std::string work = dir_.File("work/tls");
   StartServer(Tls(), work);
@@ -378,6 +394,7 @@ TEST_F(GrpcServerTlsTest, CopiesArePrivateAndRemovedWithTheServer) {
   EXPECT_EQ(access(work.c_str(), F_OK), 0) << "a given work directory stays";
 }
 
+// ReloadTls without a TLS listener is FAILED_PRECONDITION, and there is no certificate fingerprint.
 TEST_F(GrpcServerTlsTest, ReloadWithoutTlsListenerIsAPreconditionError) {
   ServerOptions options;
   options.listen.unix_socket = config::UnixListenerConfig{};

@@ -58,6 +58,8 @@ class TlsMaterialTest : public ::testing::Test {
   KeyAndCert ca_, a_, b_;
 };
 
+// The chain, key and client CA are loaded as written, with the leaf's fingerprint, subject and
+// expiry; without a client CA file there is none.
 TEST_F(TlsMaterialTest, LoadsAChainItsKeyAndTheClientCa) {
   auto material = LoadTlsMaterial(Tls(a_));
   ASSERT_TRUE(material.ok()) << material.status();
@@ -79,6 +81,7 @@ TEST_F(TlsMaterialTest, LoadsAChainItsKeyAndTheClientCa) {
   EXPECT_EQ(no_ca->client_ca_pem, "");
 }
 
+// An encrypted private key is refused, naming the key file and asking for an unencrypted PEM key.
 TEST_F(TlsMaterialTest, RefusesAnEncryptedKeyWithoutPrompting) {
   config::TlsConfig tls = Tls(a_);
   BIO* in = BIO_new_mem_buf(a_.key_pem.data(), static_cast<int>(a_.key_pem.size()));
@@ -104,6 +107,7 @@ TEST_F(TlsMaterialTest, RefusesAnEncryptedKeyWithoutPrompting) {
   EXPECT_THAT(material.status().message(), HasSubstr("unencrypted PEM key"));
 }
 
+// A chain whose first certificate is not the key's is refused, even with the right one further on.
 TEST_F(TlsMaterialTest, KeyMustMatchTheFirstCertificate) {
   config::TlsConfig tls = Tls(a_);
   // The right certificate, but not first in the file.
@@ -113,6 +117,8 @@ TEST_F(TlsMaterialTest, KeyMustMatchTheFirstCertificate) {
   EXPECT_THAT(material.status().message(), HasSubstr("does not match the certificate in"));
 }
 
+// Taking over a work directory makes it 0700 and clears an earlier run's; each Write adds a 0600
+// generation behind `current` with newer mtimes, keeping just the previous one; reset removes all.
 TEST_F(TlsMaterialTest, WorkDirWritesGenerationsBehindOneSymlink) {
   const std::string path = dir_.File("work");
   ASSERT_EQ(mkdir(path.c_str(), 0755), 0);
@@ -155,6 +161,7 @@ TEST_F(TlsMaterialTest, WorkDirWritesGenerationsBehindOneSymlink) {
   EXPECT_NE(access((path + "/material-3").c_str(), F_OK), 0);
 }
 
+// A temporary work directory is 0700 and removed, with what was written in it, on reset.
 TEST_F(TlsMaterialTest, TemporaryWorkDirIsRemoved) {
   auto dir = TlsWorkDir::Create("");
   ASSERT_TRUE(dir.ok()) << dir.status();
@@ -169,6 +176,7 @@ TEST_F(TlsMaterialTest, TemporaryWorkDirIsRemoved) {
   EXPECT_NE(access(path.c_str(), F_OK), 0);
 }
 
+// A work directory that is a symlink is refused as FAILED_PRECONDITION naming the path.
 TEST_F(TlsMaterialTest, WorkDirMustNotBeASymlink) {
   ASSERT_EQ(mkdir(dir_.File("real").c_str(), 0700), 0);
   ASSERT_EQ(symlink(dir_.File("real").c_str(), dir_.File("link").c_str()), 0);

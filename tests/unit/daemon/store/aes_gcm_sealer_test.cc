@@ -34,6 +34,7 @@ std::unique_ptr<AesGcmSealer> MustCreate(SealingKey primary,
 constexpr char kRecord[] = "accounts/dev/automation/ci-bot#generation=3";
 const SecretString kToken("eyJhbGciOiJSUzI1NiJ9.c2VydmljZWFjY291bnQ.signature-bytes");
 
+// Empty, one-byte, token, 64 KiB and NUL-holding plaintexts open back byte for byte.
 TEST(AesGcmSealerTest, RoundTripsPlaintextsOfEverySize) {
   // Empty, short and large plaintexts come back byte for byte.
   std::unique_ptr<AesGcmSealer> sealer = MustCreate(KeyFromByte('k'));
@@ -49,6 +50,7 @@ TEST(AesGcmSealerTest, RoundTripsPlaintextsOfEverySize) {
   }
 }
 
+// A blob is version 1, key id length, key id, nonce, ciphertext and tag; KeyIdOf reads its key id.
 TEST(AesGcmSealerTest, BlobHasTheDocumentedLayout) {
   // version byte, key id length, key id, 12-byte nonce, ciphertext, 16-byte tag.
   SealingKey key = KeyFromByte('k');
@@ -65,6 +67,7 @@ TEST(AesGcmSealerTest, BlobHasTheDocumentedLayout) {
   EXPECT_EQ(*AesGcmSealer::KeyIdOf(*blob), id);
 }
 
+// No 8-byte piece of the token shows in its blob, and sealing it twice uses two different nonces.
 TEST(AesGcmSealerTest, PlaintextNeverAppearsInTheBlob) {
   // Neither the token nor any 8-byte piece of it is visible in the blob, and each seal uses a
   // fresh nonce, so sealing the same token twice gives unrelated blobs.
@@ -82,6 +85,7 @@ TEST(AesGcmSealerTest, PlaintextNeverAppearsInTheBlob) {
   EXPECT_NE(first->substr(body, 12), second->substr(body, 12)) << "nonce reused";
 }
 
+// Flipping a low or high bit of any byte of a blob makes Open fail without quoting the token.
 TEST(AesGcmSealerTest, AnyAlteredByteIsDetected) {
   // Flipping any bit of any byte (header, key id, nonce, ciphertext, tag) makes Open fail, and
   // the error never carries the plaintext.
@@ -100,6 +104,7 @@ TEST(AesGcmSealerTest, AnyAlteredByteIsDetected) {
   }
 }
 
+// A changed ciphertext or tag byte fails authentication as DATA_LOSS.
 TEST(AesGcmSealerTest, AlteredCiphertextOrTagIsDataLoss) {
   // A changed ciphertext or tag byte is an authentication failure, reported as DATA_LOSS.
   std::unique_ptr<AesGcmSealer> sealer = MustCreate(KeyFromByte('k'));
@@ -115,6 +120,7 @@ TEST(AesGcmSealerTest, AlteredCiphertextOrTagIsDataLoss) {
   }
 }
 
+// Every truncation of a blob, and a blob with a byte appended, is DATA_LOSS.
 TEST(AesGcmSealerTest, TruncatedAndExtendedBlobsAreRejected) {
   // Every prefix of a blob, and a blob with bytes appended, fails to open.
   std::unique_ptr<AesGcmSealer> sealer = MustCreate(KeyFromByte('k'));
@@ -128,6 +134,7 @@ TEST(AesGcmSealerTest, TruncatedAndExtendedBlobsAreRejected) {
   EXPECT_EQ(sealer->Open(*blob + "x", kRecord).status().code(), absl::StatusCode::kDataLoss);
 }
 
+// A blob of format version 2 is DATA_LOSS saying which version it is and which this one reads.
 TEST(AesGcmSealerTest, UnknownFormatVersionIsNamed) {
   // A blob from a future format says so instead of failing obscurely.
   std::unique_ptr<AesGcmSealer> sealer = MustCreate(KeyFromByte('k'));
@@ -140,6 +147,8 @@ TEST(AesGcmSealerTest, UnknownFormatVersionIsNamed) {
               HasSubstr("format version 2; this kcredd reads version 1"));
 }
 
+// A blob opens only with the record it was sealed for: another account, generation or no record is
+// DATA_LOSS, and a blob sealed for no record opens only without one.
 TEST(AesGcmSealerTest, BlobMovedToAnotherRecordDoesNotOpen) {
   // Associated data binds the blob to its record: another account or generation cannot open it.
   std::unique_ptr<AesGcmSealer> sealer = MustCreate(KeyFromByte('k'));
@@ -159,6 +168,7 @@ TEST(AesGcmSealerTest, BlobMovedToAnotherRecordDoesNotOpen) {
   EXPECT_TRUE(sealer->Open(*unbound, "").ok());
 }
 
+// With the old key kept as a previous key, its blobs still open and new blobs use the new key.
 TEST(AesGcmSealerTest, PreviousKeysStillOpenAfterRotation) {
   // After rotating, blobs of the old key open and new blobs use the new primary key.
   SealingKey old_key = KeyFromByte('o');
@@ -184,6 +194,7 @@ TEST(AesGcmSealerTest, PreviousKeysStillOpenAfterRotation) {
   EXPECT_NE(new_id, old_id);
 }
 
+// A blob of a key not in the keyring is FAILED_PRECONDITION naming both key ids and the fix.
 TEST(AesGcmSealerTest, UnknownKeyIdIsAClearError) {
   // A blob sealed with a key that is no longer configured names that key and the fix.
   std::unique_ptr<AesGcmSealer> old_sealer = MustCreate(KeyFromByte('o'));
@@ -200,6 +211,7 @@ TEST(AesGcmSealerTest, UnknownKeyIdIsAClearError) {
                          "); configure that key as a previous sealing key to open it"));
 }
 
+// Errors for a wrong record, a truncated blob and an unknown key never show the key, raw or hex.
 TEST(AesGcmSealerTest, ErrorsNeverContainKeyMaterial) {
   // No error message, whatever the failure, carries the key bytes or their hex form.
   const std::string material(32, 'S');
@@ -217,6 +229,7 @@ TEST(AesGcmSealerTest, ErrorsNeverContainKeyMaterial) {
   }
 }
 
+// Create refuses a 16-byte key and a key whose id does not match its bytes.
 TEST(AesGcmSealerTest, CreateRejectsMalformedKeys) {
   // Keys of the wrong size or with an id that does not match their bytes are refused.
   SealingKey short_key{"0011223344556677", SecretString(std::string(16, 'k'))};
@@ -229,6 +242,7 @@ TEST(AesGcmSealerTest, CreateRejectsMalformedKeys) {
   EXPECT_THAT(sealer.status().message(), HasSubstr("does not match its key material"));
 }
 
+// A key id is 16 hex digits, the same for the same key, different for another, and not the key.
 TEST(AesGcmSealerTest, KeyIdIsAShortFingerprintNotTheKey) {
   // The key id is 16 hex digits, stable for a key, different between keys, and not the key.
   SealingKey a = KeyFromByte('a');

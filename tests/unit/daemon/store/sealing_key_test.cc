@@ -42,6 +42,7 @@ class SealingKeyTest : public ::testing::Test {
   testing::TempDir dir_;
 };
 
+// A key file of 64 hex digits in either case, with or without a newline, loads as their 32 bytes.
 TEST_F(SealingKeyTest, LoadsHexWithOrWithoutNewline) {
   // 64 hex digits (any case), with an optional trailing newline, are the 32 key bytes.
   for (const std::string& contents :
@@ -57,6 +58,7 @@ TEST_F(SealingKeyTest, LoadsHexWithOrWithoutNewline) {
   }
 }
 
+// A key file of the wrong length is refused with its size in bytes and the command that makes one.
 TEST_F(SealingKeyTest, WrongLengthIsRejectedWithTheExactMessage) {
   // Too short, too long, raw bytes or two newlines: the message gives the size and the fix.
   for (const std::string& contents :
@@ -73,6 +75,7 @@ TEST_F(SealingKeyTest, WrongLengthIsRejectedWithTheExactMessage) {
   }
 }
 
+// A non-hex character is refused by its position, without quoting the file.
 TEST_F(SealingKeyTest, NonHexDigitIsRejectedWithoutEchoingTheFile) {
   // A non-hex character is reported by position; the file's contents are not repeated.
   std::string contents = kHexKey;
@@ -87,6 +90,7 @@ TEST_F(SealingKeyTest, NonHexDigitIsRejectedWithoutEchoingTheFile) {
   EXPECT_THAT(key.status().message(), Not(HasSubstr("0011223344")));
 }
 
+// A key file readable or writable by group or others is refused with the chmod to run; 0400 loads.
 TEST_F(SealingKeyTest, GroupOrWorldAccessibleFileIsRefused) {
   // A key file any other user could read (or write) is refused with the chmod to run.
   for (int mode : {0644, 0640, 0604, 0620, 0602}) {
@@ -102,6 +106,7 @@ TEST_F(SealingKeyTest, GroupOrWorldAccessibleFileIsRefused) {
   EXPECT_TRUE(LoadSealingKeyFile(WriteKey("sealing.key", kHexKey, 0400)).ok());
 }
 
+// A missing key file is NOT_FOUND with the command that makes one.
 TEST_F(SealingKeyTest, MissingFileSaysHowToCreateOne) {
   // A missing key file is NOT_FOUND with the command that makes one.
   const std::string path = dir_.File("absent.key");
@@ -111,6 +116,7 @@ TEST_F(SealingKeyTest, MissingFileSaysHowToCreateOne) {
             absl::StrCat("sealing key file ", path, " does not exist; ", HowToCreate(path)));
 }
 
+// A directory given as the key file is refused as not a regular file.
 TEST_F(SealingKeyTest, DirectoryIsNotAKeyFile) {
   // Pointing at a directory is reported as such.
   ASSERT_EQ(::mkdir(dir_.File("keys").c_str(), 0700), 0);
@@ -119,6 +125,7 @@ TEST_F(SealingKeyTest, DirectoryIsNotAKeyFile) {
   EXPECT_THAT(key.status().message(), HasSubstr("is not a regular file"));
 }
 
+// A systemd credential in $CREDENTIALS_DIRECTORY loads as the same key as the file itself.
 TEST_F(SealingKeyTest, LoadsFromTheSystemdCredentialsDirectory) {
   // $CREDENTIALS_DIRECTORY/<name> is read like a key file.
   WriteKey("sealing-key", kHexKey, 0400);
@@ -129,6 +136,8 @@ TEST_F(SealingKeyTest, LoadsFromTheSystemdCredentialsDirectory) {
   EXPECT_EQ(key->id, same->id);
 }
 
+// Without $CREDENTIALS_DIRECTORY, or the credential in it, the error gives the unit's
+// LoadCredential line; a credential name with a path is refused.
 TEST_F(SealingKeyTest, CredentialErrorsSayHowToConfigureSystemd) {
   // Without $CREDENTIALS_DIRECTORY, or without the credential in it, the message names the unit
   // setting; a name with a slash is refused.
@@ -150,6 +159,7 @@ TEST_F(SealingKeyTest, CredentialErrorsSayHowToConfigureSystemd) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// A generated key file is 0600, 64 lower-case hex digits and a newline, and loads as the same key.
 TEST_F(SealingKeyTest, GeneratedKeyFileIsPrivateAndLoadsBack) {
   // A generated key file is 0600, in the documented format, and loads as the same key.
   const std::string path = dir_.File("dev.key");
@@ -167,6 +177,7 @@ TEST_F(SealingKeyTest, GeneratedKeyFileIsPrivateAndLoadsBack) {
   EXPECT_TRUE(loaded->material == generated->material);
 }
 
+// Generating over an existing key file is ALREADY_EXISTS naming it, and leaves the key as it was.
 TEST_F(SealingKeyTest, GenerateNeverReplacesAnExistingKey) {
   // Generating over an existing file fails and leaves the old key intact.
   const std::string path = WriteKey("dev.key", kHexKey);
@@ -176,6 +187,7 @@ TEST_F(SealingKeyTest, GenerateNeverReplacesAnExistingKey) {
   EXPECT_EQ(*testing::ReadFile(path), kHexKey);
 }
 
+// LoadOrGenerate makes a key once and loads that same key afterwards.
 TEST_F(SealingKeyTest, LoadOrGenerateKeepsTheFirstKey) {
   // Dev mode's helper makes a key once and then keeps loading that key.
   const std::string path = dir_.File("dev.key");
@@ -189,6 +201,7 @@ TEST_F(SealingKeyTest, LoadOrGenerateKeepsTheFirstKey) {
   EXPECT_NE(other->id, first->id);
 }
 
+// MakeSealingKey takes exactly 32 bytes and refuses 31, saying how many it got.
 TEST_F(SealingKeyTest, MakeSealingKeyChecksTheSize) {
   // Only 32 raw bytes make an AES-256 key.
   EXPECT_TRUE(MakeSealingKey(SecretString(std::string(32, 'k'))).ok());

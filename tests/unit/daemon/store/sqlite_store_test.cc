@@ -62,6 +62,7 @@ class SqliteStoreTest : public ::testing::Test {
   const std::string path_ = dir_.File("kcred.db");
 };
 
+// Records, their revisions and the store revision survive a reopen, and revisions go on from there.
 TEST_F(SqliteStoreTest, DataAndRevisionSurviveReopen) {
   // Records, their revisions and the store revision are back after close and reopen.
   {
@@ -85,6 +86,7 @@ TEST_F(SqliteStoreTest, DataAndRevisionSurviveReopen) {
   EXPECT_EQ(*store->Put("accounts/dev/c", "spec-c"), 5);
 }
 
+// The connection runs with WAL, synchronous=FULL and the busy timeout; SQL in a pragma is refused.
 TEST_F(SqliteStoreTest, UsesWalJournalAndFullSync) {
   // The connection really runs with journal_mode=WAL and synchronous=FULL (2).
   std::unique_ptr<SqliteStore> store = MustOpen(path_);
@@ -96,6 +98,7 @@ TEST_F(SqliteStoreTest, UsesWalJournalAndFullSync) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// The database, its WAL and shared-memory files are 0600 even with a umask of 0.
 TEST_F(SqliteStoreTest, FilesAreCreatedWithMode0600) {
   // The database, its WAL and shared-memory files are 0600 even under a permissive umask.
   const mode_t old_umask = ::umask(0);
@@ -108,6 +111,7 @@ TEST_F(SqliteStoreTest, FilesAreCreatedWithMode0600) {
   EXPECT_EQ(ModeOf(path_ + "-shm"), 0600);
 }
 
+// Opening a database left 0644 sets it back to 0600.
 TEST_F(SqliteStoreTest, LooseModeOfAnExistingDatabaseIsTightened) {
   // A database left world-readable (e.g. restored from a backup) is set back to 0600 on open.
   MustOpen(path_).reset();
@@ -117,6 +121,7 @@ TEST_F(SqliteStoreTest, LooseModeOfAnExistingDatabaseIsTightened) {
   EXPECT_EQ(ModeOf(path_), 0600);
 }
 
+// The meta table records the schema version that wrote the file.
 TEST_F(SqliteStoreTest, RecordsTheSchemaVersion) {
   // The meta table says which schema wrote the file.
   MustOpen(path_).reset();
@@ -132,6 +137,7 @@ TEST_F(SqliteStoreTest, RecordsTheSchemaVersion) {
   sqlite3_close(db);
 }
 
+// A database of a newer schema version is refused saying what to do, and is left unchanged.
 TEST_F(SqliteStoreTest, RefusesANewerSchemaVersion) {
   // A database written by a newer kcredd is refused with a message saying what to do.
   {
@@ -155,6 +161,7 @@ TEST_F(SqliteStoreTest, RefusesANewerSchemaVersion) {
   EXPECT_EQ(reopened->Get("a")->value, "v");
 }
 
+// A database in a directory that does not exist is refused naming that directory.
 TEST_F(SqliteStoreTest, MissingStateDirectoryIsNamed) {
   // A path in a directory that does not exist says which directory to create.
   const std::string path = dir_.File("missing/kcred.db");
@@ -165,6 +172,7 @@ TEST_F(SqliteStoreTest, MissingStateDirectoryIsNamed) {
                                      dir_.File("missing"), " does not exist")));
 }
 
+// A state directory that cannot be written is PERMISSION_DENIED naming it.
 TEST_F(SqliteStoreTest, UnwritableStateDirectoryIsNamed) {
   // A state directory kcredd cannot write to is PERMISSION_DENIED naming it.
   if (::geteuid() == 0) GTEST_SKIP() << "root ignores directory permissions";
@@ -177,6 +185,7 @@ TEST_F(SqliteStoreTest, UnwritableStateDirectoryIsNamed) {
               HasSubstr(absl::StrCat("state directory ", dir, " not writable")));
 }
 
+// A state directory that is a symlink, as systemd's DynamicUser= makes it, is followed.
 TEST_F(SqliteStoreTest, StateDirectoryMayBeASymlink) {
   // systemd's StateDirectory= with DynamicUser= is a symlink (/var/lib/kcred -> private/kcred).
   ASSERT_EQ(::mkdir(dir_.File("private").c_str(), 0700), 0);
@@ -187,6 +196,7 @@ TEST_F(SqliteStoreTest, StateDirectoryMayBeASymlink) {
   EXPECT_EQ(ModeOf(dir_.File("private/kcred.db")), 0600);
 }
 
+// A database file that is a symlink is refused, not followed.
 TEST_F(SqliteStoreTest, DatabaseFileThatIsASymlinkIsRefused) {
   // A symlink planted as the database file is not followed.
   MustOpen(path_).reset();
@@ -198,6 +208,7 @@ TEST_F(SqliteStoreTest, DatabaseFileThatIsASymlinkIsRefused) {
                          " is a symbolic link; point the store at the real file"));
 }
 
+// A file that is not a database is DATA_LOSS naming the path and saying to move it aside.
 TEST_F(SqliteStoreTest, AFileThatIsNotADatabaseIsDataLoss) {
   // Garbage at the database path is reported as such, with the path and the way out.
   {
@@ -210,11 +221,14 @@ TEST_F(SqliteStoreTest, AFileThatIsNotADatabaseIsDataLoss) {
   EXPECT_THAT(store.status().message(), HasSubstr("move it aside"));
 }
 
+// An empty database path is INVALID_ARGUMENT.
 TEST_F(SqliteStoreTest, EmptyPathIsInvalid) {
   // An empty path is a configuration error, not a file in the working directory.
   EXPECT_EQ(SqliteStore::Open("").status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// Two connections on one file, with two threads each, lose no compare-and-swap increment and agree
+// on the revision.
 TEST_F(SqliteStoreTest, TwoConnectionsOnOneFileStayConsistent) {
   // Two stores on the same file (as two processes would be) share revisions and CAS correctly.
   std::unique_ptr<SqliteStore> first = MustOpen(path_);
@@ -245,6 +259,8 @@ TEST_F(SqliteStoreTest, TwoConnectionsOnOneFileStayConsistent) {
   EXPECT_EQ(*second->CurrentRevision(), 4 * kIncrementsPerThread + 1);
 }
 
+// A sealed token stored is found as its blob in the WAL and, after close, the database, but never
+// in the clear.
 TEST_F(SqliteStoreTest, SealedTokenNeverReachesTheFilesInClear) {
   // With the token sealed before storing, neither the database nor its WAL contains it, while
   // the sealed blob itself is found there (so the search does look at the right bytes).

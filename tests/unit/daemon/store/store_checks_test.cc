@@ -11,6 +11,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
+// PrefixEnd increments the last byte below 0xff and drops what follows; "" and all-0xff have none.
 TEST(StoreChecksTest, PrefixEndIsTheSmallestKeyAfterThePrefix) {
   // The upper bound increments the last byte that is not 0xff; none exists for "" or all-0xff.
   EXPECT_EQ(PrefixEnd("accounts/"), "accounts0");
@@ -21,6 +22,7 @@ TEST(StoreChecksTest, PrefixEndIsTheSmallestKeyAfterThePrefix) {
   EXPECT_EQ(PrefixEnd(""), "");
 }
 
+// Preconditions that hold pass; failed ones are ABORTED naming the key, the expectation, the state.
 TEST(StoreChecksTest, PreconditionFailuresNameKeyExpectationAndState) {
   // ABORTED messages say which key, what was expected and what was found.
   EXPECT_TRUE(CheckPrecondition("k", Precondition::None(), 5).ok());
@@ -37,11 +39,13 @@ TEST(StoreChecksTest, PreconditionFailuresNameKeyExpectationAndState) {
             "retry");
 }
 
+// QuoteKey quotes a key with NUL, 0xff and newline bytes escaped.
 TEST(StoreChecksTest, KeysAreQuotedWithNonPrintableBytesEscaped) {
   // Binary keys cannot garble a log line.
   EXPECT_EQ(QuoteKey(std::string("a\0\xff\n", 4)), "\"a\\x00\\xff\\n\"");
 }
 
+// ValidateTxn refuses an empty compare key, a mod revision of 0 and an oversize value.
 TEST(StoreChecksTest, TxnValidationCatchesEveryMalformedPart) {
   // Bad compare keys, bad revisions and oversize values are refused before any work.
   EXPECT_TRUE(ValidateTxn({{{"a", Precondition::ModRevision(1)}}, {TxnOp::Put("a", "v")}}).ok());
@@ -54,6 +58,7 @@ TEST(StoreChecksTest, TxnValidationCatchesEveryMalformedPart) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// kMaxTxnOps compares and ops pass; one op more is refused with the counts and the advice to split.
 TEST(StoreChecksTest, TxnSizeIsBoundedLikeEtcd) {
   // kMaxTxnOps compares and ops pass; one more of either is refused with the fix.
   TxnRequest txn;

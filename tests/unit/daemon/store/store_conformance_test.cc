@@ -67,6 +67,7 @@ class StoreConformanceTest : public ::testing::TestWithParam<Backend> {
   StorePtr store_;
 };
 
+// A fresh store is at revision 0, lists no keys, and Get is NOT_FOUND naming the key.
 TEST_P(StoreConformanceTest, EmptyStoreStartsAtRevisionZero) {
   // A fresh store has revision 0 and no keys.
   EXPECT_EQ(Current(), 0);
@@ -76,6 +77,7 @@ TEST_P(StoreConformanceTest, EmptyStoreStartsAtRevisionZero) {
   EXPECT_THAT(Keys(Opts("")), IsEmpty());
 }
 
+// Get returns what Put wrote, with create and mod revision both the new store revision.
 TEST_P(StoreConformanceTest, PutThenGetReturnsValueAndRevisions) {
   // A put is visible to Get with create and mod revision equal to the new store revision.
   EXPECT_EQ(MustPut("accounts/dev/a", "spec-1"), 1);
@@ -88,6 +90,7 @@ TEST_P(StoreConformanceTest, PutThenGetReturnsValueAndRevisions) {
   EXPECT_EQ(Current(), 1);
 }
 
+// An overwrite keeps the key's create revision and gives it the new store revision as mod revision.
 TEST_P(StoreConformanceTest, OverwriteKeepsCreateRevisionAndAdvancesModRevision) {
   // Overwriting a key keeps its create revision; the mod revision takes the new store revision.
   MustPut("a", "1");
@@ -100,6 +103,7 @@ TEST_P(StoreConformanceTest, OverwriteKeepsCreateRevisionAndAdvancesModRevision)
   EXPECT_EQ(kv->mod_revision, 3);
 }
 
+// Each write and delete takes the next revision; a key deleted and re-created gets a new one.
 TEST_P(StoreConformanceTest, RevisionsAreMonotonicAndNeverReused) {
   // Every write takes the next revision; deleting and re-creating a key gives it new revisions.
   Revision last = 0;
@@ -119,6 +123,7 @@ TEST_P(StoreConformanceTest, RevisionsAreMonotonicAndNeverReused) {
   EXPECT_EQ(kv->create_revision, recreated);
 }
 
+// A Put with Absent creates the key once; a second is ABORTED naming the key and changes nothing.
 TEST_P(StoreConformanceTest, PutAbsentCreatesOnlyOnce) {
   // Precondition::Absent creates a key once; a second create is ABORTED and changes nothing.
   ASSERT_TRUE(store_->Put("accounts/dev/a", "first", Precondition::Absent()).ok());
@@ -130,6 +135,8 @@ TEST_P(StoreConformanceTest, PutAbsentCreatesOnlyOnce) {
   EXPECT_EQ(Current(), 1);
 }
 
+// A Put at the current mod revision succeeds; at a stale one or on a missing key it is ABORTED,
+// saying what was expected and found, and writes nothing.
 TEST_P(StoreConformanceTest, PutWithModRevisionIsCompareAndSwap) {
   // A put expecting the current mod revision succeeds; a stale or missing key is ABORTED.
   const Revision r1 = MustPut("a", "v1");
@@ -148,6 +155,7 @@ TEST_P(StoreConformanceTest, PutWithModRevisionIsCompareAndSwap) {
   EXPECT_EQ(Current(), *r2);
 }
 
+// A mod revision of 0 or less in a Put or Delete is INVALID_ARGUMENT, not a failed compare.
 TEST_P(StoreConformanceTest, NonPositiveModRevisionIsInvalid) {
   // ModRevision(0) is a caller bug (Absent says "must not exist"), not a failed compare.
   EXPECT_EQ(store_->Put("a", "v", Precondition::ModRevision(0)).status().code(),
@@ -156,6 +164,7 @@ TEST_P(StoreConformanceTest, NonPositiveModRevisionIsInvalid) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// Delete says whether it removed a key; deleting a missing one does not advance the revision.
 TEST_P(StoreConformanceTest, DeleteReportsWhetherItRemovedAKey) {
   // Deleting a missing key is a no-op that reports false and does not advance the revision.
   absl::StatusOr<bool> missing = store_->Delete("a");
@@ -170,6 +179,7 @@ TEST_P(StoreConformanceTest, DeleteReportsWhetherItRemovedAKey) {
   EXPECT_EQ(store_->Get("a").status().code(), absl::StatusCode::kNotFound);
 }
 
+// A conditional Delete removes the key only at its current mod revision; Absent is refused there.
 TEST_P(StoreConformanceTest, DeleteWithModRevisionIsCompareAndDelete) {
   // A conditional delete removes the key only at the expected revision.
   const Revision r1 = MustPut("a", "v1");
@@ -186,6 +196,8 @@ TEST_P(StoreConformanceTest, DeleteWithModRevisionIsCompareAndDelete) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// Empty or oversize keys in Get, Put, Delete and Txn, and oversize values, are INVALID_ARGUMENT;
+// a key of the maximum size is fine.
 TEST_P(StoreConformanceTest, MalformedKeysAndValuesAreRejected) {
   // Empty and oversize keys, and oversize values, are INVALID_ARGUMENT everywhere.
   const std::string long_key(kMaxKeySize + 1, 'k');
@@ -202,6 +214,7 @@ TEST_P(StoreConformanceTest, MalformedKeysAndValuesAreRejected) {
   EXPECT_EQ(Current(), 1);
 }
 
+// Keys and values holding NUL and 0xff bytes, and empty values, come back unchanged.
 TEST_P(StoreConformanceTest, BinaryKeysAndValuesRoundTrip) {
   // Keys and values are bytes: NUL, 0xff and empty values survive unchanged.
   const std::string key("bin/\0\xff", 6);
@@ -217,6 +230,7 @@ TEST_P(StoreConformanceTest, BinaryKeysAndValuesRoundTrip) {
   EXPECT_THAT(Keys(Opts("bin/")), ElementsAre(key));
 }
 
+// List returns the keys that start with the prefix, byte for byte, in key order.
 TEST_P(StoreConformanceTest, ListSelectsByPrefixInKeyOrder) {
   // A prefix matches bytewise: "accounts/dev/" excludes "accounts/dev0/..." and "accounts/devx".
   for (const char* key : {"b", "accounts/devx", "accounts/dev/b", "accounts0", "accounts/dev0/c",
@@ -234,6 +248,7 @@ TEST_P(StoreConformanceTest, ListSelectsByPrefixInKeyOrder) {
   EXPECT_THAT(Keys(Opts("accounts/dev/a")), ElementsAre("accounts/dev/a"));
 }
 
+// List finds the right keys for prefixes ending in one or more 0xff bytes.
 TEST_P(StoreConformanceTest, ListHandlesPrefixesEndingInFF) {
   // A prefix whose last bytes are 0xff still has a correct upper bound.
   for (const std::string& key :
@@ -246,6 +261,8 @@ TEST_P(StoreConformanceTest, ListHandlesPrefixesEndingInFF) {
   EXPECT_THAT(Keys(Opts("\xff\xff")), ElementsAre("\xff\xff"));
 }
 
+// Paging with start_after and limit visits every key once with `more` set while keys remain;
+// start_after is exclusive and need not exist.
 TEST_P(StoreConformanceTest, ListPagesWithStartAfterAndLimit) {
   // Paging by start_after = last key of the previous page visits every key once; `more` is set
   // exactly when keys remain.
@@ -282,6 +299,7 @@ TEST_P(StoreConformanceTest, ListPagesWithStartAfterAndLimit) {
   EXPECT_THAT(Keys(Opts("accounts/dev/", "accounts/dev/", 1)), ElementsAre("accounts/dev/ns/a0"));
 }
 
+// A start_after outside the prefix is INVALID_ARGUMENT naming start_after.
 TEST_P(StoreConformanceTest, ListRejectsStartAfterOutsideThePrefix) {
   // A start_after that does not begin with the prefix is a caller bug.
   absl::StatusOr<ListResult> result = store_->List(Opts("accounts/dev/", "accounts/a", 0));
@@ -289,6 +307,7 @@ TEST_P(StoreConformanceTest, ListRejectsStartAfterOutsideThePrefix) {
   EXPECT_THAT(result.status().message(), HasSubstr("start_after"));
 }
 
+// List reports the store revision it read at and each item's create and mod revisions.
 TEST_P(StoreConformanceTest, ListReportsTheRevisionItReadAt) {
   // The list carries the store revision and each item's own revisions.
   MustPut("a", "1");
@@ -304,6 +323,7 @@ TEST_P(StoreConformanceTest, ListReportsTheRevisionItReadAt) {
   EXPECT_EQ(result->items[1].mod_revision, 2);
 }
 
+// A Txn of puts and a delete, as a rotation commits, applies all of them at one new revision.
 TEST_P(StoreConformanceTest, TxnAppliesEverythingAtOneRevision) {
   // The broker's rotation commit: new generation current, old one pending revocation, and the
   // account record, in one step at one revision.
@@ -329,6 +349,7 @@ TEST_P(StoreConformanceTest, TxnAppliesEverythingAtOneRevision) {
   EXPECT_EQ(store_->Get("revocations/dev/a/0").status().code(), absl::StatusCode::kNotFound);
 }
 
+// A Txn with a failed Absent or mod-revision compare is ABORTED naming the key and applies nothing.
 TEST_P(StoreConformanceTest, TxnWithAFailingCompareAppliesNothing) {
   // One failed compare aborts the whole Txn, naming the key; no op is applied.
   MustPut("accounts/dev/a", "status-g1");
@@ -354,6 +375,7 @@ TEST_P(StoreConformanceTest, TxnWithAFailingCompareAppliesNothing) {
   EXPECT_EQ(Current(), 2);
 }
 
+// A Txn of compares only, of deletes of missing keys, or of nothing keeps the revision.
 TEST_P(StoreConformanceTest, TxnThatChangesNothingKeepsTheRevision) {
   // Compares alone, or deletes of absent keys, do not advance the revision.
   MustPut("a", "v");
@@ -369,6 +391,7 @@ TEST_P(StoreConformanceTest, TxnThatChangesNothingKeepsTheRevision) {
   EXPECT_EQ(Current(), 1);
 }
 
+// A Txn with two ops on one key is INVALID_ARGUMENT naming it, and writes nothing.
 TEST_P(StoreConformanceTest, TxnRejectsAKeyWrittenTwice) {
   // Two ops on one key are ambiguous; the Txn is refused before anything is checked or written.
   absl::StatusOr<Revision> revision =
@@ -378,6 +401,8 @@ TEST_P(StoreConformanceTest, TxnRejectsAKeyWrittenTwice) {
   EXPECT_EQ(Current(), 0);
 }
 
+// Four threads incrementing one counter by compare-and-swap lose no update and write nothing on a
+// failed compare.
 TEST_P(StoreConformanceTest, ConcurrentCompareAndSwapLosesNoUpdate) {
   // Threads incrementing one counter by read-CAS-retry end with every increment counted.
   constexpr int kThreads = 4;
