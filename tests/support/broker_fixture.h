@@ -21,12 +21,12 @@
 #include "daemon/kube/fake_kube_client.h"
 #include "daemon/kube/kube_client.h"
 #include "daemon/store/aes_gcm_sealer.h"
+#include "daemon/store/memory_store.h"
 #include "google/protobuf/duration.pb.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "proto/kcred/v1/broker.pb.h"
 #include "tests/support/counting_store.h"
-#include "daemon/store/memory_store.h"
 #include "tests/support/simulated_clock.h"
 
 namespace kcred::testing {

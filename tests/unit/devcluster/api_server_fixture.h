@@ -1,7 +1,7 @@
 #pragma once
 // An ApiServer driven in-process for the handler tests: requests are cpp-httplib objects, no
-// sockets; time is a SimulatedClock (tests/support/simulated_clock.h) that stands still until a test
-// advances it. Each test file derives its own suite from ApiServerFixture.
+// sockets; time is a SimulatedClock (tests/support/simulated_clock.h) that stands still until a
+// test advances it. Each test file derives its own suite from ApiServerFixture.
 
 #include <gtest/gtest.h>
 

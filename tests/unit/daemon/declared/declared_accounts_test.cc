@@ -8,8 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/support/simulated_clock.h"
 #include "tests/support/broker_fixture.h"
+#include "tests/support/simulated_clock.h"
 
 namespace kcred::declared {
 namespace {

@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "tests/support/simulated_clock.h"
 #include "tests/support/broker_fixture.h"
+#include "tests/support/simulated_clock.h"
 
 namespace kcred::rotation {
 namespace {

@@ -22,9 +22,9 @@
 #include "daemon/server/grpc_server.h"
 #include "gtest/gtest.h"
 #include "proto/kcred/v1/broker.grpc.pb.h"
+#include "tests/support/broker_fixture.h"
 #include "tests/support/process.h"
 #include "tests/support/simulated_clock.h"
-#include "tests/support/broker_fixture.h"
 
 namespace kcred::server::testing {
 
