@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,6 +13,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
+#include "common/files.h"
 #include "daemon/store/store_checks.h"
 
 namespace kcred::store {
@@ -181,12 +184,50 @@ int RunOnce(Stmt& statement) {
 
 }  // namespace
 
+namespace {
+
+// Takes the one-writer lock of the database at `path`: "<path>.lock", locked with flock and
+// holding this process's pid. Returns the descriptor that holds it.
+absl::StatusOr<int> LockWriter(const std::string& path) {
+  const std::string lock_path = path + ".lock";
+  const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, kFileMode);
+  if (fd < 0) {
+    return absl::Status(errno == EACCES || errno == EPERM ? absl::StatusCode::kPermissionDenied
+                                                          : absl::StatusCode::kInternal,
+                        absl::StrCat("state database ", path, ": cannot open its lock file ",
+                                     lock_path, ": ", std::strerror(errno)));
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    char holder[32] = {};
+    const ssize_t n = ::pread(fd, holder, sizeof(holder) - 1, 0);
+    ::close(fd);
+    if (err != EWOULDBLOCK) {
+      return absl::InternalError(absl::StrCat("state database ", path, ": cannot lock ", lock_path,
+                                              ": ", std::strerror(err)));
+    }
+    const std::string pid(absl::StripAsciiWhitespace(n > 0 ? absl::string_view(holder, n) : ""));
+    return absl::FailedPreconditionError(
+        absl::StrCat("state directory ", DirectoryOf(path), " is in use by another kcredd (pid ",
+                     pid.empty() ? "unknown" : pid, ", holding ", lock_path,
+                     "); stop that kcredd first, or give this one a state_dir of its own"));
+  }
+  const std::string pid = absl::StrCat(::getpid(), "\n");
+  // Without the pid the lock still holds; a refused second writer then says "pid unknown".
+  if (::ftruncate(fd, 0) == 0) WriteFully(fd, pid);
+  return fd;
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) {
   if (path.empty()) {
     return absl::InvalidArgumentError(
         "state database path is empty; configure the store path inside the state directory");
   }
   if (absl::Status s = PrepareFiles(path); !s.ok()) return s;
+  absl::StatusOr<int> lock_fd = LockWriter(path);
+  if (!lock_fd.ok()) return lock_fd.status();
   sqlite3* db = nullptr;
   // Not SQLITE_OPEN_NOFOLLOW: it also refuses symlinked directories, and systemd's
   // StateDirectory= with DynamicUser= is one (/var/lib/kcred -> private/kcred). PrepareFiles
@@ -197,20 +238,25 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
     absl::Status status =
         SqliteStatus(path, rc, "open", db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
     sqlite3_close(db);
+    ::close(*lock_fd);
     return status;
   }
-  std::unique_ptr<SqliteStore> store(new SqliteStore(path, db));
+  std::unique_ptr<SqliteStore> store(new SqliteStore(path, *lock_fd, db));
   if (absl::Status s = store->Initialize(); !s.ok()) return s;
   return store;
 }
 
-SqliteStore::SqliteStore(std::string path, sqlite3* db)
-    : path_(std::move(path)), db_(db), statements_(std::make_unique<Statements>()) {}
+SqliteStore::SqliteStore(std::string path, int lock_fd, sqlite3* db)
+    : path_(std::move(path)),
+      lock_fd_(lock_fd),
+      db_(db),
+      statements_(std::make_unique<Statements>()) {}
 
 SqliteStore::~SqliteStore() {
   absl::MutexLock lock(&mu_);
   statements_.reset();  // finalize before closing, or sqlite3_close reports SQLITE_BUSY
   sqlite3_close(db_);
+  ::close(lock_fd_);  // releases the writer's lock, after the database is closed
 }
 
 absl::Status SqliteStore::Error(int rc, absl::string_view action) const {

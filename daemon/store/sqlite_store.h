@@ -8,6 +8,10 @@
 //
 // Schema: a `meta` table holds schema_version and the store revision; `kv` holds the records.
 // A database written by a newer kcredd (higher schema_version) is refused rather than guessed at.
+//
+// One writer: Open takes an exclusive lock (flock) on "<path>.lock", holding the writer's pid,
+// for the store's lifetime, so a second kcredd on the same state directory is refused instead of
+// rotating the same accounts beside the first. The lock goes with the process, however it ends.
 
 #include <memory>
 #include <string>
@@ -30,7 +34,8 @@ class SqliteStore : public Store {
   static constexpr int kBusyTimeoutMs = 5000;
 
   // Opens (creating when missing, mode 0600) the database at `path`. Errors name the path and
-  // say what to fix: missing or unwritable state directory, not a database, newer schema.
+  // say what to fix: missing or unwritable state directory, not a database, newer schema, and
+  // (FAILED_PRECONDITION) another process holding the database, named by its pid.
   static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& path);
 
   ~SqliteStore() override;
@@ -56,7 +61,7 @@ class SqliteStore : public Store {
   class Statement;
   struct Statements;
 
-  SqliteStore(std::string path, sqlite3* db);
+  SqliteStore(std::string path, int lock_fd, sqlite3* db);
   absl::Status Initialize();
 
   // Turns an SQLite result code into a Status naming the database, the action and a remedy.
@@ -78,6 +83,7 @@ class SqliteStore : public Store {
   absl::StatusOr<bool> DeleteLocked(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string path_;
+  const int lock_fd_;  // holds the writer's lock on "<path_>.lock" until the destructor
   absl::Mutex mu_;
   sqlite3* db_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<Statements> statements_ ABSL_GUARDED_BY(mu_);

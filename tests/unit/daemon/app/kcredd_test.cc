@@ -248,8 +248,24 @@ TEST_F(KcreddTest, AnAuditLogThatCannotBeOpenedFailsStart) {
 // A second Kcredd on a socket another one serves fails Start and leaves the first one serving.
 TEST_F(KcreddTest, ASocketInUseFailsStart) {
   auto first = Started(TestConfig());
-  absl::Status second = Make(TestConfig())->Start();
+  config::Config config = TestConfig();
+  config.state_dir = dir_.File("state-of-the-second");
+  absl::Status second = Make(config)->Start();
   EXPECT_THAT(second.message(), HasSubstr("another server is already listening"));
+  EXPECT_TRUE(first->CheckServing(absl::Seconds(5)).ok());
+}
+
+// A second Kcredd on the state directory of a running one (on a socket of its own) fails Start
+// with FAILED_PRECONDITION naming the directory and the first's pid; the first keeps serving.
+TEST_F(KcreddTest, AStateDirectoryInUseFailsStart) {
+  auto first = Started(TestConfig());
+  config::Config config = TestConfig();
+  config.listen.unix_socket->path = dir_.File("second.sock");
+  absl::Status second = Make(config)->Start();
+  EXPECT_EQ(second.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(second.message(), HasSubstr(absl::StrCat("state directory ", dir_.File("state"),
+                                                       " is in use by another kcredd (pid ",
+                                                       getpid(), ", holding ")));
   EXPECT_TRUE(first->CheckServing(absl::Seconds(5)).ok());
 }
 
