@@ -29,6 +29,13 @@ class Clock {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     return mu->AwaitWithTimeout(cond, deadline - Now());
   }
+  // A sleep that an event may cut short (a retry's backoff that a cancellation ends): like
+  // WaitUntil, true when `cond` holds, false at the deadline; but a simulated clock counts it as
+  // a sleep (in its instant mode it is over at once). Thread-safe.
+  virtual bool InterruptibleSleepUntil(absl::Mutex* mu, const absl::Condition& cond,
+                                       absl::Time deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return WaitUntil(mu, cond, deadline);
+  }
 };
 
 using ClockPtr = std::unique_ptr<Clock>;

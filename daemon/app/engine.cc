@@ -15,7 +15,8 @@ rotation::SchedulerOptions SchedulerOptionsFor() {
 }  // namespace
 
 Engine::Engine(Clock& clock, broker::Broker& broker, const config::Config& config)
-    : revoker_(std::in_place, clock, broker, config.token_defaults.grace + kSecondSweepMargin),
+    : revoker_(std::in_place, clock, broker),
+      sweeper_(std::in_place, clock, broker, config.token_defaults.grace + kSecondSweepMargin),
       rotation_(broker, config.token_defaults, &*revoker_),
       scheduler_(clock, rotation_, SchedulerOptionsFor(), &rotation_),
       declared_(clock, broker) {
@@ -38,6 +39,7 @@ void Engine::Stop() {
   declared_.Stop();
   scheduler_.Stop();
   revoker_.reset();
+  sweeper_.reset();
 }
 
 }  // namespace kcred::app

@@ -19,7 +19,7 @@ namespace kcred::app {
 // the most), so that the per-cluster limits, not the size of the pool, pace rotations.
 inline constexpr int kRotationWorkers = 16;
 
-// The revoker sweeps token Secrets no generation owns at start, and again this long after the
+// The sweeper deletes token Secrets no generation owns at start, and again this long after the
 // token grace period (defaults.token.grace), by when a token issued by a rotation that was cut
 // short just before start has outlived its grace.
 inline constexpr absl::Duration kSecondSweepMargin = absl::Seconds(5);
@@ -35,8 +35,9 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // Stops the declared accounts' thread, the scheduler (waiting for rotations in progress) and the
-  // revoker. Idempotent.
+  // Stops the declared accounts' thread, the scheduler (waiting for rotations in progress), the
+  // revoker and the orphan sweeper. Call Broker::Shutdown first for a stop that does not wait on
+  // the clusters. Idempotent.
   void Stop();
 
   rotation::BrokerRotation& rotation() { return rotation_; }
@@ -45,7 +46,8 @@ class Engine {
   const declared::DeclaredAccountsReconciler& declared() const { return declared_; }
 
  private:
-  std::optional<rotation::Revoker> revoker_;  // woken by rotation_; reset by Stop
+  std::optional<rotation::Revoker> revoker_;        // woken by rotation_; reset by Stop
+  std::optional<rotation::OrphanSweeper> sweeper_;  // reset by Stop
   rotation::BrokerRotation rotation_;
   rotation::Scheduler scheduler_;
   declared::DeclaredAccountsReconciler declared_;

@@ -187,6 +187,9 @@ bool Kcredd::Shutdown(absl::Duration grace) {
   state_ = State::kStopped;
   events_.Close();  // ends open WatchAccounts streams so the drain is not held up
   if (server_ != nullptr) server_->Shutdown(grace);
+  // The calls had their grace; what still talks to a cluster (a rotation, a revocation, the
+  // orphan sweep) ends now with CANCELLED, so the stop does not wait on the clusters.
+  if (runtime_.has_value() && runtime_->broker != nullptr) runtime_->broker->Shutdown();
   if (engine_ != nullptr) engine_->Stop();
   if (runtime_.has_value() && runtime_->broker != nullptr)
     runtime_->broker->SetEventListener(nullptr);

@@ -106,8 +106,11 @@ class Kcredd {
   absl::Status CheckServing(absl::Duration timeout);
 
   // In order: ends open WatchAccounts streams (the event hub closes), lets calls in flight finish
-  // for up to `grace` while the server drains, stops declared accounts, rotations and revocations,
-  // releases the broker and its API clients, and last stops dev mode's cluster. Logs "stopped".
+  // for up to `grace` while the server drains, cancels what still talks to a cluster (rotations,
+  // revocations, the orphan sweep: Broker::Shutdown), stops declared accounts, rotations,
+  // revocations and the sweep, releases the broker and its API clients, and last stops dev mode's
+  // cluster. So a stop takes at most `grace` and a moment, whatever the clusters do. Logs
+  // "stopped".
   // Idempotent; also after a failed Start.
   void Stop(absl::Duration grace);
 

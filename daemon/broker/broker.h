@@ -14,6 +14,7 @@
 //   provisioning.cc, rotation.cc, deletion.cc, queries.cc: the operations of those names
 // Checks at entry: validation.h (requests), admission.h (cluster policy), ownership.h (origin).
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -135,9 +136,17 @@ class Broker {
 
   // Deletes the token Secrets of loaded accounts that no recorded generation owns (left by a
   // crash between issuing a token and committing it), once they are older than the grace period.
-  // Makes one List call per account; meant for startup, after Restore. Returns how many Secrets
-  // were deleted; failures on some accounts do not stop the others and are reported together.
+  // Makes one List call per namespace holding accounts; meant for startup, after Restore, on a
+  // thread of its own (it holds one account's lock at a time, never delaying RevokeDue for
+  // long). Returns how many Secrets were deleted; failures on some accounts do not stop the
+  // others and are reported together; CANCELLED once Shutdown was called.
   absl::StatusOr<int> SweepOrphans();
+
+  // For kcredd's stop: RevokeDue and SweepOrphans return CANCELLED before their next account,
+  // and every cluster's client is cancelled (kube::KubeClient::Cancel), so calls in progress
+  // and later ones end at once with CANCELLED whatever the cluster does. Irreversible;
+  // thread-safe.
+  void Shutdown();
 
   // Receives account events (provisioned, updated, rotated, revoked, deleted, failed) as they
   // are committed, for WatchAccounts. Events carry the account (never a token) and no
@@ -177,6 +186,12 @@ class Broker {
 
   // Revokes the due generations of the locked account (revocation.cc).
   absl::Status RevokeDueLocked(const ClusterHandle& cluster, LockedAccount& account);
+  // Deletes the orphans among `secrets` (listed for the account's namespace, labelled for the
+  // account) under the account's lock, counting them in `deleted` (revocation.cc).
+  absl::Status SweepAccountLocked(const ClusterHandle& cluster, const AccountKey& key,
+                                  const std::vector<const nlohmann::json*>& secrets, int& deleted);
+  // CANCELLED for a sweep cut short by Shutdown.
+  absl::Status StoppedSweeping(int deleted) const;
 
   // A copy of the account's current credentials; NOT_FOUND or UNAVAILABLE (with the reason) when
   // there are none to serve. Memory only.
@@ -204,6 +219,8 @@ class Broker {
 
   // Reachability for ListClusters.
   ClusterProbes probes_;
+
+  std::atomic<bool> stopping_{false};  // set by Shutdown
 };
 
 }  // namespace kcred::broker

@@ -19,6 +19,8 @@ std::string HexHash(absl::string_view text, size_t hex_digits) {
   return hex.substr(0, hex_digits);
 }
 
+}  // namespace
+
 std::string LabelOf(const nlohmann::json& object, const char* key) {
   if (!object.is_object() || !object.contains("metadata")) return "";
   const nlohmann::json& metadata = object["metadata"];
@@ -27,8 +29,6 @@ std::string LabelOf(const nlohmann::json& object, const char* key) {
   if (!labels.is_object() || !labels.contains(key) || !labels[key].is_string()) return "";
   return labels[key].get<std::string>();
 }
-
-}  // namespace
 
 std::string LabelValue(absl::string_view text) {
   if (text.size() <= 63) return std::string(text);
@@ -63,6 +63,12 @@ std::map<std::string, std::string> AccountLabels(absl::string_view cluster,
 std::string AccountSelector(absl::string_view cluster, absl::string_view namespace_name,
                             absl::string_view name) {
   return absl::StrJoin(AccountLabels(cluster, namespace_name, name), ",", absl::PairFormatter("="));
+}
+
+std::string NamespaceSelector(absl::string_view cluster, absl::string_view namespace_name) {
+  std::map<std::string, std::string> labels = AccountLabels(cluster, namespace_name, "");
+  labels.erase(kAccountLabel);
+  return absl::StrJoin(labels, ",", absl::PairFormatter("="));
 }
 
 bool ManagedByKcred(const nlohmann::json& object) {

@@ -42,6 +42,13 @@ std::map<std::string, std::string> AccountLabels(absl::string_view cluster,
 std::string AccountSelector(absl::string_view cluster, absl::string_view namespace_name,
                             absl::string_view name);
 
+// The value of label `key` on `object`; empty when it has none.
+std::string LabelOf(const nlohmann::json& object, const char* key);
+
+// "app.kubernetes.io/managed-by=kcred,kcred.io/cluster=...,kcred.io/namespace=...": the objects
+// of every account of `namespace_name` on `cluster`.
+std::string NamespaceSelector(absl::string_view cluster, absl::string_view namespace_name);
+
 // Whether `object`'s labels say it belongs to this account (managed by kcred, same account).
 bool OwnedByAccount(const nlohmann::json& object, absl::string_view cluster,
                     absl::string_view namespace_name, absl::string_view name);

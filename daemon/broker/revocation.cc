@@ -1,6 +1,7 @@
 #include "daemon/broker/revocation.h"
 
 #include <algorithm>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -62,6 +63,9 @@ absl::StatusOr<std::optional<absl::Time>> Broker::RevokeDue() {
   std::vector<std::string> failures;
   std::optional<absl::Time> next_due;
   for (const auto& [key, snapshot] : accounts_.Snapshot()) {
+    if (stopping_) {
+      return absl::CancelledError("kcredd is stopping: due revocations resume at the next start");
+    }
     // A quick look first, so accounts with nothing due never wait for a long operation.
     {
       absl::MutexLock lock(&snapshot->mu);
@@ -134,51 +138,92 @@ absl::Status Broker::RevokeDueLocked(const ClusterHandle& cluster, LockedAccount
 // ----- SweepOrphans --------------------------------------------------------------------------
 
 absl::StatusOr<int> Broker::SweepOrphans() {
+  // One List per namespace: the kcred Secrets of all its accounts, grouped by account label.
+  std::map<std::pair<std::string, std::string>, std::vector<AccountKey>> namespaces;
+  for (const auto& entry : accounts_.Snapshot()) {
+    const auto& [cluster_name, ns, name] = entry.first;
+    namespaces[{cluster_name, ns}].push_back(entry.first);
+  }
   int deleted = 0;
   std::vector<std::string> failures;
-  for (const auto& entry : accounts_.Snapshot()) {
-    const AccountKey& key = entry.first;
-    const auto& [cluster_name, ns, name] = key;
+  for (const auto& [where, keys] : namespaces) {
+    const auto& [cluster_name, ns] = where;
+    if (stopping_) return StoppedSweeping(deleted);
     const ClusterPtr cluster = clusters_.Lookup(cluster_name);
     if (cluster == nullptr) continue;
-    LockedAccount account(accounts_, key);
-    AccountRecord record;
-    {
-      absl::MutexLock lock(&account.state().mu);
-      if (!account.state().exists) continue;
-      record = account.state().record;
-    }
-    const TokenPolicy policy = ResolvePolicy(record.account().spec(), cluster->config, defaults_);
-    absl::StatusOr<std::vector<json>> secrets =
-        cluster->client->List(Resource::kSecret, ns, AccountSelector(cluster_name, ns, name),
+    absl::StatusOr<std::vector<json>> listed =
+        cluster->client->List(Resource::kSecret, ns, NamespaceSelector(cluster_name, ns),
                               clock_.Now() + kKubeCallTimeout);
-    if (!secrets.ok()) {
+    if (!listed.ok()) {
+      if (stopping_) return StoppedSweeping(deleted);
       failures.push_back(
-          absl::StrCat(RefString(key), ": listing Secrets: ", secrets.status().message()));
+          absl::StrCat(cluster_name, "/", ns, ": listing Secrets: ", listed.status().message()));
       continue;
     }
-    for (const json& secret : *secrets) {
-      if (!IsOrphanSecret(secret, record, policy.grace, clock_.Now())) continue;
-      const std::string secret_name = MetaString(secret, "name");
-      absl::Status removed =
-          cluster->client->Delete(Resource::kSecret, ns, secret_name,
-                                  {MetaString(secret, "uid"), ""}, clock_.Now() + kKubeCallTimeout);
-      if (removed.ok()) {
-        ++deleted;
-        Logger("broker")->info("account {}: deleted orphaned token Secret {}", RefString(key),
-                               secret_name);
-      } else if (!absl::IsNotFound(removed) && !absl::IsAborted(removed)) {
-        failures.push_back(absl::StrCat(RefString(key), ": deleting Secret ", ns, "/", secret_name,
-                                        ": ", removed.message()));
-      }
+    std::map<std::string, std::vector<const json*>> by_account;
+    for (const json& secret : *listed) {
+      by_account[LabelOf(secret, kAccountLabel)].push_back(&secret);
+    }
+    for (const AccountKey& key : keys) {
+      if (stopping_) return StoppedSweeping(deleted);
+      const std::string& name = std::get<2>(key);
+      auto secrets = by_account.find(LabelValue(name));
+      if (secrets == by_account.end()) continue;
+      absl::Status swept = SweepAccountLocked(*cluster, key, secrets->second, deleted);
+      if (!swept.ok()) failures.push_back(absl::StrCat(RefString(key), ": ", swept.message()));
     }
   }
   if (!failures.empty()) {
-    return absl::UnavailableError(absl::StrCat("sweeping orphaned token Secrets failed for ",
-                                               failures.size(),
-                                               " account(s): ", absl::StrJoin(failures, "; ")));
+    return absl::UnavailableError(
+        absl::StrCat("sweeping orphaned token Secrets failed for ", failures.size(),
+                     " account(s) or namespace(s): ", absl::StrJoin(failures, "; ")));
   }
   return deleted;
+}
+
+absl::Status Broker::SweepAccountLocked(const ClusterHandle& cluster, const AccountKey& key,
+                                        const std::vector<const json*>& secrets, int& deleted) {
+  const auto& [cluster_name, ns, name] = key;
+  // The record is read under the account's lock, after the List: a Secret issued since is not in
+  // the list, and one committed since is owned by the record read here.
+  LockedAccount account(accounts_, key);
+  AccountRecord record;
+  {
+    absl::MutexLock lock(&account.state().mu);
+    if (!account.state().exists) return absl::OkStatus();
+    record = account.state().record;
+  }
+  const TokenPolicy policy = ResolvePolicy(record.account().spec(), cluster.config, defaults_);
+  absl::Status failure;
+  for (const json* secret : secrets) {
+    if (!OwnedByAccount(*secret, cluster_name, ns, name)) continue;
+    if (!IsOrphanSecret(*secret, record, policy.grace, clock_.Now())) continue;
+    const std::string secret_name = MetaString(*secret, "name");
+    absl::Status removed =
+        cluster.client->Delete(Resource::kSecret, ns, secret_name, {MetaString(*secret, "uid"), ""},
+                               clock_.Now() + kKubeCallTimeout);
+    if (removed.ok()) {
+      ++deleted;
+      Logger("broker")->info("account {}: deleted orphaned token Secret {}", RefString(key),
+                             secret_name);
+    } else if (!absl::IsNotFound(removed) && !absl::IsAborted(removed) && failure.ok()) {
+      failure = absl::Status(removed.code(), absl::StrCat("deleting Secret ", ns, "/", secret_name,
+                                                          ": ", removed.message()));
+    }
+  }
+  return failure;
+}
+
+absl::Status Broker::StoppedSweeping(int deleted) const {
+  return absl::CancelledError(absl::StrCat("kcredd is stopping: the orphan sweep stopped after ",
+                                           deleted, " deletion(s); the next start sweeps again"));
+}
+
+void Broker::Shutdown() {
+  stopping_ = true;
+  for (const ClusterPtr& cluster : clusters_.All()) {
+    if (cluster->client != nullptr) cluster->client->Cancel();
+  }
 }
 
 }  // namespace kcred::broker

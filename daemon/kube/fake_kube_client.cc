@@ -126,6 +126,10 @@ std::optional<FakeKubeClient::Injection> FakeKubeClient::TakeInjectionLocked(
     Verb verb, std::optional<Resource> resource, const std::string& description) {
   call_kinds_.emplace_back(verb, resource);
   calls_.push_back(absl::StrCat(VerbName(verb), " ", description));
+  if (cancelled_) {
+    return Injection{verb, resource, 1, absl::CancelledError("the Kubernetes client was cancelled"),
+                     false};
+  }
   for (auto it = injections_.begin(); it != injections_.end(); ++it) {
     if (it->verb != verb) continue;
     if (it->resource.has_value() && it->resource != resource) continue;
@@ -134,6 +138,11 @@ std::optional<FakeKubeClient::Injection> FakeKubeClient::TakeInjectionLocked(
     return taken;
   }
   return std::nullopt;
+}
+
+void FakeKubeClient::Cancel() {
+  absl::MutexLock lock(&mu_);
+  cancelled_ = true;
 }
 
 void FakeKubeClient::FailNext(Verb verb, std::optional<Resource> resource, int count,

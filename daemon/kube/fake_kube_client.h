@@ -50,6 +50,8 @@ class FakeKubeClient final : public KubeClient {
                                           const TokenRequestSpec& spec,
                                           absl::Time deadline) override;
   absl::StatusOr<ServerVersion> GetServerVersion(absl::Time deadline) override;
+  // Later calls fail with CANCELLED (counted like others).
+  void Cancel() override;
 
   // Error injection. The next `count` calls of `verb` on `resource` (nullopt: any kind; CreateToken
   // counts as kind ServiceAccount, GetServerVersion as none) fail with `status` and change
@@ -139,6 +141,7 @@ class FakeKubeClient final : public KubeClient {
   uint64_t token_counter_ ABSL_GUARDED_BY(mu_) = 0;
   ServerVersion version_ ABSL_GUARDED_BY(mu_);
   bool fill_legacy_ ABSL_GUARDED_BY(mu_) = true;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   absl::Duration max_token_expiration_ ABSL_GUARDED_BY(mu_) = absl::InfiniteDuration();
 };
 

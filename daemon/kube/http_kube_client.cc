@@ -121,6 +121,12 @@ absl::StatusOr<nlohmann::json> PrepareObject(Resource resource, const nlohmann::
   return out;
 }
 
+// libcurl's progress callback (at least once a second, connecting included): a non-zero answer
+// aborts the transfer with CURLE_ABORTED_BY_CALLBACK. `cancelling` is the client's flag.
+int AbortWhenCancelled(void* cancelling, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<std::atomic<bool>*>(cancelling)->load() ? 1 : 0;
+}
+
 }  // namespace
 
 std::string DefaultUserAgent() { return absl::StrCat("kcred/", KCRED_VERSION_STRING); }
@@ -262,6 +268,9 @@ HttpKubeClient::Attempt HttpKubeClient::Perform(const std::string& method, const
   curl_easy_setopt(handle, CURLOPT_HEADERDATA, &sink);
   curl_easy_setopt(handle, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(handle, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(handle, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(handle, CURLOPT_XFERINFOFUNCTION, &AbortWhenCancelled);
+  curl_easy_setopt(handle, CURLOPT_XFERINFODATA, &cancelling_);
   curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS,
                    static_cast<long>(std::max<int64_t>(1, absl::ToInt64Milliseconds(timeout))));
   curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS,
@@ -362,6 +371,19 @@ TransportFailure ClassifyTransport(CURLcode code, bool request_started) {
 
 }  // namespace
 
+void HttpKubeClient::Cancel() {
+  absl::MutexLock lock(&cancel_mu_);
+  cancelled_ = true;
+  cancelling_ = true;
+}
+
+absl::Status HttpKubeClient::CancelledError(const std::string& request,
+                                            const absl::Status& last) const {
+  return WithCluster(absl::CancelledError(
+      absl::StrCat(request, ": cancelled, kcredd is stopping",
+                   last.ok() ? "" : absl::StrCat(" (last error: ", last.message(), ")"))));
+}
+
 absl::StatusOr<std::string> HttpKubeClient::Call(const std::string& method, const std::string& path,
                                                  const std::string& body, absl::Time deadline) {
   deadline = EffectiveDeadline(deadline);
@@ -369,6 +391,7 @@ absl::StatusOr<std::string> HttpKubeClient::Call(const std::string& method, cons
   bool refreshed_credential = false;
   absl::Status last;
   for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
+    if (cancelling_) return CancelledError(request, last);
     if (absl::Status slot = limiter_.Acquire(deadline); !slot.ok()) {
       if (!last.ok()) return WithCluster(Annotate(last, absl::StrCat("; then ", slot.message())));
       return WithCluster(absl::Status(slot.code(), absl::StrCat(request, ": ", slot.message())));
@@ -389,6 +412,7 @@ absl::StatusOr<std::string> HttpKubeClient::Call(const std::string& method, cons
     Attempt result =
         Perform(method, path, body, *auth, std::min(remaining, options_.request_timeout));
     absl::Duration took = clock_.Now() - started;
+    if (cancelling_) return CancelledError(request, last);
 
     bool retryable = false;
     std::optional<absl::Duration> retry_after;
@@ -433,7 +457,8 @@ absl::StatusOr<std::string> HttpKubeClient::Call(const std::string& method, cons
     }
     logger_->warn("{}: {}; retrying in {} (attempt {} of {})", request, std::string(last.message()),
                   absl::FormatDuration(delay), attempt + 2, options_.max_attempts);
-    clock_.SleepUntil(now + delay);
+    absl::MutexLock lock(&cancel_mu_);
+    clock_.InterruptibleSleepUntil(&cancel_mu_, absl::Condition(&cancelled_), now + delay);
   }
   return WithCluster(
       Annotate(last, absl::StrCat("; gave up after ", options_.max_attempts, " attempts")));

@@ -12,6 +12,7 @@
 // - Request bodies and responses are never logged (TokenRequest answers hold tokens), and the
 //   Authorization header appears nowhere but on the wire.
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -81,6 +82,9 @@ class HttpKubeClient final : public KubeClient {
                                           const TokenRequestSpec& spec,
                                           absl::Time deadline) override;
   absl::StatusOr<ServerVersion> GetServerVersion(absl::Time deadline) override;
+  // Ends retry waits at once and aborts transfers in progress within about a second (libcurl's
+  // progress callback); later calls fail without a request.
+  void Cancel() override;
 
   const HttpKubeClientOptions& options() const { return options_; }
 
@@ -101,6 +105,8 @@ class HttpKubeClient final : public KubeClient {
   absl::Time EffectiveDeadline(absl::Time deadline) const;
   absl::Status WithCluster(const absl::Status& status) const;
   absl::Duration NextDelay(int attempt);
+  // CANCELLED for `request`, mentioning the last error when there was one.
+  absl::Status CancelledError(const std::string& request, const absl::Status& last) const;
 
   const HttpKubeClientOptions options_;
   const std::string base_url_;
@@ -108,6 +114,9 @@ class HttpKubeClient final : public KubeClient {
   TokenBucket limiter_;
   std::shared_ptr<spdlog::logger> logger_;
   std::unique_ptr<HandlePool> pool_;
+  absl::Mutex cancel_mu_;
+  bool cancelled_ ABSL_GUARDED_BY(cancel_mu_) = false;
+  std::atomic<bool> cancelling_{false};  // cancelled_, for libcurl's callback (lock-free)
   absl::Mutex random_mu_;
   absl::BitGen random_ ABSL_GUARDED_BY(random_mu_);
 };

@@ -98,6 +98,10 @@ class KubeClient {
 
   // GET /version: the API server's version; also the reachability probe.
   virtual absl::StatusOr<ServerVersion> GetServerVersion(absl::Time deadline) = 0;
+
+  // For shutdown: calls in progress end promptly (a retry wait is cut short, a transfer is
+  // aborted) and every later call fails at once, all with CANCELLED. Irreversible.
+  virtual void Cancel() = 0;
 };
 
 using KubeClientPtr = std::unique_ptr<KubeClient>;

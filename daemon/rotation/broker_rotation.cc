@@ -30,11 +30,7 @@ absl::StatusOr<v1::AccountRef> RefOf(const std::string& key) {
 
 }  // namespace
 
-Revoker::Revoker(Clock& clock, broker::Broker& broker, absl::Duration sweep_again_after)
-    : clock_(clock),
-      broker_(broker),
-      next_sweep_(clock.Now()),
-      second_sweep_(clock.Now() + sweep_again_after) {
+Revoker::Revoker(Clock& clock, broker::Broker& broker) : clock_(clock), broker_(broker) {
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -55,33 +51,64 @@ void Revoker::Run() {
   auto log = Logger("rotation");
   absl::Duration retry = absl::Seconds(1);
   for (;;) {
-    if (clock_.Now() >= next_sweep_) {
-      auto swept = broker_.SweepOrphans();
-      if (!swept.ok()) {
-        log->warn("sweeping orphaned token Secrets: {}", swept.status().message());
-      } else if (*swept > 0) {
-        log->info("deleted {} orphaned token Secret(s) left by an interrupted rotation", *swept);
-      }
-      // A failed sweep is retried with the second one; after that, the next start sweeps.
-      next_sweep_ = next_sweep_ < second_sweep_ ? second_sweep_ : absl::InfiniteFuture();
-    }
-    absl::Time wake = next_sweep_;
+    absl::Time wake = absl::InfiniteFuture();
     auto next = broker_.RevokeDue();
     if (!next.ok()) {
       // Failed revocations stay pending; try again with a growing delay.
-      log->warn("revoking previous tokens: {}; retrying in {}", next.status().message(),
-                absl::FormatDuration(retry));
-      wake = std::min(wake, clock_.Now() + retry);
+      if (!absl::IsCancelled(next.status())) {
+        log->warn("revoking previous tokens: {}; retrying in {}", next.status().message(),
+                  absl::FormatDuration(retry));
+      }
+      wake = clock_.Now() + retry;
       retry = std::min(retry * 2, absl::Minutes(5));
     } else {
       retry = absl::Seconds(1);
-      if (next->has_value()) wake = std::min(wake, **next);
+      if (next->has_value()) wake = **next;
     }
     absl::MutexLock lock(&mu_);
     auto signalled = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || woken_; };
     clock_.WaitUntil(&mu_, absl::Condition(&signalled), wake);
     if (stop_) return;
     woken_ = false;
+  }
+}
+
+OrphanSweeper::OrphanSweeper(Clock& clock, broker::Broker& broker, absl::Duration sweep_again_after)
+    : clock_(clock), broker_(broker) {
+  thread_ = std::thread([this, sweep_again_after] { Run(sweep_again_after); });
+}
+
+OrphanSweeper::~OrphanSweeper() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  thread_.join();
+}
+
+int OrphanSweeper::sweeps() const {
+  absl::MutexLock lock(&mu_);
+  return sweeps_;
+}
+
+void OrphanSweeper::Run(absl::Duration sweep_again_after) {
+  auto log = Logger("rotation");
+  const absl::Time second = clock_.Now() + sweep_again_after;
+  for (absl::Time due : {clock_.Now(), second}) {
+    {
+      absl::MutexLock lock(&mu_);
+      clock_.WaitUntil(&mu_, absl::Condition(&stop_), due);
+      if (stop_) return;
+    }
+    auto swept = broker_.SweepOrphans();
+    if (!swept.ok()) {
+      log->warn("sweeping orphaned token Secrets: {}", swept.status().message());
+    } else if (*swept > 0) {
+      log->info("deleted {} orphaned token Secret(s) left by an interrupted rotation", *swept);
+    }
+    absl::MutexLock lock(&mu_);
+    ++sweeps_;
+    if (absl::IsCancelled(swept.status())) return;
   }
 }
 

@@ -2,7 +2,9 @@
 // Connects the rotation engine to the broker. BrokerRotation is the Scheduler's Executor (it
 // rotates through Broker::RotateToken) and observer (one log line per rotation), and the
 // AccountListener that keeps the schedule in step with API changes. Revoker deletes previous
-// generations once their grace has passed, sleeping until the next one is due.
+// generations once their grace has passed, sleeping until the next one is due; OrphanSweeper
+// deletes the token Secrets a crash left behind, on a thread of its own so that it never holds up
+// a due revocation.
 
 #include <optional>
 #include <string>
@@ -21,13 +23,10 @@
 namespace kcred::rotation {
 
 // Sleeps until the broker's next pending revocation (or until woken) and revokes what is due.
-// It also sweeps token Secrets that no committed generation owns (left by a crash between issuing
-// and committing a token): at start, and once more when the youngest of them has outlived the grace
-// period (`sweep_again_after`).
 class Revoker {
  public:
   // Starts the thread. `clock` and `broker` must outlive the Revoker.
-  Revoker(Clock& clock, broker::Broker& broker, absl::Duration sweep_again_after);
+  Revoker(Clock& clock, broker::Broker& broker);
   // Stops the thread (waits for a revocation in progress).
   ~Revoker();
   Revoker(const Revoker&) = delete;
@@ -44,8 +43,34 @@ class Revoker {
   absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool woken_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Time next_sweep_;  // InfiniteFuture once both sweeps are done; used by the thread only
-  absl::Time second_sweep_;
+  std::thread thread_;
+};
+
+// Sweeps token Secrets that no committed generation owns (left by a crash between issuing and
+// committing a token; Broker::SweepOrphans): at start, and once more when the youngest of them
+// has outlived the grace period (`sweep_again_after`). A failed first sweep is retried by the
+// second; after that, the next start sweeps.
+class OrphanSweeper {
+ public:
+  // Starts the thread. `clock` and `broker` must outlive the OrphanSweeper.
+  OrphanSweeper(Clock& clock, broker::Broker& broker, absl::Duration sweep_again_after);
+  // Stops the thread; a sweep in progress stops at its next account once Broker::Shutdown was
+  // called, else it is finished first.
+  ~OrphanSweeper();
+  OrphanSweeper(const OrphanSweeper&) = delete;
+  OrphanSweeper& operator=(const OrphanSweeper&) = delete;
+
+  // How many sweeps have finished (successful or not). Thread-safe.
+  int sweeps() const;
+
+ private:
+  void Run(absl::Duration sweep_again_after);
+
+  Clock& clock_;
+  broker::Broker& broker_;
+  mutable absl::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  int sweeps_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread thread_;
 };
 

@@ -1,6 +1,6 @@
 #pragma once
-// A KubeClient over a FakeKubeClient whose CreateToken calls can be held until the test lets them
-// go, to have an operation in flight at a chosen point.
+// A KubeClient over a FakeKubeClient whose CreateToken or List calls can be held until the test
+// lets them go, to have an operation in flight at a chosen point.
 
 #include <string>
 #include <vector>
@@ -18,18 +18,13 @@ class GatedKubeClient : public kube::KubeClient {
   explicit GatedKubeClient(Clock& clock) : fake_(clock) {}
 
   kube::FakeKubeClient& fake() { return fake_; }
-  // From now on, CreateToken waits until Release.
-  void HoldCreateToken() {
-    absl::MutexLock lock(&mu_);
-    hold_ = true;
-  }
-  // Returns once a CreateToken call is being held.
+  // From now on, CreateToken (List) calls wait until Release.
+  void HoldCreateToken() { Hold(Call::kCreateToken); }
+  void HoldList() { Hold(Call::kList); }
+  // Returns once a call is being held.
   void WaitUntilHeld() { absl::MutexLock lock(&mu_, absl::Condition(&held_)); }
-  // Lets held and later CreateToken calls through.
-  void Release() {
-    absl::MutexLock lock(&mu_);
-    hold_ = false;
-  }
+  // Lets held and later calls through.
+  void Release() { Hold(Call::kNone); }
 
   absl::StatusOr<nlohmann::json> Get(kube::Resource resource, const std::string& ns,
                                      const std::string& name, absl::Time deadline) override {
@@ -38,6 +33,7 @@ class GatedKubeClient : public kube::KubeClient {
   absl::StatusOr<std::vector<nlohmann::json>> List(kube::Resource resource, const std::string& ns,
                                                    const std::string& selector,
                                                    absl::Time deadline) override {
+    Pass(Call::kList);
     return fake_.List(resource, ns, selector, deadline);
   }
   absl::StatusOr<nlohmann::json> Create(kube::Resource resource, const nlohmann::json& object,
@@ -53,17 +49,12 @@ class GatedKubeClient : public kube::KubeClient {
                       absl::Time deadline) override {
     return fake_.Delete(resource, ns, name, preconditions, deadline);
   }
+  void Cancel() override { fake_.Cancel(); }
   absl::StatusOr<kube::IssuedToken> CreateToken(const std::string& ns,
                                                 const std::string& service_account,
                                                 const kube::TokenRequestSpec& spec,
                                                 absl::Time deadline) override {
-    {
-      absl::MutexLock lock(&mu_);
-      held_ = hold_;
-      mu_.Await(absl::Condition(
-          +[](bool* hold) { return !*hold; }, &hold_));
-      held_ = false;
-    }
+    Pass(Call::kCreateToken);
     return fake_.CreateToken(ns, service_account, spec, deadline);
   }
   absl::StatusOr<kube::ServerVersion> GetServerVersion(absl::Time deadline) override {
@@ -71,9 +62,25 @@ class GatedKubeClient : public kube::KubeClient {
   }
 
  private:
+  enum class Call { kNone, kCreateToken, kList };
+
+  void Hold(Call call) {
+    absl::MutexLock lock(&mu_);
+    hold_ = call;
+  }
+  // Waits while calls like `call` are held.
+  void Pass(Call call) {
+    absl::MutexLock lock(&mu_);
+    if (hold_ != call) return;
+    held_ = true;
+    auto released = [this, call]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return hold_ != call; };
+    mu_.Await(absl::Condition(&released));
+    held_ = false;
+  }
+
   kube::FakeKubeClient fake_;
   absl::Mutex mu_;
-  bool hold_ ABSL_GUARDED_BY(mu_) = false;
+  Call hold_ ABSL_GUARDED_BY(mu_) = Call::kNone;
   bool held_ ABSL_GUARDED_BY(mu_) = false;
 };
 

@@ -33,6 +33,23 @@ void SimulatedClock::SleepUntil(absl::Time deadline) {
   Fire(due);
 }
 
+bool SimulatedClock::InterruptibleSleepUntil(absl::Mutex* mu, const absl::Condition& cond,
+                                             absl::Time deadline) {
+  if (cond.Eval()) return true;
+  if (mode_ == SleepMode::kInstant) {
+    // SleepUntil may wake WaitUntil callers, which take their own mutexes: not while holding one.
+    mu->Unlock();
+    SleepUntil(deadline);
+    mu->Lock();
+    return cond.Eval();
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    sleeps_.push_back(deadline - now_);
+  }
+  return WaitUntil(mu, cond, deadline);
+}
+
 bool SimulatedClock::WaitUntil(absl::Mutex* mu, const absl::Condition& cond, absl::Time deadline) {
   if (cond.Eval()) return true;
   auto waiter = std::make_shared<Waiter>();

@@ -50,6 +50,10 @@ class SimulatedClock : public Clock {
   // a real timer. Thread-safe.
   bool WaitUntil(absl::Mutex* mu, const absl::Condition& cond, absl::Time deadline) override
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // A sleep (recorded in sleeps()) that `cond` cuts short: kBlock waits like WaitUntil;
+  // kInstant, when `cond` does not hold, releases `*mu` and sleeps like SleepUntil. Thread-safe.
+  bool InterruptibleSleepUntil(absl::Mutex* mu, const absl::Condition& cond,
+                               absl::Time deadline) override ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
   // Moves time forward by `d` (to `t`; earlier times and negative durations are ignored) and
   // wakes every thread whose deadline has come. When it returns, those threads no longer count

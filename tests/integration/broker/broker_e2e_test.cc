@@ -307,5 +307,37 @@ TEST_F(BrokerE2eTest, MergeKeepsOtherEntriesAndWorksWithKubectlAndPython) {
   EXPECT_THAT(python.out, HasSubstr("pods: 0"));
 }
 
+// A second kcredd on the same state directory (its own socket) exits with an error naming the
+// directory and the first kcredd's pid; the first keeps serving.
+TEST_F(BrokerE2eTest, ASecondKcreddOnTheSameStateDirectoryIsRefused) {
+  env_.KcredOk({"provision", "dev/lock/bot", "--create-namespace", "--rule", "get:pods"});
+  RunResult second = testing::Run({testing::BinaryPath("kcredd"), "--config",
+                                   env_.File("kcredd.yaml"), "--socket", env_.File("second.sock")},
+                                  {}, std::chrono::seconds(30));
+  EXPECT_EQ(second.exit_code, 1) << second.err;
+  EXPECT_THAT(second.err,
+              HasSubstr(absl::StrCat("state directory ", env_.File("state"),
+                                     " is in use by another kcredd (pid ", env_.kcredd()->pid())));
+  EXPECT_THAT(env_.KcredOk({"get", "dev/lock/bot"}), HasSubstr("dev/lock/bot"));
+}
+
+// With the cluster gone, a restarted kcredd's orphan sweep retries against it, namespace after
+// namespace (here about 30 s of retries); a SIGTERM cuts the sweep short and kcredd stops cleanly
+// instead of waiting it out (the harness kills it after 20 s).
+TEST_F(BrokerE2eTest, StopsPromptlyWhileTheClusterIsGone) {
+  for (int i = 0; i < 15; ++i) {
+    env_.KcredOk({"provision", absl::StrCat("dev/gone-", i, "/bot"), "--create-namespace", "--rule",
+                  "get:pods"});
+  }
+  ASSERT_EQ(env_.StopKcredd(), 0);
+  ASSERT_EQ(env_.StopCluster(), 0);
+  env_.StartKcredd();
+  // The sweep's first List finds the cluster gone and backs off (the next attempt is logged).
+  ASSERT_TRUE(env_.WaitForKcreddLog("retrying in")) << env_.KcreddLog();
+  EXPECT_EQ(env_.StopKcredd(), 0);
+  EXPECT_THAT(env_.KcreddLog(), HasSubstr("kcredd is stopping: the orphan sweep stopped after"));
+  EXPECT_THAT(env_.KcreddLog(), HasSubstr("stopped"));
+}
+
 }  // namespace
 }  // namespace kcred

@@ -93,6 +93,37 @@ TEST_F(RevocationTest, SweepOrphans) {
   EXPECT_TRUE(broker_->GetToken(Ref("automation", "ci-bot")).ok());
 }
 
+// The sweep lists each namespace once, however many accounts it holds.
+TEST_F(RevocationTest, SweepListsEachNamespaceOnce) {
+  SeedNamespace("other");
+  for (const char* name : {"a", "b", "c"}) {
+    ASSERT_TRUE(Provision(Ref("automation", name), RulesSpec()).ok());
+  }
+  ASSERT_TRUE(Provision(Ref("other", "d"), RulesSpec()).ok());
+  const int lists = kube_.CallCount(Verb::kList, Resource::kSecret);
+  auto swept = broker_->SweepOrphans();
+  ASSERT_TRUE(swept.ok()) << swept.status();
+  EXPECT_EQ(*swept, 0);
+  EXPECT_EQ(kube_.CallCount(Verb::kList, Resource::kSecret) - lists, 2);
+}
+
+// After Shutdown the sweep and the revocations stop with CANCELLED before their next account, and
+// the cluster's client answers every call CANCELLED; served credentials stay available.
+TEST_F(RevocationTest, ShutdownCancelsTheSweepAndTheRevocations) {
+  ASSERT_TRUE(Provision(Ref("automation", "ci-bot"), RulesSpec()).ok());
+  ASSERT_TRUE(Rotate(Ref("automation", "ci-bot"), /*grace_minutes=*/1).ok());
+  clock_.Advance(absl::Minutes(2));
+  broker_->Shutdown();
+  const int calls = AllCalls(kube_);
+  EXPECT_EQ(broker_->SweepOrphans().status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(broker_->RevokeDue().status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(AllCalls(kube_), calls) << "no Kubernetes call after Shutdown";
+  EXPECT_EQ(
+      kube_.Get(Resource::kNamespace, "", "automation", absl::InfiniteFuture()).status().code(),
+      absl::StatusCode::kCancelled);
+  EXPECT_TRUE(broker_->GetToken(Ref("automation", "ci-bot")).ok());
+}
+
 // ----- the rules on their own ----------------------------------------------------------------
 
 const absl::Time kT0 = absl::FromUnixSeconds(1767225600);

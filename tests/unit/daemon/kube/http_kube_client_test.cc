@@ -376,6 +376,51 @@ TEST_F(HttpKubeClientTest, DeadlineBoundsAHangingServer) {
   EXPECT_LT(took, absl::Seconds(3));
 }
 
+// Cancel aborts a request the server never answers (the call ends CANCELLED, not at its five-minute
+// deadline), and later calls fail CANCELLED without sending anything.
+TEST_F(HttpKubeClientTest, CancelAbortsARequestInFlightAndRefusesLaterOnes) {
+  TestApiServer server(server_identity_);
+  server.Hang();
+  RealClock real_clock;
+  auto client = HttpKubeClient::Create(Options(server), real_clock);
+  ASSERT_TRUE(client.ok());
+  absl::StatusOr<nlohmann::json> got;
+  std::thread call([&] {
+    got = (*client)->Get(Resource::kNamespace, "", "ns", real_clock.Now() + absl::Minutes(5));
+  });
+  for (int i = 0; i < 2000 && server.seen().empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(server.seen().size(), 1u) << "the request never reached the server";
+  (*client)->Cancel();
+  call.join();
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kCancelled) << got.status();
+  EXPECT_TRUE(absl::StrContains(got.status().message(), "kcredd is stopping")) << got.status();
+  absl::StatusOr<ServerVersion> later =
+      (*client)->GetServerVersion(real_clock.Now() + absl::Seconds(5));
+  EXPECT_EQ(later.status().code(), absl::StatusCode::kCancelled) << later.status();
+  EXPECT_EQ(server.seen().size(), 1u);
+}
+
+// A cancelled client's retry wait (the server asked for 60 s) ends at once with CANCELLED.
+TEST_F(HttpKubeClientTest, CancelEndsARetryWait) {
+  TestApiServer server(server_identity_);
+  server.Queue(
+      {429, StatusJson(429, "TooManyRequests", "too many requests"), {{"Retry-After", "60"}}});
+  SimulatedClock clock;  // kBlock: the retry wait lasts until the test advances time, or Cancel
+  HttpKubeClientOptions options = Options(server);
+  auto client = HttpKubeClient::Create(options, clock);
+  ASSERT_TRUE(client.ok());
+  absl::StatusOr<ServerVersion> got;
+  std::thread call([&] { got = (*client)->GetServerVersion(clock.Now() + absl::Minutes(5)); });
+  ASSERT_TRUE(clock.AwaitBlockedUntil(clock.Now() + absl::Seconds(60)));
+  (*client)->Cancel();
+  call.join();
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kCancelled) << got.status();
+  EXPECT_TRUE(absl::StrContains(got.status().message(), "too many requests")) << got.status();
+  EXPECT_EQ(server.seen().size(), 1u);
+}
+
 // Nothing listening: a connection failure is retried, POSTs included, then reported.
 TEST_F(HttpKubeClientTest, RetriesConnectionRefused) {
   int port;
