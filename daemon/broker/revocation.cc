@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/logging.h"
+#include "common/parallel.h"
 #include "common/status.h"
 #include "daemon/broker/account_table.h"
 #include "daemon/broker/broker.h"
@@ -60,13 +61,10 @@ bool IsOrphanSecret(const json& secret, const AccountRecord& record, absl::Durat
 
 absl::StatusOr<std::optional<absl::Time>> Broker::RevokeDue() {
   const absl::Time now = clock_.Now();
-  std::vector<std::string> failures;
   std::optional<absl::Time> next_due;
+  // A quick look first, so accounts with nothing due never wait for a long operation.
+  std::vector<std::pair<AccountKey, ClusterPtr>> due;
   for (const auto& [key, snapshot] : accounts_.Snapshot()) {
-    if (stopping_) {
-      return absl::CancelledError("kcredd is stopping: due revocations resume at the next start");
-    }
-    // A quick look first, so accounts with nothing due never wait for a long operation.
     {
       absl::MutexLock lock(&snapshot->mu);
       if (!snapshot->exists) continue;
@@ -75,14 +73,36 @@ absl::StatusOr<std::optional<absl::Time>> Broker::RevokeDue() {
         continue;
       }
     }
-    const ClusterPtr cluster = clusters_.Lookup(std::get<0>(key));
+    ClusterPtr cluster = clusters_.Lookup(std::get<0>(key));
     if (cluster == nullptr) continue;  // not served; its record is kept for when it comes back
+    due.emplace_back(key, std::move(cluster));
+  }
+  // After a restart thousands may be due at once: they are revoked kRevokeParallelism at a time
+  // (each cluster's client still paces its own requests).
+  absl::Mutex mu;
+  std::vector<std::string> failures;
+  bool cancelled = false;
+  ForEachInParallel(due.size(), kRevokeParallelism, [&](size_t i) {
+    const auto& [key, cluster] = due[i];
+    if (stopping_) {
+      absl::MutexLock lock(&mu);
+      cancelled = true;
+      return;
+    }
     LockedAccount account(accounts_, key);
     absl::Status revoked = RevokeDueLocked(*cluster, account);
+    std::optional<absl::Time> next;
+    {
+      AccountState& state = account.state();
+      absl::MutexLock lock(&state.mu);
+      if (state.exists) next = NextRevocation(state.record);
+    }
+    absl::MutexLock lock(&mu);
     if (!revoked.ok()) failures.push_back(absl::StrCat(RefString(key), ": ", revoked.message()));
-    AccountState& state = account.state();
-    absl::MutexLock lock(&state.mu);
-    if (state.exists) next_due = Earlier(next_due, NextRevocation(state.record));
+    next_due = Earlier(next_due, next);
+  });
+  if (cancelled || stopping_) {
+    return absl::CancelledError("kcredd is stopping: due revocations resume at the next start");
   }
   if (!failures.empty()) {
     return absl::UnavailableError(

@@ -17,6 +17,9 @@
 
 namespace kcred::broker {
 
+// How many accounts RevokeDue revokes at once.
+inline constexpr int kRevokeParallelism = 8;
+
 // Whether a generation of `record` is due for revocation at `now`.
 bool RevocationDue(const internal::v1::AccountRecord& record, absl::Time now);
 

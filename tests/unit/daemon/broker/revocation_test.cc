@@ -93,6 +93,27 @@ TEST_F(RevocationTest, SweepOrphans) {
   EXPECT_TRUE(broker_->GetToken(Ref("automation", "ci-bot")).ok());
 }
 
+// Many revocations due at once (as after a restart) are all done by one RevokeDue, several at a
+// time, and each account keeps its current token.
+TEST_F(RevocationTest, ManyDueRevocationsAreAllDoneInOnePass) {
+  std::vector<SecretString> previous;
+  for (int i = 0; i < 3 * kRevokeParallelism; ++i) {
+    const v1::AccountRef ref = Ref("automation", absl::StrCat("bot-", i));
+    ASSERT_TRUE(Provision(ref, RulesSpec()).ok());
+    previous.push_back(TokenOf(ref));
+    ASSERT_TRUE(Rotate(ref, /*grace_minutes=*/1).ok());
+  }
+  clock_.Advance(absl::Minutes(2));
+  auto due = broker_->RevokeDue();
+  ASSERT_TRUE(due.ok()) << due.status();
+  EXPECT_FALSE(due->has_value()) << "nothing left pending";
+  for (int i = 0; i < 3 * kRevokeParallelism; ++i) {
+    EXPECT_EQ(kube_.CheckToken(previous[i]), TokenState::kRevoked) << "bot-" << i;
+    EXPECT_EQ(kube_.CheckToken(TokenOf(Ref("automation", absl::StrCat("bot-", i)))),
+              TokenState::kValid);
+  }
+}
+
 // The sweep lists each namespace once, however many accounts it holds.
 TEST_F(RevocationTest, SweepListsEachNamespaceOnce) {
   SeedNamespace("other");
