@@ -12,7 +12,8 @@
 //   claim, is not after the moment the answer was received.
 // - Generations: every (account, generation) kcredd exposes (status.generation, pending
 //   revocations, GetToken and GetKubeconfig answers) is recorded with its token fingerprint. A
-//   gap is a generation between 1 and the final one that was never observed; a conflict is a
+//   gap is a generation between 1 and the final one that was never observed, neither in an
+//   answer nor as its anchor Secret's creation in the cluster watch; a conflict is a
 //   generation seen with two fingerprints; a regression is a current generation lower than one
 //   seen before for the same account.
 // - Revocation lag of a generation: the local receipt time of the watch's DELETED event for its
