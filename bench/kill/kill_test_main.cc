@@ -15,7 +15,8 @@
 ABSL_FLAG(int, accounts, 1000, "accounts provisioned through the API and kept rotating");
 ABSL_FLAG(int, kills, 100, "kill -9 restarts of kcredd");
 ABSL_FLAG(absl::Duration, ttl, absl::Seconds(20), "token lifetime");
-ABSL_FLAG(double, rotate_fraction, 0.5, "rotate at this fraction of the lifetime");
+ABSL_FLAG(double, rotate_fraction, 0.8,
+          "rotate at this fraction of the lifetime (0.8: kcredd's default)");
 ABSL_FLAG(absl::Duration, grace, absl::Seconds(5), "how long a previous token stays valid");
 ABSL_FLAG(absl::Duration, duration, absl::Minutes(4),
           "the span over which the kills after provisioning are spread");
