@@ -123,8 +123,8 @@ void AddAccessCommands(std::vector<Command>& commands) {
       "kcred can-i ACTION CLUSTER/NAMESPACE/NAME   |   kcred can-i list-clusters [CLUSTER]",
       "Like `kubectl auth can-i`: prints yes or no (with the reason) and exits 0 for yes, 1 for\n"
       "no; 2 for a usage error and 3 when kcredd could not answer. ACTION is one of provision,\n"
-      "get, list, watch, get-kubeconfig, get-token, rotate, delete, list-clusters. The answer\n"
-      "comes from kcredd's authorization policy; admission limits (clusters[].policy) are\n"
+      "get, list, watch, get-kubeconfig, get-token, rotate, delete, list-clusters, doctor. The\n"
+      "answer comes from kcredd's authorization policy; admission limits (clusters[].policy) are\n"
       "checked only when you provision.",
       {{"quiet", 'q', false, "", "print nothing; only the exit code answers"},
        {"explain", 0, false, "", "also say which rule allows it"}},

@@ -172,6 +172,7 @@ int RunCli(const std::vector<std::string>& args, std::istream& in, std::ostream&
   AddAccessCommands(commands);
   AddWatchCommand(commands);
   AddTokenCommand(commands);
+  AddDoctorCommand(commands);
   std::sort(commands.begin(), commands.end(),
             [](const Command& a, const Command& b) { return a.name < b.name; });
 

@@ -72,5 +72,6 @@ void AddAccountCommands(std::vector<Command>& commands);
 void AddAccessCommands(std::vector<Command>& commands);  // client/access_commands.cc
 void AddWatchCommand(std::vector<Command>& commands);    // client/watch_command.cc
 void AddTokenCommand(std::vector<Command>& commands);    // client/token_command.cc
+void AddDoctorCommand(std::vector<Command>& commands);   // client/doctor_command.cc
 
 }  // namespace kcred::client

@@ -24,6 +24,7 @@ constexpr std::pair<Action, absl::string_view> kActionNames[] = {
     {Action::kRotate, "rotate"},
     {Action::kDelete, "delete"},
     {Action::kListClusters, "list-clusters"},
+    {Action::kDoctor, "doctor"},
 };
 
 std::string ActionList() {

@@ -25,6 +25,7 @@ enum class Action {
   kRotate,         // RotateToken
   kDelete,         // DeleteAccount
   kListClusters,   // ListClusters (only the clusters some granted account glob names)
+  kDoctor,         // Doctor (only the accounts, and orphans labelled for accounts, granted)
   kSelf,           // GetServerInfo, WhoAmI, CheckAccess: about the caller itself
 };
 

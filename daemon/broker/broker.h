@@ -11,6 +11,7 @@
 //   reconcile.h           plan, apply and rollback of an account's objects (Provision)
 //   token_issue.h         issue of one token generation (bound, legacy), revoke of one
 //   revocation.h          RevokeDue and SweepOrphans
+//   doctor.h              the drift check (Doctor) and its repairs
 //   provisioning.cc, rotation.cc, deletion.cc, queries.cc: the operations of those names
 // Checks at entry: validation.h (requests), admission.h (cluster policy), ownership.h (origin).
 
@@ -33,6 +34,7 @@
 #include "daemon/broker/account_table.h"
 #include "daemon/broker/cluster_probes.h"
 #include "daemon/broker/cluster_registry.h"
+#include "daemon/broker/doctor.h"
 #include "daemon/broker/token_issue.h"
 #include "daemon/config/config.h"
 #include "daemon/kube/kube_client.h"
@@ -142,9 +144,18 @@ class Broker {
   // others and are reported together; CANCELLED once Shutdown was called.
   absl::StatusOr<int> SweepOrphans();
 
-  // For kcredd's stop: RevokeDue and SweepOrphans return CANCELLED before their next account,
-  // and every cluster's client is cancelled (kube::KubeClient::Cancel), so calls in progress
-  // and later ones end at once with CANCELLED whatever the cluster does. Irreversible;
+  // Compares the store with each selected cluster (request.cluster, or all; namespace and name
+  // narrow it) and, with request.fix, repairs what can be repaired (doctor.h says what and how).
+  // Only what `access` lets the caller see is checked and reported; a repair it does not allow is
+  // reported as not made. A cluster that cannot be listed is reported in its DoctorCluster;
+  // NOT_FOUND for an unknown cluster; CANCELLED once Shutdown was called. Holds an account's
+  // lock only while repairing it.
+  absl::StatusOr<v1::DoctorResponse> Doctor(const v1::DoctorRequest& request,
+                                            const DoctorAccess& access = {});
+
+  // For kcredd's stop: RevokeDue, SweepOrphans and Doctor return CANCELLED before their next
+  // account, and every cluster's client is cancelled (kube::KubeClient::Cancel), so calls in
+  // progress and later ones end at once with CANCELLED whatever the cluster does. Irreversible;
   // thread-safe.
   void Shutdown();
 
@@ -190,6 +201,20 @@ class Broker {
   // account) under the account's lock, counting them in `deleted` (revocation.cc).
   absl::Status SweepAccountLocked(const ClusterHandle& cluster, const AccountKey& key,
                                   const std::vector<const nlohmann::json*>& secrets, int& deleted);
+  // The drift check of one cluster / one account, appending to `response` (doctor.cc).
+  absl::Status DoctorCluster(const ClusterHandle& cluster, const v1::DoctorRequest& request,
+                             const DoctorAccess& access, v1::DoctorResponse& response);
+  void DoctorAccount(const ClusterHandle& cluster, const AccountKey& key,
+                     const internal::v1::AccountRecord& record, bool fix,
+                     const DoctorAccess& access, v1::DoctorCluster& report,
+                     v1::DoctorResponse& response);
+  // Repairs of one finding kind under the account's lock (doctor.cc).
+  absl::Status RotateDeadToken(const ClusterHandle& cluster, const AccountKey& key,
+                               int64_t generation);
+  absl::Status RevokeOverdue(const ClusterHandle& cluster, const AccountKey& key);
+  absl::Status DeleteOrphan(const ClusterHandle& cluster, kube::Resource resource,
+                            const nlohmann::json& object, const AccountKey& key);
+
   // CANCELLED for a sweep cut short by Shutdown.
   absl::Status StoppedSweeping(int deleted) const;
 

@@ -89,7 +89,12 @@ absl::Status Reconcile::PlanObject(Resource resource, const std::string& object_
   json updated = *existing;
   ApplyMetadata(updated, key_, spec_,
                 previous_ == nullptr ? nullptr : &previous_->account().spec());
-  for (const auto& [field, value] : body.items()) updated[field] = value;
+  for (const auto& [field, value] : body.items()) {
+    if (existing->value(field, json()) != value) step.differs.push_back(field);
+    updated[field] = value;
+  }
+  if (updated["metadata"] != existing->value("metadata", json()))
+    step.differs.push_back("metadata");
   if (resource == Resource::kRoleBinding || resource == Resource::kClusterRoleBinding) {
     if (existing->value("roleRef", json()) != body["roleRef"]) {
       step.action = Step::Action::kRecreate;

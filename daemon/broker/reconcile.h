@@ -41,6 +41,10 @@ struct Step {
   nlohmann::json object;  // the object to create or the updated object to write
   std::string uid;        // of the existing object (of the created one, once created)
   bool managed = true;    // recorded in the account's objects (false for token_only's SA)
+  // For kUpdate and kRecreate: what differs from the spec, as the drift check reports it (the
+  // fields of the body, e.g. "rules", "roleRef", "subjects", and "metadata" for labels or
+  // annotations).
+  std::vector<std::string> differs;
 };
 
 // How a ProvisionAccount response reports a step's action (UNSPECIFIED for kKeep).

@@ -57,6 +57,25 @@ bool IsOrphanSecret(const json& secret, const AccountRecord& record, absl::Durat
   return created.ok() && *created + grace <= now;
 }
 
+bool IsOrphanObject(Resource resource, const json& object, const AccountKey& key,
+                    const AccountRecord* record, absl::Duration grace, absl::Time now) {
+  const auto& [cluster_name, ns, name] = key;
+  if (!OwnedByAccount(object, cluster_name, ns, name)) return false;
+  if (record == nullptr) return true;
+  if (resource == Resource::kSecret) return IsOrphanSecret(object, *record, grace, now);
+  const std::string kind = KindOf(resource);
+  const std::string object_ns = MetaString(object, "namespace");
+  const std::string object_name = MetaString(object, "name");
+  for (const internal::v1::ManagedObject& managed : record->objects()) {
+    if (managed.kind() == kind && managed.namespace_() == object_ns &&
+        managed.name() == object_name) {
+      return false;
+    }
+  }
+  absl::StatusOr<absl::Time> created = kube::ParseKubeTime(MetaString(object, "creationTimestamp"));
+  return created.ok() && *created + grace <= now;
+}
+
 // ----- RevokeDue -----------------------------------------------------------------------------
 
 absl::StatusOr<std::optional<absl::Time>> Broker::RevokeDue() {
@@ -216,8 +235,9 @@ absl::Status Broker::SweepAccountLocked(const ClusterHandle& cluster, const Acco
   const TokenPolicy policy = ResolvePolicy(record.account().spec(), cluster.config, defaults_);
   absl::Status failure;
   for (const json* secret : secrets) {
-    if (!OwnedByAccount(*secret, cluster_name, ns, name)) continue;
-    if (!IsOrphanSecret(*secret, record, policy.grace, clock_.Now())) continue;
+    if (!IsOrphanObject(Resource::kSecret, *secret, key, &record, policy.grace, clock_.Now())) {
+      continue;
+    }
     const std::string secret_name = MetaString(*secret, "name");
     absl::Status removed =
         cluster.client->Delete(Resource::kSecret, ns, secret_name, {MetaString(*secret, "uid"), ""},

@@ -12,6 +12,8 @@
 #include <optional>
 
 #include "absl/time/time.h"
+#include "daemon/broker/account_records.h"
+#include "daemon/kube/resource.h"
 #include "nlohmann/json.hpp"
 #include "proto/kcred/v1/internal/records.pb.h"
 
@@ -34,5 +36,15 @@ std::optional<absl::Time> Earlier(std::optional<absl::Time> a, std::optional<abs
 // A Secret without a readable creation time is left alone.
 bool IsOrphanSecret(const nlohmann::json& secret, const internal::v1::AccountRecord& record,
                     absl::Duration grace, absl::Time now);
+
+// The one ownership rule for kcred-labelled objects, shared by the orphan sweep and the drift
+// check (doctor.h): whether `object` (of `resource`) is labelled for account `key` and no recorded
+// part of the account owns it at `now`. `record` is the account's record, or null when the
+// account does not exist (then every object labelled for it is an orphan). With a record: a token
+// Secret is an orphan as IsOrphanSecret says; another kind when the record's objects do not list
+// it and it was created more than `grace` ago (younger ones may belong to an operation under way).
+bool IsOrphanObject(kube::Resource resource, const nlohmann::json& object, const AccountKey& key,
+                    const internal::v1::AccountRecord* record, absl::Duration grace,
+                    absl::Time now);
 
 }  // namespace kcred::broker

@@ -34,6 +34,8 @@ absl::string_view VerbName(Verb verb) {
       return "delete";
     case Verb::kCreateToken:
       return "createtoken";
+    case Verb::kReviewToken:
+      return "reviewtoken";
     case Verb::kServerVersion:
       return "version";
   }
@@ -44,6 +46,7 @@ absl::string_view MethodOf(Verb verb) {
   switch (verb) {
     case Verb::kCreate:
     case Verb::kCreateToken:
+    case Verb::kReviewToken:
       return "POST";
     case Verb::kUpdate:
       return "PUT";
@@ -546,6 +549,30 @@ size_t FakeKubeClient::ObjectCount(Resource resource) const {
     if (std::get<0>(key) == resource) ++count;
   }
   return count;
+}
+
+absl::StatusOr<TokenReviewResult> FakeKubeClient::ReviewToken(const SecretString& token,
+                                                              const std::vector<std::string>&,
+                                                              absl::Time) {
+  absl::MutexLock lock(&mu_);
+  std::optional<Injection> injected =
+      TakeInjectionLocked(Verb::kReviewToken, std::nullopt, "TokenReview");
+  // A review changes nothing, so a failure before or after applying looks the same.
+  if (injected.has_value()) return injected->status;
+  TokenReviewResult result;
+  auto it = tokens_.find(token.Reveal());
+  if (it == tokens_.end()) {
+    result.error = "invalid bearer token";
+  } else if (it->second.revoked) {
+    result.error = "invalid bearer token, the bound object has been deleted";
+  } else if (clock_.Now() >= it->second.expiration) {
+    result.error = "invalid bearer token, token has expired";
+  } else {
+    result.authenticated = true;
+    result.username = absl::StrCat("system:serviceaccount:", it->second.namespace_name, ":",
+                                   it->second.service_account);
+  }
+  return result;
 }
 
 FakeKubeClient::TokenState FakeKubeClient::CheckToken(const SecretString& token) const {

@@ -25,7 +25,16 @@
 
 namespace kcred::kube {
 
-enum class Verb { kGet, kList, kCreate, kUpdate, kDelete, kCreateToken, kServerVersion };
+enum class Verb {
+  kGet,
+  kList,
+  kCreate,
+  kUpdate,
+  kDelete,
+  kCreateToken,
+  kReviewToken,
+  kServerVersion
+};
 
 class FakeKubeClient final : public KubeClient {
  public:
@@ -49,13 +58,17 @@ class FakeKubeClient final : public KubeClient {
                                           const std::string& service_account,
                                           const TokenRequestSpec& spec,
                                           absl::Time deadline) override;
+  // Authenticated when CheckToken says kValid (audiences are not checked).
+  absl::StatusOr<TokenReviewResult> ReviewToken(const SecretString& token,
+                                                const std::vector<std::string>& audiences,
+                                                absl::Time deadline) override;
   absl::StatusOr<ServerVersion> GetServerVersion(absl::Time deadline) override;
   // Later calls fail with CANCELLED (counted like others).
   void Cancel() override;
 
   // Error injection. The next `count` calls of `verb` on `resource` (nullopt: any kind; CreateToken
-  // counts as kind ServiceAccount, GetServerVersion as none) fail with `status` and change
-  // nothing.
+  // counts as kind ServiceAccount, ReviewToken and GetServerVersion as none) fail with `status` and
+  // change nothing.
   void FailNext(Verb verb, std::optional<Resource> resource, int count, absl::Status status);
   // Like FailNext, but the call takes effect first and only its answer is replaced by `status`
   // (a timeout after the server applied the change).

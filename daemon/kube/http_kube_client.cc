@@ -613,6 +613,49 @@ absl::StatusOr<IssuedToken> HttpKubeClient::CreateToken(const std::string& names
   return issued;
 }
 
+absl::StatusOr<TokenReviewResult> HttpKubeClient::ReviewToken(
+    const SecretString& token, const std::vector<std::string>& audiences, absl::Time deadline) {
+  static constexpr char kPath[] = "/apis/authentication.k8s.io/v1/tokenreviews";
+  nlohmann::json request{{"kind", "TokenReview"},
+                         {"apiVersion", "authentication.k8s.io/v1"},
+                         {"spec", {{"token", token.Reveal()}}}};
+  if (!audiences.empty()) request["spec"]["audiences"] = audiences;
+  std::string body = request.dump();
+  // The request holds the token: wipe both copies before they are freed.
+  OPENSSL_cleanse(request["spec"]["token"].get_ref<std::string&>().data(),
+                  request["spec"]["token"].get_ref<std::string&>().size());
+  absl::StatusOr<nlohmann::json> response = CallJson("POST", kPath, body, deadline);
+  OPENSSL_cleanse(body.data(), body.size());
+  if (!response.ok()) return response.status();
+  // The answer echoes spec.token: wipe it too.
+  if (response->contains("spec") && (*response)["spec"].is_object() &&
+      (*response)["spec"].contains("token") && (*response)["spec"]["token"].is_string()) {
+    std::string& echoed = (*response)["spec"]["token"].get_ref<std::string&>();
+    OPENSSL_cleanse(echoed.data(), echoed.size());
+  }
+  const nlohmann::json& status = (*response)["status"];
+  if (!status.is_object() || !status.contains("authenticated") ||
+      !status["authenticated"].is_boolean()) {
+    // An answer without status.authenticated means the token did not authenticate.
+    if (status.is_object() && !status.contains("authenticated")) {
+      TokenReviewResult result;
+      result.error = status.value("error", "");
+      return result;
+    }
+    return WithCluster(absl::InternalError(
+        absl::StrCat("POST ", kPath, ": the TokenReview answer has no status")));
+  }
+  TokenReviewResult result;
+  result.authenticated = status["authenticated"].get<bool>();
+  if (status.contains("user") && status["user"].is_object()) {
+    result.username = status["user"].value("username", "");
+  }
+  if (status.contains("error") && status["error"].is_string()) {
+    result.error = status["error"].get<std::string>();
+  }
+  return result;
+}
+
 absl::StatusOr<ServerVersion> HttpKubeClient::GetServerVersion(absl::Time deadline) {
   absl::StatusOr<nlohmann::json> response = CallJson("GET", "/version", "", deadline);
   if (!response.ok()) return response.status();

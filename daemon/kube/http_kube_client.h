@@ -81,6 +81,9 @@ class HttpKubeClient final : public KubeClient {
                                           const std::string& service_account,
                                           const TokenRequestSpec& spec,
                                           absl::Time deadline) override;
+  absl::StatusOr<TokenReviewResult> ReviewToken(const SecretString& token,
+                                                const std::vector<std::string>& audiences,
+                                                absl::Time deadline) override;
   absl::StatusOr<ServerVersion> GetServerVersion(absl::Time deadline) override;
   // Ends retry waits at once and aborts transfers in progress within about a second (libcurl's
   // progress callback); later calls fail without a request.

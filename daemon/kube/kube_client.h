@@ -45,6 +45,14 @@ struct IssuedToken {
   std::vector<std::string> audiences;  // spec.audiences as the server answered them
 };
 
+// What the API server says of a token (TokenReview): whether it authenticates, as whom, or why
+// not. Never holds the token.
+struct TokenReviewResult {
+  bool authenticated = false;
+  std::string username;  // "system:serviceaccount:<ns>:<name>" when authenticated
+  std::string error;     // the server's reason when not authenticated (may be empty)
+};
+
 struct ServerVersion {
   std::string major;
   std::string minor;
@@ -95,6 +103,14 @@ class KubeClient {
                                                   const std::string& service_account,
                                                   const TokenRequestSpec& spec,
                                                   absl::Time deadline) = 0;
+
+  // Asks the API server whether `token` authenticates for `audiences` (empty: the server's
+  // default audiences) with a TokenReview (POST /apis/authentication.k8s.io/v1/tokenreviews; the
+  // caller's credential needs `create` on tokenreviews). A token that does not authenticate is an
+  // answer (authenticated false), not an error.
+  virtual absl::StatusOr<TokenReviewResult> ReviewToken(const SecretString& token,
+                                                        const std::vector<std::string>& audiences,
+                                                        absl::Time deadline) = 0;
 
   // GET /version: the API server's version; also the reachability probe.
   virtual absl::StatusOr<ServerVersion> GetServerVersion(absl::Time deadline) = 0;

@@ -177,6 +177,59 @@ grpc::Status BrokerService::ListClusters(grpc::ServerContext* context,
                });
 }
 
+grpc::Status BrokerService::Doctor(grpc::ServerContext* context, const v1::DoctorRequest* request,
+                                   v1::DoctorResponse* response) {
+  CallGate gate(deps_, context, "Doctor", Action::kDoctor);
+  v1::AccountSelector selector;
+  selector.set_cluster(request->cluster());
+  selector.set_namespace_(request->namespace_());
+  selector.set_name(request->name());
+  absl::Status admitted = gate.Admit(nullptr, selector);
+  if (!admitted.ok()) return ToGrpcStatus(gate.Finish(admitted));
+  broker::Broker* broker = broker_.load();
+  if (broker == nullptr) return ToGrpcStatus(gate.Finish(NoClusters()));
+  const authz::Policy& policy = gate.policy();
+  const authz::Identity& identity = gate.identity();
+  broker::DoctorAccess access;
+  access.may_check = [&](const broker::AccountKey& key) {
+    const auto& [cluster, ns, name] = key;
+    return policy.Decide(identity, Action::kDoctor, cluster, ns, name).allowed;
+  };
+  access.may_repair = [&](broker::Repair repair, const broker::AccountKey& key) {
+    const auto& [cluster, ns, name] = key;
+    const Action action = repair == broker::Repair::kReconcile ? Action::kProvision
+                          : repair == broker::Repair::kRotate  ? Action::kRotate
+                                                               : Action::kDelete;
+    return policy.Decide(identity, action, cluster, ns, name).allowed;
+  };
+  absl::StatusOr<v1::DoctorResponse> result = broker->Doctor(*request, access);
+  nlohmann::json details = {{"fix", request->fix()}};
+  if (result.ok()) {
+    // What the call found and, with fix, what it changed: one line per repair.
+    nlohmann::json repaired = nlohmann::json::array();
+    int open = 0;
+    for (const v1::DoctorFinding& finding : result->findings()) {
+      if (!finding.repaired()) {
+        ++open;
+        continue;
+      }
+      std::string account = finding.has_account() ? AccountText(finding.account()) : "-";
+      repaired.push_back(absl::StrCat(v1::DriftKind_Name(finding.kind()), " ", account, " ",
+                                      finding.object().kind(), " ", finding.object().namespace_(),
+                                      finding.object().namespace_().empty() ? "" : "/",
+                                      finding.object().name()));
+    }
+    details["findings"] = result->findings_size();
+    details["unrepaired"] = open;
+    if (request->fix()) details["repaired"] = std::move(repaired);
+  }
+  gate.entry().details = std::move(details);
+  absl::Status outcome = gate.Finish(result.status());
+  if (!outcome.ok()) return ToGrpcStatus(outcome);
+  *response = *std::move(result);
+  return grpc::Status::OK;
+}
+
 grpc::Status BrokerService::GetServerInfo(grpc::ServerContext* context,
                                           const v1::GetServerInfoRequest* /*request*/,
                                           v1::GetServerInfoResponse* response) {

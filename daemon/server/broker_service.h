@@ -55,6 +55,12 @@ class BrokerService final
   // Only the clusters some account glob granting list-clusters names.
   grpc::Status ListClusters(grpc::ServerContext* context, const v1::ListClustersRequest* request,
                             v1::ListClustersResponse* response) override;
+  // The drift check: the call needs doctor on what the request selects; the answer holds only the
+  // accounts (and orphans labelled for accounts) the caller holds doctor on, and each repair of
+  // fix needs the action it implies (provision, rotate, delete). The audit record lists the
+  // repairs made.
+  grpc::Status Doctor(grpc::ServerContext* context, const v1::DoctorRequest* request,
+                      v1::DoctorResponse* response) override;
   grpc::Status GetServerInfo(grpc::ServerContext* context, const v1::GetServerInfoRequest* request,
                              v1::GetServerInfoResponse* response) override;
   grpc::Status WhoAmI(grpc::ServerContext* context, const v1::WhoAmIRequest* request,

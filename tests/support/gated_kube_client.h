@@ -57,6 +57,11 @@ class GatedKubeClient : public kube::KubeClient {
     Pass(Call::kCreateToken);
     return fake_.CreateToken(ns, service_account, spec, deadline);
   }
+  absl::StatusOr<kube::TokenReviewResult> ReviewToken(const SecretString& token,
+                                                      const std::vector<std::string>& audiences,
+                                                      absl::Time deadline) override {
+    return fake_.ReviewToken(token, audiences, deadline);
+  }
   absl::StatusOr<kube::ServerVersion> GetServerVersion(absl::Time deadline) override {
     return fake_.GetServerVersion(deadline);
   }

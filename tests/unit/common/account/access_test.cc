@@ -17,7 +17,7 @@ TEST(AccessTest, ActionsRoundTrip) {
     ASSERT_TRUE(parsed.ok());
     EXPECT_EQ(*parsed, action);
   }
-  EXPECT_EQ(GrantableActions().size(), 9u);
+  EXPECT_EQ(GrantableActions().size(), 10u);
   absl::StatusOr<Action> bad = ParseAction("read");
   ASSERT_FALSE(bad.ok());
   EXPECT_THAT(bad.status().message(), HasSubstr("get-kubeconfig, get-token"));

@@ -187,6 +187,67 @@ TEST(BrokerServiceTest, AnswersHoldOnlyWhatTheCallerMaySee) {
   }
 }
 
+// Doctor is refused without the doctor action (and audited); with it, only the accounts it
+// grants are checked, and a repair needs the action it implies: a denied one is left and the
+// audit record lists the repairs made.
+TEST(BrokerServiceTest, DoctorNeedsTheDoctorActionAndRepairRights) {
+  ServiceOptions options;
+  options.rules = {GrantSelf({"get"}, {"*/*/*"}, "rule A"),
+                   GrantSelf({"doctor", "rotate"}, {"dev/automation/*"}, "rule B")};
+  ServiceFixture f(options);
+  f.Provision(Ref("ci-bot"));
+  f.Provision(Ref("hidden", "other"));
+  {
+    grpc::ClientContext context;
+    v1::DoctorRequest request;
+    request.set_namespace_("other");
+    v1::DoctorResponse response;
+    grpc::Status status = f.stub_->Doctor(&context, request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_THAT(status.error_message(), HasSubstr("asked to doctor on accounts */other/*"));
+    json record = LastRecord(f);
+    EXPECT_EQ(record["method"], "Doctor");
+    EXPECT_EQ(record["action"], "doctor");
+    EXPECT_EQ(record["decision"], "deny");
+  }
+  // Behind kcred's back: both accounts lose their binding, ci-bot its token's anchor.
+  for (const auto& [ns, name] :
+       {std::pair<std::string, std::string>{"automation", "ci-bot"}, {"other", "hidden"}}) {
+    ASSERT_TRUE(
+        f.world_.kube.Delete(kube::Resource::kRoleBinding, ns, name, {}, absl::InfiniteFuture())
+            .ok());
+  }
+  ASSERT_TRUE(f.world_.kube
+                  .Delete(kube::Resource::kSecret, "automation", "ci-bot-kcred-1", {},
+                          absl::InfiniteFuture())
+                  .ok());
+  grpc::ClientContext context;
+  v1::DoctorRequest request;
+  request.set_fix(true);
+  v1::DoctorResponse response;
+  grpc::Status status = f.stub_->Doctor(&context, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.findings_size(), 2);
+  for (const v1::DoctorFinding& finding : response.findings()) {
+    EXPECT_EQ(finding.account().name(), "ci-bot");
+  }
+  // The binding needs provision, which rule B does not grant; the token needs rotate, which it
+  // does.
+  EXPECT_EQ(response.findings(0).kind(), v1::DRIFT_KIND_OBJECT_MISSING);
+  EXPECT_FALSE(response.findings(0).repaired());
+  EXPECT_THAT(response.findings(0).repair_error(), HasSubstr("needs the action provision"));
+  EXPECT_EQ(response.findings(1).kind(), v1::DRIFT_KIND_TOKEN_NOT_ACCEPTED);
+  EXPECT_TRUE(response.findings(1).repaired()) << response.findings(1).repair_error();
+  json record = LastRecord(f);
+  EXPECT_EQ(record["decision"], "allow");
+  EXPECT_EQ(record["rule"], "rule B");
+  EXPECT_EQ(record["fix"], true);
+  EXPECT_EQ(record["unrepaired"], 1);
+  ASSERT_EQ(record["repaired"].size(), 1u);
+  EXPECT_THAT(record["repaired"][0].get<std::string>(),
+              HasSubstr("DRIFT_KIND_TOKEN_NOT_ACCEPTED dev/automation/ci-bot Secret"));
+}
+
 // WhoAmI shows the caller's subjects and the rules naming it; CheckAccess answers per account.
 TEST(BrokerServiceTest, WhoAmIAndCheckAccess) {
   ServiceOptions options;
