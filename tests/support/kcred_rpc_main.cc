@@ -8,7 +8,8 @@
 //
 // --raw sends the account as written (split at "/", not validated), to see what kcredd does with
 // malformed names.
-// ACTION: provision, get, list, watch, get-kubeconfig, get-token, rotate, delete, list-clusters.
+// ACTION: provision, get, list, watch, get-kubeconfig, get-token, rotate, delete, list-clusters,
+// doctor.
 #include <iostream>
 #include <string>
 #include <vector>
@@ -179,6 +180,15 @@ int main(int argc, char** argv) {
     bool listed = false;
     for (const auto& cluster : response.clusters()) listed |= cluster.name() == ref->cluster();
     return Report(status, absl::StrCat(response.clusters_size(), " clusters"), listed);
+  }
+  if (action == "doctor") {
+    kcred::v1::DoctorRequest request;
+    request.set_cluster(ref->cluster());
+    request.set_namespace_(ref->namespace_());
+    request.set_name(ref->name());
+    kcred::v1::DoctorResponse response;
+    grpc::Status status = stub->Doctor(&context, request, &response);
+    return Report(status, absl::StrCat(response.findings_size(), " findings"), true);
   }
   std::cerr << "kcred-rpc: unknown action \"" << action << "\"\n";
   return 2;

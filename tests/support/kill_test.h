@@ -24,7 +24,8 @@
 //   still present `lag_bound` after that is overdue.
 // - Orphans: labelled objects (app.kubernetes.io/managed-by=kcred) that no account lists in
 //   status.managed_objects, older than grace + 6 s (the start-up sweep runs again grace + 5 s
-//   after each start) when checked, once the last start is `settle` behind.
+//   after each start) when checked, once the last start is `settle` behind. `kcred doctor` must
+//   agree: no drift left (asked up to five times, as rotations keep going).
 
 #include <cstdint>
 #include <map>
@@ -75,6 +76,9 @@ struct KillTestReport {
   int generation_regressions = 0;
   int64_t generations_observed = 0;
   int orphans = 0;
+  int doctor_findings = -1;  // of the last `kcred doctor`; -1 when its answer was not JSON
+  int doctor_runs = 0;       // a finding still under way is asked again, up to 5 runs
+  std::string doctor_last;   // the last answer with findings, cut short
   std::vector<std::string> orphan_examples;
   int token_review_failures = 0;
   LagStats lag_all, lag_after_last_restart;

@@ -37,8 +37,8 @@ struct Caller {
 
 const std::vector<std::string>& AllActions() {
   static const auto* const actions = new std::vector<std::string>{
-      "provision", "get",    "list",   "watch",        "get-kubeconfig",
-      "get-token", "rotate", "delete", "list-clusters"};
+      "provision", "get",    "list",   "watch",         "get-kubeconfig",
+      "get-token", "rotate", "delete", "list-clusters", "doctor"};
   return *actions;
 }
 
@@ -181,7 +181,7 @@ TEST_F(AuthzMatrixTest, EveryIdentityEveryActionInsideAndOutsideItsGlobs) {
       }
     }
   }
-  EXPECT_EQ(cells, 72);
+  EXPECT_EQ(cells, 80);
 }
 
 // Supplementary groups count: nobody with the group "users" may read team-b's account.
