@@ -13,6 +13,7 @@
 //       [--accounts 50] [--rotations 1000] [--ttl 20s] [--rotate_at 0.5] [--grace 10s] ...
 #include <curl/curl.h>
 #include <fcntl.h>
+#include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -55,7 +56,7 @@ ABSL_FLAG(int, rotations, 1000, "stop after this many rotations in all");
 ABSL_FLAG(absl::Duration, ttl, absl::Seconds(20), "token lifetime");
 ABSL_FLAG(double, rotate_at, 0.5, "rotate after this fraction of the ttl");
 ABSL_FLAG(absl::Duration, grace, absl::Seconds(10), "how long a rotated-out token stays valid");
-ABSL_FLAG(absl::Duration, pause, absl::Milliseconds(20), "pause between a client's requests");
+ABSL_FLAG(absl::Duration, pause, absl::Milliseconds(250), "pause between a client's requests");
 ABSL_FLAG(absl::Duration, kubectl_every, absl::Seconds(1),
           "run real kubectl (exec kubeconfig, round-robin over the accounts) this often");
 ABSL_FLAG(absl::Duration, timeout, absl::Minutes(30), "give up (exit 1) after this long");
@@ -357,6 +358,7 @@ class LoadRun {
     if (code == 401) {
       counts_.unauthorized++;
       absl::MutexLock lock(&log_mu_);
+      if (reported_unauthorized_++ >= 50) return;
       std::cout << "  401 Unauthorized: " << who << " at "
                 << absl::FormatTime("%H:%M:%E3S", clock_.Now(), absl::LocalTimeZone()) << "\n"
                 << std::flush;
@@ -475,7 +477,8 @@ class LoadRun {
   std::vector<char> file_ok_, exec_ok_;
   size_t kubectl_log_seen_ = 0;
   absl::Mutex log_mu_;
-  int reported_errors_ ABSL_GUARDED_BY(log_mu_) = 0;
+  int reported_errors_ ABSL_GUARDED_BY(log_mu_) = 0;        // the first 20 are printed
+  int reported_unauthorized_ ABSL_GUARDED_BY(log_mu_) = 0;  // the first 50 are printed
 };
 
 }  // namespace
