@@ -16,6 +16,7 @@
 #include "client/render.h"
 #include "common/files.h"
 #include "common/kubeconfig.h"
+#include "common/token_refresh.h"
 #include "proto/kcred/v1/broker.grpc.pb.h"
 
 namespace kcred::client {
@@ -214,6 +215,15 @@ int Provision(const ParsedArgs& args, CommandContext& ctx) {
                             });
       code != kExitOk) {
     return code;
+  }
+  if (request.spec().token().has_grace() &&
+      FromProtoDuration(request.spec().token().grace()) < kMinClientGrace) {
+    ctx.err << "kcred " << kCmd << ": warning: a grace of "
+            << FormatDurationArg(FromProtoDuration(request.spec().token().grace()))
+            << " is shorter than the " << FormatDurationArg(kMinClientGrace)
+            << " long-running clients (kcred watch, the kcred token exec plugin) need to move to "
+               "a rotated token: they get 401 Unauthorized at rotations. Fine for clients that "
+               "fetch a token per run.\n";
   }
   if (*format != OutputFormat::kText) return PrintMessage(ctx, kCmd, response, *format);
   ctx.out << ProvisionReport(response, args.Has("dry-run"), ctx.clock.Now());

@@ -15,6 +15,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
+#include "common/token_refresh.h"
 
 namespace kcred::client {
 namespace {
@@ -85,6 +86,9 @@ std::string WhyNotUsable(const CachedToken& cached, absl::Time now, absl::Durati
     return absl::StrCat("the cached token expires within ", absl::FormatDuration(margin));
   }
   if (now >= cached.next_rotation_time) return "kcredd's planned rotation time has passed";
+  if (now >= ReportedExpiry(cached, now)) {
+    return "a rotation may revoke the cached token before a request with it would be done";
+  }
   if (IsRejectedRerun(cached, now, caller)) {
     return "the same program asked again right after the last answer (its token was rejected)";
   }
@@ -99,7 +103,15 @@ bool IsRejectedRerun(const CachedToken& cached, absl::Time now, int64_t caller) 
 absl::Time ReportedExpiry(const CachedToken& cached, absl::Time now) {
   absl::Time rotation = cached.next_rotation_time;
   if (rotation != absl::InfiniteFuture() && rotation <= now) rotation = now + absl::Minutes(1);
-  return std::min(cached.expire_time, rotation);
+  absl::Time reported = rotation;
+  if (cached.expire_time != absl::InfiniteFuture()) {
+    reported = std::min(reported, cached.expire_time - kExecRefreshMargin);
+  }
+  if (cached.grace.has_value() && cached.next_rotation_time != absl::InfiniteFuture()) {
+    const absl::Time earliest_revoke = std::max(cached.next_rotation_time, now) + *cached.grace;
+    reported = std::min(reported, earliest_revoke - kExecRefreshMargin);
+  }
+  return reported;
 }
 
 std::string TokenCache::PathFor(absl::string_view server, absl::string_view account) const {
@@ -184,6 +196,12 @@ absl::StatusOr<CachedToken> TokenCache::Load(absl::string_view server,
     if (!doc["generation"].is_number_integer()) return corrupt("a malformed generation");
     cached.generation = doc["generation"].get<int64_t>();
   }
+  if (doc.contains("graceSeconds")) {
+    if (!doc["graceSeconds"].is_number() || doc["graceSeconds"].get<double>() < 0) {
+      return corrupt("a malformed graceSeconds");
+    }
+    cached.grace = absl::Seconds(doc["graceSeconds"].get<double>());
+  }
   if (doc.contains("servedTo")) {
     if (!doc["servedTo"].is_number_integer()) return corrupt("a malformed servedTo");
     cached.served_to = doc["servedTo"].get<int64_t>();
@@ -225,6 +243,7 @@ absl::Status TokenCache::Store(absl::string_view server, absl::string_view accou
   if (cached.served_time != absl::InfinitePast())
     doc["servedTime"] = FormatCacheTime(cached.served_time);
   if (cached.served_to != 0) doc["servedTo"] = cached.served_to;
+  if (cached.grace.has_value()) doc["graceSeconds"] = absl::ToDoubleSeconds(*cached.grace);
   absl::Status s = WriteFileAtomic(PathFor(server, account), doc.dump() + "\n", 0600);
   if (!s.ok()) {
     return absl::Status(s.code(), absl::StrCat("cannot write the token cache: ", s.message()));

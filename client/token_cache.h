@@ -21,6 +21,9 @@ struct CachedToken {
   // absl::InfiniteFuture() when kcredd did not say (legacy tokens, no rotation planned).
   absl::Time expire_time = absl::InfiniteFuture();
   absl::Time next_rotation_time = absl::InfiniteFuture();
+  // The account's grace period (how long the token stays valid after its rotation); nullopt when
+  // kcredd did not say.
+  std::optional<absl::Duration> grace;
   int64_t generation = 0;
   absl::Time fetched_time = absl::InfinitePast();  // when kcredd answered
   // The last time the cache (or kcredd) answered a request, and the parent process id of that
@@ -57,11 +60,13 @@ std::string WhyNotUsable(const CachedToken& cached, absl::Time now, absl::Durati
 // kRejectedRerunWindow (so the token it got was rejected).
 bool IsRejectedRerun(const CachedToken& cached, absl::Time now, int64_t caller);
 
-// The expirationTimestamp to report, after which client-go runs the plugin again: the token's
-// expiry, or kcredd's planned rotation time when that comes first (so a long-running client moves
-// to the new token while the old one is still in its grace period). A rotation time already past
-// (kcredd has not rotated yet) counts as one minute from `now`. InfiniteFuture when neither is
-// known.
+// The expirationTimestamp to report, after which client-go runs the plugin again. It is the
+// earliest of: the token's expiry; kcredd's planned rotation time (so a long-running client moves
+// to the new token while the old one is still in its grace period), or one minute from `now` when
+// that time has passed (kcredd has not rotated yet); and the earliest moment a rotation may
+// revoke the token, max(planned rotation, now) + grace. The expiry and the revocation bound are
+// moved kExecRefreshMargin earlier, for requests already on their way. InfiniteFuture when
+// nothing is known.
 absl::Time ReportedExpiry(const CachedToken& cached, absl::Time now);
 
 class TokenCache {

@@ -148,6 +148,7 @@ int Token(const ParsedArgs& args, CommandContext& ctx) {
   if (response.has_next_rotation_time()) {
     fresh.next_rotation_time = FromProtoTimestamp(response.next_rotation_time());
   }
+  if (response.has_grace()) fresh.grace = FromProtoDuration(response.grace());
   fresh.generation = response.generation();
   fresh.fetched_time = now;
   fresh.served_time = now;
@@ -172,10 +173,12 @@ void AddTokenCommand(std::vector<Command>& commands) {
       "`kcred kubeconfig --exec`; KUBERNETES_EXEC_INFO is accepted (only its apiVersion is\n"
       "used: v1beta1 is answered in kind).\n"
       "\n"
-      "expirationTimestamp is when kubectl (client-go) runs the plugin again: the token's expiry,\n"
-      "or kcredd's planned rotation time when that comes first, so a long-running client moves to\n"
-      "the new token while the old one is still in its grace period. A client that gets a 401\n"
-      "(a rotation with a short or zero grace) runs the plugin again at once.\n"
+      "expirationTimestamp is when kubectl (client-go) runs the plugin again: kcredd's planned\n"
+      "rotation time, so a long-running client moves to the new token while the old one is still\n"
+      "in its grace period, but never later than 2s before the token expires or before a rotation\n"
+      "may revoke it (the planned rotation, or now when it is overdue, plus the account's grace).\n"
+      "A client that gets a 401 (a manual rotation with a shorter or zero grace) runs the plugin\n"
+      "again at once.\n"
       "\n"
       "Cache: answers are kept in $KCRED_CACHE_DIR, else $HOME/.kube/cache/kcred, one file per\n"
       "kcredd address and account (directory 0700, files 0600, replaced atomically). The cache\n"

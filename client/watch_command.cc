@@ -138,22 +138,31 @@ class Watcher {
     std::unique_ptr<grpc::ClientReader<v1::AccountEvent>> reader =
         stub_->WatchAccounts(&rpc, request);
     std::optional<int> done;
-    if (resuming) {
-      // Whatever happened while disconnected is either replayed or covered by this fetch.
+    if (resuming || *failures > 0) {
+      // Whatever happened while disconnected is either replayed or covered by this fetch. While
+      // kcredd refuses the watch (e.g. too many streams), this fetch on each retry is what keeps
+      // the file from holding a revoked token.
       done = Refresh("reconnected");
     }
     v1::AccountEvent event;
-    while (!done.has_value() && reader->Read(&event)) {
+    while (!done.has_value() && !refresh_failed_ && reader->Read(&event)) {
       *failures = 0;
       if (!event.resume_token().empty()) resume_token_ = event.resume_token();
       done = Handle(event);
     }
-    if (done.has_value()) {
+    // A fetch that failed after a rotation must not wait for the next event: the file would keep
+    // the previous token past its grace. Reconnecting (with backoff) fetches again.
+    const bool retry_fetch = refresh_failed_ && !done.has_value();
+    if (done.has_value() || retry_fetch) {
       rpc.TryCancel();
     }
     grpc::Status status = reader->Finish();
     stop_.SetCall(nullptr);
     if (done.has_value() || stop_.requested()) return done;
+    if (retry_fetch) {
+      ++*failures;
+      return std::nullopt;
+    }
     if (Permanent(status.error_code())) {
       ctx_.err << "kcred watch: " << DescribeRpcError(status, ctx_.connection) << "\n";
       return kExitFailed;
@@ -198,6 +207,7 @@ class Watcher {
     *request.mutable_ref() = options_.ref;
     v1::GetKubeconfigResponse response;
     grpc::Status status = stub_->GetKubeconfig(&rpc, request, &response);
+    refresh_failed_ = !status.ok() && status.error_code() != grpc::StatusCode::NOT_FOUND;
     if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
       ctx_.err << "kcred watch: " << DescribeRpcError(status, ctx_.connection) << "\n";
       return kExitFailed;
@@ -205,7 +215,7 @@ class Watcher {
     if (!status.ok()) {
       ctx_.err << "kcred watch: cannot fetch the kubeconfig of " << account_ << " (" << why
                << "): " << DescribeRpcError(status, ctx_.connection) << "; keeping " << path_
-               << " as it is\n"
+               << " as it is and fetching again after reconnecting\n"
                << std::flush;
       return std::nullopt;
     }
@@ -261,6 +271,7 @@ class Watcher {
   const std::string account_;
   const std::string path_;
   std::string resume_token_;
+  bool refresh_failed_ = false;  // the last fetch failed (not NOT_FOUND): fetch again soon
   std::mt19937_64 gen_{std::random_device{}()};
 };
 

@@ -46,6 +46,7 @@ class Engine {
   const declared::DeclaredAccountsReconciler& declared() const { return declared_; }
 
  private:
+  broker::Broker& broker_;
   std::optional<rotation::Revoker> revoker_;        // woken by rotation_; reset by Stop
   std::optional<rotation::OrphanSweeper> sweeper_;  // reset by Stop
   rotation::BrokerRotation rotation_;

@@ -11,6 +11,7 @@
 #include "common/logging.h"
 #include "common/status.h"
 #include "daemon/app/kcredd_config.h"
+#include "daemon/config/grace_check.h"
 #include "daemon/server/systemd.h"
 
 namespace kcred::app {
@@ -44,6 +45,7 @@ absl::Status Kcredd::Start() {
         "add authorization.rules to let other users, groups or certificates in",
         config_.source.empty() ? "the configuration" : config_.source, getuid());
   }
+  for (const std::string& warning : config::ShortGraceWarnings(config_)) log->warn("{}", warning);
   if (config_.listen.tcp && config_.listen.tcp->allow_anonymous) {
     log->warn(
         "listen.tcp.allow_anonymous: TCP callers without a client certificate are served as "
@@ -140,6 +142,7 @@ absl::StatusOr<ReloadReport> Kcredd::Reload(absl::StatusOr<config::Config> next)
   if (applied->opened_store) StartEngine();
   log->info("configuration reloaded: {}",
             applied->changes.empty() ? "no changes" : absl::StrJoin(applied->changes, "; "));
+  for (const std::string& warning : config::ShortGraceWarnings(config_)) log->warn("{}", warning);
   for (const std::string& setting : applied->needs_restart) {
     log->warn("{} changed: kcredd keeps the running value until it is restarted", setting);
   }

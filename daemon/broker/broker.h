@@ -167,6 +167,15 @@ class Broker {
   using EventListener = std::function<void(const v1::AccountEvent&)>;
   void SetEventListener(EventListener listener);
 
+  // When the rotation engine will next rotate an account's token: its plan with the schedule's
+  // jitter (or its retry after a failure), nullopt for an account it does not know. GetToken
+  // reports this time rather than the unjittered plan, which a rotation may precede by up to a
+  // tenth of the token's remaining lifetime: a client told the later time would keep the old
+  // token past a short grace. Set before serving; cleared (nullptr) before the planner goes away,
+  // which waits for calls in progress. Thread-safe.
+  using RotationPlanner = std::function<std::optional<absl::Time>(const v1::AccountRef&)>;
+  void SetRotationPlanner(RotationPlanner planner);
+
   // The rotation engine's next attempt after a failed rotation (InfinitePast once one succeeded):
   // the account's status.next_rotation_time shows it while it is later than the planned time.
   // Memory only; thread-safe.
@@ -220,7 +229,9 @@ class Broker {
 
   // A copy of the account's current credentials; NOT_FOUND or UNAVAILABLE (with the reason) when
   // there are none to serve. Memory only.
-  absl::StatusOr<Served> CurrentCredentials(const v1::AccountRef& ref) const;
+  // `spec`, when not null, receives the account's spec.
+  absl::StatusOr<Served> CurrentCredentials(const v1::AccountRef& ref,
+                                            v1::AccountSpec* spec = nullptr) const;
 
   // Sends an event about the account as it now is in memory (`state` must exist, or be given
   // as `account` when it no longer does).
@@ -241,6 +252,9 @@ class Broker {
 
   absl::Mutex listener_mu_;
   EventListener listener_ ABSL_GUARDED_BY(listener_mu_);
+
+  absl::Mutex planner_mu_;
+  RotationPlanner planner_ ABSL_GUARDED_BY(planner_mu_);
 
   // Reachability for ListClusters.
   ClusterProbes probes_;

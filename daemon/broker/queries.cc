@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/account/account_ref.h"
 #include "common/status.h"
 #include "daemon/broker/account_selector.h"
 #include "daemon/broker/account_table.h"
@@ -63,6 +64,11 @@ absl::StatusOr<AccountKey> DecodePageToken(const std::string& token) {
 }
 
 }  // namespace
+
+void Broker::SetRotationPlanner(RotationPlanner planner) {
+  absl::MutexLock lock(&planner_mu_);
+  planner_ = std::move(planner);
+}
 
 void Broker::NoteRotationRetry(const v1::AccountRef& ref, absl::Time at) {
   StatePtr state = accounts_.Find(KeyOf(ref));
@@ -138,7 +144,8 @@ absl::StatusOr<v1::ListAccountsResponse> Broker::ListAccounts(
   return response;
 }
 
-absl::StatusOr<Served> Broker::CurrentCredentials(const v1::AccountRef& ref) const {
+absl::StatusOr<Served> Broker::CurrentCredentials(const v1::AccountRef& ref,
+                                                  v1::AccountSpec* spec) const {
   KCRED_RETURN_IF_ERROR(ValidateRefNames(ref));
   const std::string account = RefString(ref);
   StatePtr state = accounts_.Find(KeyOf(ref));
@@ -150,6 +157,7 @@ absl::StatusOr<Served> Broker::CurrentCredentials(const v1::AccountRef& ref) con
   if (state == nullptr) return not_found();
   absl::MutexLock lock(&state->mu);
   if (!state->exists) return not_found();
+  if (spec != nullptr) *spec = state->record.account().spec();
   return state->serving.Current(account, state->record.account().status().last_error(),
                                 clock_.Now());
 }
@@ -173,7 +181,11 @@ absl::StatusOr<v1::GetKubeconfigResponse> Broker::GetKubeconfig(const v1::Accoun
 }
 
 absl::StatusOr<v1::GetTokenResponse> Broker::GetToken(const v1::AccountRef& ref) {
-  KCRED_ASSIGN_OR_RETURN(const Served served, CurrentCredentials(ref));
+  v1::AccountSpec spec;
+  KCRED_ASSIGN_OR_RETURN(const Served served, CurrentCredentials(ref, &spec));
+  // Served means the cluster is configured; the grace tells the exec plugin how long the token
+  // outlives its rotation, so that it can ask again before the token is revoked.
+  KCRED_ASSIGN_OR_RETURN(const ClusterPtr cluster, clusters_.Find(ref.cluster()));
   v1::GetTokenResponse response;
   response.set_token(served.token.Reveal());
   if (served.expire_time != absl::InfiniteFuture()) {
@@ -181,7 +193,16 @@ absl::StatusOr<v1::GetTokenResponse> Broker::GetToken(const v1::AccountRef& ref)
   }
   response.set_generation(served.generation);
   response.set_token_fingerprint(served.fingerprint);
-  *response.mutable_next_rotation_time() = ToProto(served.next_rotation_time);
+  absl::Time next_rotation = served.next_rotation_time;
+  {
+    absl::MutexLock lock(&planner_mu_);
+    if (planner_) {
+      if (std::optional<absl::Time> planned = planner_(ref)) next_rotation = *planned;
+    }
+  }
+  *response.mutable_next_rotation_time() = ToProto(next_rotation);
+  *response.mutable_grace() =
+      ToProtoDuration(ResolvePolicy(spec, cluster->config, defaults_).grace);
   return response;
 }
 

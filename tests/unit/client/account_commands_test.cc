@@ -298,6 +298,8 @@ TEST_F(CliAccountCommandsTest, ProvisionFromFlags) {
   CliResult r = Cli({"provision", "dev/automation/ci-bot", "--rule", "get,list:pods",
                      "--cluster-scope", "--ttl", "1h", "--grace", "0s"});
   ASSERT_EQ(r.code, kExitOk) << r.err;
+  // A grace too short for long-running clients is provisioned, with a warning that says so.
+  EXPECT_THAT(r.err, HasSubstr("warning: a grace of 0s is shorter than the 5s long-running"));
   EXPECT_EQ(r.out.substr(0, r.out.find("\n\n")),
             "CREATED dev/automation/ci-bot\n  created ServiceAccount automation/ci-bot");
   EXPECT_THAT(r.out, HasSubstr("Generation:     2\n"));
@@ -309,6 +311,9 @@ TEST_F(CliAccountCommandsTest, ProvisionFromFlags) {
   EXPECT_EQ(requests[0].spec().token().ttl().seconds(), 3600);
   EXPECT_TRUE(requests[0].spec().token().has_grace());
   EXPECT_FALSE(requests[0].validate_only());
+  EXPECT_THAT(
+      Cli({"provision", "dev/automation/ci-bot", "--rule", "get:pods", "--grace", "5s"}).err,
+      Not(HasSubstr("warning")));
 }
 
 // provision -f - reads the spec from stdin; --dry-run asks kcredd to validate only.

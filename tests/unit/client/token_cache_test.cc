@@ -6,6 +6,7 @@
 
 #include <fstream>
 
+#include "common/token_refresh.h"
 #include "tests/support/process.h"
 
 namespace kcred::client {
@@ -72,18 +73,37 @@ TEST(WhyNotUsable, HitExpiringSoonPastRotationAndRejectedRerun) {
   EXPECT_THAT(WhyNotUsable(t, kT0 + absl::Minutes(45), margin, 1), HasSubstr("rotation"));
 }
 
-// The expiry reported is the earlier of the token's expiry and its planned rotation, a minute away
-// when the rotation is overdue, and infinite when neither is set.
+// The expiry reported is the earlier of the token's expiry (less the margin) and its planned
+// rotation, a minute away when the rotation is overdue, and infinite when neither is set.
 TEST(ReportedExpiry, EarlierOfExpiryAndPlannedRotation) {
   CachedToken t = OneHourToken();
   EXPECT_EQ(ReportedExpiry(t, kT0), kT0 + absl::Minutes(45));
   t.next_rotation_time = kT0 + absl::Hours(2);
-  EXPECT_EQ(ReportedExpiry(t, kT0), kT0 + absl::Hours(1));
+  EXPECT_EQ(ReportedExpiry(t, kT0), kT0 + absl::Hours(1) - kExecRefreshMargin)
+      << "requests still on their way when the token expires must not fail";
   t.next_rotation_time = kT0 - absl::Minutes(1);  // overdue: ask again in a minute
   EXPECT_EQ(ReportedExpiry(t, kT0), kT0 + absl::Minutes(1));
   t.next_rotation_time = absl::InfiniteFuture();
   t.expire_time = absl::InfiniteFuture();
   EXPECT_EQ(ReportedExpiry(t, kT0), absl::InfiniteFuture());
+}
+
+// With the grace known, the expiry reported is never later than the margin before the earliest
+// moment a rotation may revoke the token: an overdue rotation with a 10s grace is asked about
+// again within 8s, not a minute, and the cache does not answer past that bound.
+TEST(ReportedExpiry, NeverAfterTheEarliestRevocation) {
+  CachedToken t = OneHourToken();
+  t.grace = absl::Seconds(10);
+  EXPECT_EQ(ReportedExpiry(t, kT0), kT0 + absl::Minutes(45)) << "a grace longer than the margin";
+  const absl::Time late = kT0 + absl::Minutes(46);  // kcredd has not rotated yet
+  EXPECT_EQ(ReportedExpiry(t, late), late + absl::Seconds(10) - kExecRefreshMargin);
+  t.grace = absl::Seconds(1);  // shorter than the margin: ask again before the planned rotation
+  EXPECT_EQ(ReportedExpiry(t, kT0), kT0 + absl::Minutes(45) - absl::Seconds(1));
+  EXPECT_THAT(WhyNotUsable(t, kT0 + absl::Minutes(45) - absl::Seconds(1), absl::ZeroDuration(), 1),
+              HasSubstr("may revoke"));
+  EXPECT_EQ(WhyNotUsable(t, kT0 + absl::Minutes(44), absl::ZeroDuration(), 1), "");
+  t.grace = absl::ZeroDuration();  // overdue, no grace: every request asks again
+  EXPECT_LE(ReportedExpiry(t, late), late);
 }
 
 // Store makes 0700 directories and a 0600 file whose name hides the account, and Load returns every
@@ -110,6 +130,14 @@ TEST(TokenCache, StoreCreates0700DirectoriesAnd0600FileAndLoadRoundTrips) {
   EXPECT_EQ(loaded->served_time, want.served_time);
   EXPECT_EQ(loaded->served_to, want.served_to);
   EXPECT_EQ(loaded->generation, 3);
+  EXPECT_FALSE(loaded->grace.has_value());
+
+  CachedToken with_grace = OneHourToken();
+  with_grace.grace = absl::Milliseconds(2500);
+  ASSERT_TRUE(cache.Store(kServer, kAccount, with_grace).ok());
+  loaded = cache.Load(kServer, kAccount);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->grace, absl::Milliseconds(2500));
 }
 
 // Each server and account has its own file: a token stored for one server is not found for another.

@@ -151,8 +151,9 @@ TEST_F(TokenCommandTest, MissFetchesThenTheCacheAnswers) {
 
 // A cached token closer to its expiry than the 5m margin is refreshed, and the new one cached.
 TEST_F(TokenCommandTest, ExpiringSoonRefreshes) {
-  broker_.rotate_after = absl::Hours(10);  // no rotation in sight: only the expiry matters
-  EXPECT_EQ(TokenOf(Token(), "2027-01-15T09:00:00Z"), "token-1");
+  broker_.rotate_after =
+      absl::Hours(10);  // no rotation in sight: only the expiry (less 2s) matters
+  EXPECT_EQ(TokenOf(Token(), "2027-01-15T08:59:58Z"), "token-1");
   clock_.Advance(absl::Minutes(54));  // 6m left: more than the 5m margin
   EXPECT_EQ(TokenOf(Token()), "token-1");
   EXPECT_EQ(broker_.calls(), 1);
@@ -263,7 +264,7 @@ TEST_F(TokenCommandTest, UnreachableKcreddFallsBackToTheStillValidCachedToken) {
   clock_.Advance(absl::Minutes(57));  // 3m left: inside the margin, but still valid
   broker_.failure = grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused");
   const CliResult r = Token();
-  EXPECT_EQ(TokenOf(r, "2027-01-15T09:00:00Z"), "token-1");
+  EXPECT_EQ(TokenOf(r, "2027-01-15T08:59:58Z"), "token-1");
   EXPECT_THAT(r.err,
               HasSubstr("answering with the cached token, valid until 2027-01-15T09:00:00Z"));
   EXPECT_EQ(broker_.calls(), 2);

@@ -271,6 +271,25 @@ TEST_F(WatchTest, ReconnectsResumingAfterTheLastEventAndFetchesAgain) {
   EXPECT_THAT(err_.str(), HasSubstr("reconnecting"));
 }
 
+// A fetch that fails after a rotation is not left until the next event: the watch reconnects
+// after its backoff and fetches again, so the file does not keep the previous token past its grace.
+TEST_F(WatchTest, FailedFetchAfterARotationIsRetried) {
+  broker_.SetKubeconfig("generation: 1\n");
+  Start();
+  ASSERT_TRUE(writes_.Await(1));
+  ASSERT_TRUE(broker_.AwaitWatchCalls(1));
+  broker_.SetKubeconfig("", grpc::Status(grpc::StatusCode::UNAVAILABLE, "busy"));
+  broker_.Push(v1::EVENT_TYPE_ROTATED, "t1");
+  ASSERT_TRUE(clock_.AwaitBlocked(1));  // the reconnect backoff
+  broker_.SetKubeconfig("generation: 2\n");
+  clock_.AdvanceTo(clock_.EarliestDeadline().value_or(absl::InfiniteFuture()));
+  ASSERT_TRUE(writes_.Await(2));
+  EXPECT_EQ(File(), "generation: 2\n");
+  EXPECT_THAT(err_.str(), HasSubstr("fetching again after reconnecting"));
+  stop_.Request();
+  EXPECT_EQ(Join(), kExitOk);
+}
+
 // RESYNC_REQUIRED makes the watch fetch the kubeconfig again.
 TEST_F(WatchTest, ResyncRequiredFetchesAgain) {
   broker_.SetKubeconfig("generation: 1\n");

@@ -1,5 +1,6 @@
 // The broker's reads: GetAccount, ListAccounts, GetKubeconfig, GetToken, ListClusters.
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,42 @@ TEST_F(QueriesTest, CredentialsServedFromMemory) {
   }
   EXPECT_EQ(AllCalls(kube_), calls);
   EXPECT_EQ(store_.reads(), reads);
+}
+
+// GetToken tells the account's grace (the spec's, else kcredd's default), with which the exec
+// plugin bounds how long a client may keep the token.
+TEST_F(QueriesTest, GetTokenTellsTheGrace) {
+  ASSERT_TRUE(Provision(Ref("automation", "ci-bot"), RulesSpec()).ok());
+  auto token = broker_->GetToken(Ref("automation", "ci-bot"));
+  ASSERT_TRUE(token.ok()) << token.status();
+  EXPECT_EQ(FromProto(token->grace()), defaults_.grace);
+  v1::AccountSpec spec = RulesSpec();
+  spec.mutable_token()->mutable_grace()->set_seconds(42);
+  ASSERT_TRUE(Provision(Ref("automation", "ci-bot"), spec).ok());
+  token = broker_->GetToken(Ref("automation", "ci-bot"));
+  ASSERT_TRUE(token.ok()) << token.status();
+  EXPECT_EQ(FromProto(token->grace()), absl::Seconds(42));
+}
+
+// GetToken reports the rotation engine's own time for the next rotation (its jitter can put it
+// before the unjittered plan), and the plan when the engine does not know the account.
+TEST_F(QueriesTest, GetTokenReportsTheRotationEnginesTime) {
+  ASSERT_TRUE(Provision(Ref("automation", "ci-bot"), RulesSpec()).ok());
+  auto token = broker_->GetToken(Ref("automation", "ci-bot"));
+  ASSERT_TRUE(token.ok()) << token.status();
+  const absl::Time plan = FromProto(token->next_rotation_time());
+  const absl::Time jittered = plan - absl::Minutes(3);
+  broker_->SetRotationPlanner([&](const v1::AccountRef& ref) -> std::optional<absl::Time> {
+    if (ref.name() == "ci-bot") return jittered;
+    return std::nullopt;
+  });
+  token = broker_->GetToken(Ref("automation", "ci-bot"));
+  ASSERT_TRUE(token.ok()) << token.status();
+  EXPECT_EQ(FromProto(token->next_rotation_time()), jittered);
+  broker_->SetRotationPlanner([](const v1::AccountRef&) { return std::optional<absl::Time>(); });
+  EXPECT_EQ(FromProto(broker_->GetToken(Ref("automation", "ci-bot"))->next_rotation_time()), plan);
+  broker_->SetRotationPlanner(nullptr);
+  EXPECT_EQ(FromProto(broker_->GetToken(Ref("automation", "ci-bot"))->next_rotation_time()), plan);
 }
 
 // An expired token is refused with UNAVAILABLE saying when it expired.
