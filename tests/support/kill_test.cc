@@ -464,8 +464,8 @@ void KillTest::CheckOrphans(KillTestReport& report) {
   }
   // kcred doctor must agree with the check above: no drift left. Accounts keep rotating, so a
   // finding may be an operation still under way (a revocation due this instant); drift that
-  // persists is what fails, so it is asked a few times, two seconds apart, until it is clean.
-  for (report.doctor_runs = 1; report.doctor_runs <= 5; ++report.doctor_runs) {
+  // persists is what fails, so it is asked up to ten times, two seconds apart, until it is clean.
+  for (report.doctor_runs = 1; report.doctor_runs <= 10; ++report.doctor_runs) {
     RunResult doctor = env_.Kcred({"doctor", "-o", "json"});
     json answer = json::parse(doctor.out, nullptr, false);
     // Protobuf's JSON leaves an empty list out.
@@ -763,7 +763,7 @@ std::string KillTestReport::Format() const {
   out << "  orphans: " << orphans;
   if (!orphan_examples.empty()) out << " (" << absl::StrJoin(orphan_examples, ", ") << ")";
   out << "\n";
-  out << "  kcred doctor: " << doctor_findings << " findings (run " << doctor_runs << " of 5)";
+  out << "  kcred doctor: " << doctor_findings << " findings (run " << doctor_runs << " of 10)";
   if (doctor_findings != 0) out << "; last answer: " << doctor_last;
   out << "\n";
   out << "  revocation lag, all: " << FormatLag(lag_all) << "\n";

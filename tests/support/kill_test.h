@@ -25,7 +25,7 @@
 // - Orphans: labelled objects (app.kubernetes.io/managed-by=kcred) that no account lists in
 //   status.managed_objects, older than grace + 6 s (the start-up sweep runs again grace + 5 s
 //   after each start) when checked, once the last start is `settle` behind. `kcred doctor` must
-//   agree: no drift left (asked up to five times, as rotations keep going).
+//   agree: no drift left (asked up to ten times, as rotations keep going).
 
 #include <cstdint>
 #include <map>
@@ -77,7 +77,7 @@ struct KillTestReport {
   int64_t generations_observed = 0;
   int orphans = 0;
   int doctor_findings = -1;  // of the last `kcred doctor`; -1 when its answer was not JSON
-  int doctor_runs = 0;       // a finding still under way is asked again, up to 5 runs
+  int doctor_runs = 0;       // a finding still under way is asked again, up to 10 runs
   std::string doctor_last;   // the last answer with findings, cut short
   std::vector<std::string> orphan_examples;
   int token_review_failures = 0;
