@@ -4,6 +4,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/status.h"
 
 namespace kcred {
 namespace {
@@ -58,6 +59,23 @@ std::string Emit(const YAML::Node& root) {
   return std::string(out.c_str()) + "\n";
 }
 
+// Upsert reads entries["name"] of every element: yaml-cpp throws on a subscript of a scalar or a
+// sequence, and on reading a name that is not a scalar, so such a file is refused here first.
+absl::Status CheckNamedEntries(const YAML::Node& seq, const std::string& key,
+                               const std::string& source) {
+  for (std::size_t i = 0; i < seq.size(); ++i) {
+    const YAML::Node entry = seq[i];
+    if (entry.IsMap() && (!entry["name"] || entry["name"].IsScalar())) continue;
+    const std::string what =
+        !entry.IsMap() ? "is not a mapping with a \"name\"" : "has a \"name\" that is not a string";
+    const YAML::Mark mark = entry.Mark();
+    return absl::InvalidArgumentError(absl::StrCat(source, ":", mark.line + 1, ":", mark.column + 1,
+                                                   ": not a kubeconfig (", key, "[", i, "] ", what,
+                                                   "); fix or move the file, then retry"));
+  }
+  return absl::OkStatus();
+}
+
 // Replaces the element of sequence `seq` named `name` with `node`, or appends it.
 void Upsert(YAML::Node seq, const std::string& name, const YAML::Node& node) {
   for (std::size_t i = 0; i < seq.size(); ++i) {
@@ -109,6 +127,7 @@ absl::StatusOr<std::string> MergeKubeconfig(const std::string& existing, const s
           absl::StrCat(source, ": not a kubeconfig (\"", key, "\" is not a list)"));
     }
     if (!root[key] || root[key].IsNull()) root[key] = YAML::Node(YAML::NodeType::Sequence);
+    KCRED_RETURN_IF_ERROR(CheckNamedEntries(root[key], key, source));
   }
   if (!root["apiVersion"]) root["apiVersion"] = "v1";
   if (!root["kind"]) root["kind"] = "Config";

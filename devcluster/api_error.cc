@@ -25,7 +25,10 @@ absl::Status KubeError(int code, absl::string_view reason, absl::string_view mes
   nlohmann::json body = KubeStatusBody(code, reason, message);
   if (!details.empty()) body["details"] = std::move(details);
   absl::Status status(StatusCodeForHttp(code, reason), message);
-  status.SetPayload(kPayloadUrl, absl::Cord(body.dump()));
+  // A message may quote the request (a name, a kind): bytes that are not UTF-8 are replaced, not
+  // thrown on.
+  status.SetPayload(
+      kPayloadUrl, absl::Cord(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
   return status;
 }
 

@@ -66,7 +66,9 @@ void ApiServer::Handle(const httplib::Request& http, httplib::Response& response
                           std::to_string(object["details"]["retryAfterSeconds"].get<int>()));
     }
     response.status = request.status;
-    response.set_content(object.dump(), "application/json");
+    // The message may quote the request; bytes that are not UTF-8 are replaced, not thrown on.
+    response.set_content(object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                         "application/json");
   } else {
     request.status = response.status;  // the handler wrote the answer (watch, health, drop)
   }

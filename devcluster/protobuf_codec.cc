@@ -216,6 +216,14 @@ absl::StatusOr<nlohmann::json> DecodeKubernetesProtobuf(absl::string_view body) 
   nlohmann::json json = MessageToKubeJson(*object);
   json["apiVersion"] = api_version;
   json["kind"] = kind;
+  // Kubernetes' protos are proto2: a string field holding invalid UTF-8 parses (protobuf only logs
+  // it), but the server keeps and answers objects as JSON, which must be UTF-8.
+  try {
+    (void)json.dump();
+  } catch (const nlohmann::json::type_error&) {
+    return absl::InvalidArgumentError(absl::StrCat("protobuf body of ", api_version, " ", kind,
+                                                   " has a string field that is not UTF-8"));
+  }
   return json;
 }
 

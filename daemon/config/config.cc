@@ -48,13 +48,15 @@ absl::StatusOr<int> ParseMode(const Reader& r, const YAML::Node& node, const std
   if (!node.IsScalar()) return r.Error(node, path, "expected an octal mode such as \"0660\"");
   std::string s = node.Scalar();
   if (s.rfind("0o", 0) == 0) s = s.substr(2);
+  // At most four octal digits ("0660", "660", "0o660"), checked before any arithmetic: a long
+  // digit string must be refused, not overflow.
+  const bool octal = !s.empty() && s.size() <= 4 &&
+                     std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '7'; });
   int mode = 0;
-  bool ok = !s.empty() && s.size() <= 4;
-  for (char c : s) {
-    if (c < '0' || c > '7') ok = false;
-    mode = mode * 8 + (c - '0');
+  if (octal) {
+    for (char c : s) mode = mode * 8 + (c - '0');
   }
-  if (!ok || mode > 0777) {
+  if (!octal || mode > 0777) {
     return r.Error(node, path,
                    absl::StrCat("\"", node.Scalar(), "\" is not an octal mode such as \"0660\""));
   }

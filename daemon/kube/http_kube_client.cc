@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/logging.h"
+#include "daemon/kube/kube_responses.h"
 #include "daemon/kube/kube_status.h"
 #include "spdlog/spdlog.h"
 
@@ -76,18 +77,6 @@ absl::Status Annotate(const absl::Status& status, absl::string_view suffix) {
   status.ForEachPayload(
       [&out](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
   return out;
-}
-
-absl::StatusOr<nlohmann::json> ParseJson(const std::string& body, absl::string_view method,
-                                         absl::string_view path) {
-  nlohmann::json parsed = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (parsed.is_discarded() || !parsed.is_object()) {
-    // The body is not quoted: it could hold a token.
-    return absl::InternalError(absl::StrCat(method, " ", path, ": the response (", body.size(),
-                                            " bytes) is not a JSON object; is the server URL an "
-                                            "API server?"));
-  }
-  return parsed;
 }
 
 std::string NamespaceOf(const nlohmann::json& object) {
@@ -470,7 +459,7 @@ absl::StatusOr<nlohmann::json> HttpKubeClient::CallJson(const std::string& metho
                                                         absl::Time deadline) {
   absl::StatusOr<std::string> response = Call(method, path, body, deadline);
   if (!response.ok()) return response.status();
-  absl::StatusOr<nlohmann::json> parsed = ParseJson(*response, method, path);
+  absl::StatusOr<nlohmann::json> parsed = ParseResponseObject(*response, method, path);
   // Bodies can hold tokens (TokenRequest answers, legacy token Secrets): wipe the raw copy.
   OPENSSL_cleanse(response->data(), response->size());
   if (!parsed.ok()) return WithCluster(parsed.status());
@@ -504,13 +493,9 @@ absl::StatusOr<std::vector<nlohmann::json>> HttpKubeClient::List(Resource resour
     }
     absl::StatusOr<nlohmann::json> page = CallJson("GET", path, "", deadline);
     if (!page.ok()) return page.status();
-    if (page->contains("items") && (*page)["items"].is_array()) {
-      for (nlohmann::json& item : (*page)["items"]) items.push_back(std::move(item));
-    }
-    continue_token.clear();
-    if (page->contains("metadata") && (*page)["metadata"].is_object()) {
-      continue_token = (*page)["metadata"].value("continue", "");
-    }
+    ListPage decoded = DecodeListPage(*page);
+    for (nlohmann::json& item : decoded.items) items.push_back(std::move(item));
+    continue_token = std::move(decoded.continue_token);
   } while (!continue_token.empty());
   return items;
 }
@@ -582,34 +567,8 @@ absl::StatusOr<IssuedToken> HttpKubeClient::CreateToken(const std::string& names
   }
   absl::StatusOr<nlohmann::json> response = CallJson("POST", path, request.dump(), deadline);
   if (!response.ok()) return response.status();
-  const nlohmann::json& status = (*response)["status"];
-  if (!status.is_object() || !status.contains("token") || !status["token"].is_string() ||
-      status["token"].get_ref<const std::string&>().empty() ||
-      !status.contains("expirationTimestamp") || !status["expirationTimestamp"].is_string()) {
-    return WithCluster(
-        absl::InternalError(absl::StrCat("POST ", path,
-                                         ": the TokenRequest answer has no status.token or "
-                                         "status.expirationTimestamp")));
-  }
-  absl::StatusOr<absl::Time> expiration =
-      ParseKubeTime(status["expirationTimestamp"].get<std::string>());
-  if (!expiration.ok()) {
-    return WithCluster(absl::InternalError(absl::StrCat(
-        "POST ", path, ": status.expirationTimestamp: ", expiration.status().message())));
-  }
-  IssuedToken issued;
-  issued.token = SecretString(status["token"].get<std::string>());
-  issued.expiration = *expiration;
-  const nlohmann::json& answered_spec = (*response)["spec"];
-  if (answered_spec.is_object() && answered_spec.contains("audiences") &&
-      answered_spec["audiences"].is_array()) {
-    for (const nlohmann::json& audience : answered_spec["audiences"]) {
-      if (audience.is_string()) issued.audiences.push_back(audience.get<std::string>());
-    }
-  }
-  // The parsed response holds the token too; wipe it before it is freed.
-  std::string& raw = (*response)["status"]["token"].get_ref<std::string&>();
-  OPENSSL_cleanse(raw.data(), raw.size());
+  absl::StatusOr<IssuedToken> issued = DecodeTokenRequestAnswer(*response, path);
+  if (!issued.ok()) return WithCluster(issued.status());
   return issued;
 }
 
@@ -659,15 +618,8 @@ absl::StatusOr<TokenReviewResult> HttpKubeClient::ReviewToken(
 absl::StatusOr<ServerVersion> HttpKubeClient::GetServerVersion(absl::Time deadline) {
   absl::StatusOr<nlohmann::json> response = CallJson("GET", "/version", "", deadline);
   if (!response.ok()) return response.status();
-  ServerVersion version;
-  version.major = response->value("major", "");
-  version.minor = response->value("minor", "");
-  version.git_version = response->value("gitVersion", "");
-  version.platform = response->value("platform", "");
-  if (version.git_version.empty()) {
-    return WithCluster(absl::InternalError(
-        "GET /version: the answer has no gitVersion; is the server URL an API server?"));
-  }
+  absl::StatusOr<ServerVersion> version = DecodeServerVersion(*response);
+  if (!version.ok()) return WithCluster(version.status());
   return version;
 }
 

@@ -31,7 +31,8 @@ absl::Status StatusFromResponse(int http_status, absl::string_view body, absl::s
   std::string message;
   nlohmann::json parsed =
       nlohmann::json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
-  if (parsed.is_object() && parsed.value("kind", "") == "Status") {
+  // Not value("kind", ""): it throws when "kind" is there but not a string.
+  if (parsed.is_object() && parsed.contains("kind") && parsed["kind"] == "Status") {
     if (parsed.contains("reason") && parsed["reason"].is_string()) {
       reason = parsed["reason"].get<std::string>();
     }

@@ -233,5 +233,32 @@ TEST(KubeconfigTest, MergeRefusesNonKubeconfig) {
   EXPECT_THAT(not_list.status().message(), HasSubstr("\"clusters\" is not a list"));
 }
 
+// An entry of clusters, users or contexts that is a scalar or a list, or whose name is not a string
+// (yaml-cpp once threw out of MergeKubeconfig on these), is refused with InvalidArgument naming
+// the file, the position and the entry; the file is not rewritten.
+TEST(KubeconfigTest, MergeRefusesEntriesThatAreNotNamedMappings) {
+  auto scalar = MergeKubeconfig(
+      "apiVersion: v1\nkind: Config\nclusters:\n- name: dev\n  cluster: {}\n"
+      "- dev\n",
+      "/home/u/.kube/config", Entry("", "t"), false);
+  ASSERT_FALSE(scalar.ok());
+  EXPECT_EQ(scalar.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(scalar.status().message(),
+            "/home/u/.kube/config:6:3: not a kubeconfig (clusters[1] is not a mapping with a "
+            "\"name\"); fix or move the file, then retry");
+  auto list = MergeKubeconfig("users:\n- [a, b]\n", "f", Entry("", "t"), false);
+  ASSERT_FALSE(list.ok());
+  EXPECT_THAT(list.status().message(), HasSubstr("users[0] is not a mapping"));
+  auto map_name = MergeKubeconfig("contexts:\n- name: {a: b}\n", "f", Entry("", "t"), true);
+  ASSERT_FALSE(map_name.ok());
+  EXPECT_THAT(map_name.status().message(),
+              HasSubstr("contexts[0] has a \"name\" that is not a string"));
+  // The fuzzer's input, a clusters entry that is one scalar line.
+  auto fuzzed = MergeKubeconfig("apiVersion: v1\nkind: Config\nclusters:\n- name:d ev\n", "f",
+                                Entry("", "t"), false);
+  ASSERT_FALSE(fuzzed.ok());
+  EXPECT_THAT(fuzzed.status().message(), HasSubstr("f:4:3: not a kubeconfig (clusters[0]"));
+}
+
 }  // namespace
 }  // namespace kcred

@@ -163,5 +163,16 @@ TEST(ProtobufCodecTest, RejectsBadBodies) {
   EXPECT_FALSE(IsKubernetesProtobuf("application/json"));
 }
 
+// A string field holding invalid UTF-8 is refused: it could not be kept or answered as JSON
+// (found by the k8s_protobuf fuzz target, which aborted in json::dump).
+TEST(ProtobufCodecTest, RejectsStringsThatAreNotUtf8) {
+  core::Secret secret;
+  secret.mutable_metadata()->set_name("bad\xff\xfename");
+  absl::StatusOr<nlohmann::json> json = DecodeKubernetesProtobuf(Envelope("v1", "Secret", secret));
+  ASSERT_FALSE(json.ok());
+  EXPECT_EQ(json.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(json.status().message().find("not UTF-8"), absl::string_view::npos);
+}
+
 }  // namespace
 }  // namespace kcred::devcluster

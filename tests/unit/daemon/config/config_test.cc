@@ -161,6 +161,25 @@ TEST_F(ConfigTest, BadValuesSayWhatIsAllowed) {
               HasSubstr("group \"no-such-group-kcred\" does not exist"));
 }
 
+// A socket mode of more than four octal digits (a long digit string once overflowed an int) or
+// with a digit that is not octal is refused, naming the key and the value, and a short one works.
+TEST_F(ConfigTest, SocketModeMustBeAShortOctalNumber) {
+  EXPECT_EQ(Error("listen:\n  unix:\n    mode: \"06600000000000000000000\"\n"),
+            "kcredd.yaml:3:11: listen.unix.mode: \"06600000000000000000000\" is not an octal mode "
+            "such as \"0660\"");
+  EXPECT_THAT(Error("listen:\n  unix:\n    mode: \"99999999999\"\n"),
+              HasSubstr("listen.unix.mode: \"99999999999\" is not an octal mode"));
+  EXPECT_THAT(Error("listen:\n  unix:\n    mode: \"06600\"\n"),
+              HasSubstr("listen.unix.mode: \"06600\" is not an octal mode"));
+  EXPECT_THAT(Error("listen:\n  unix:\n    mode: \"0689\"\n"),
+              HasSubstr("listen.unix.mode: \"0689\" is not an octal mode"));
+  EXPECT_THAT(Error("listen:\n  unix:\n    mode: \"0o6600\"\n"),
+              HasSubstr("listen.unix.mode: \"0o6600\" is not an octal mode"));
+  auto config = Parse("listen:\n  unix:\n    mode: \"0o640\"\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->listen.unix_socket->mode, 0640);
+}
+
 // A certificate file that does not exist is refused with the key's position and path and the file.
 TEST_F(ConfigTest, MissingCertificateFileIsNamed) {
   EXPECT_EQ(Error("listen:\n  tcp:\n    address: 127.0.0.1:1\n    tls:\n      cert_file: /x.pem\n"

@@ -65,6 +65,16 @@ TEST(KubeStatusTest, NonStatusBody) {
   EXPECT_NE(empty.message().find("GET /api/v1/namespaces/x"), absl::string_view::npos);
 }
 
+// A JSON error body whose "kind" is not a string (nlohmann's value() threw on it) is mapped like
+// any other body: the code from the HTTP status, an excerpt as the message.
+TEST(KubeStatusTest, KindOfAnotherTypeIsNotAStatus) {
+  absl::Status status =
+      StatusFromResponse(404, R"({"kind":7,"reason":"Gone"})", "GET", "/api/v1/namespaces/x");
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(status.message().find(R"({"kind":7)"), absl::string_view::npos);
+  EXPECT_EQ(KubeReason(status), "NotFound");
+}
+
 // A Status body's details.retryAfterSeconds gives the wait; without it, or if not JSON, none.
 TEST(KubeStatusTest, RetryAfterFromStatusBody) {
   nlohmann::json body = MakeStatusBody(429, "TooManyRequests", "slow down");
