@@ -185,6 +185,18 @@ absl::Status Broker::DoctorCluster(const ClusterHandle& cluster, const v1::Docto
     if (!OrphanNow(resource, object, key, record, cluster.config, defaults_, clock_.Now())) {
       continue;
     }
+    // An operation on the account may be under way: a rotation creates its anchor Secret before
+    // it commits the generation that owns it. Decide again once any such operation has finished,
+    // under the account's lock (held for no network call here).
+    {
+      LockedAccount account(accounts_, key);
+      record.reset();
+      absl::MutexLock lock(&account.state().mu);
+      if (account.state().exists) record = account.state().record;
+    }
+    if (!OrphanNow(resource, object, key, record, cluster.config, defaults_, clock_.Now())) {
+      continue;
+    }
     orphans.push_back({resource, &object, key,
                        record.has_value() ? absl::StrCat("labelled for account ", RefString(key),
                                                          ", whose record does not own it")
