@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/logging.h"
@@ -104,6 +105,15 @@ bool OrphanNow(Resource resource, const json& object, const AccountKey& key,
       ResolvePolicy(record.has_value() ? record->account().spec() : v1::AccountSpec(), cluster,
                     defaults)
           .grace;
+  // The anchor Secret of the account's next generation is a rotation's that failed or was cut
+  // short after creating it; the next attempt takes it over (TokenIssuer reuses it), so it is
+  // pending, not drift.
+  int64_t generation = 0;
+  if (resource == Resource::kSecret && record.has_value() &&
+      absl::SimpleAtoi(LabelOf(object, kGenerationLabel), &generation) &&
+      generation == record->account().status().generation() + 1) {
+    return false;
+  }
   return IsOrphanObject(resource, object, key, record.has_value() ? &*record : nullptr, grace, now);
 }
 
