@@ -207,6 +207,15 @@ absl::Status Broker::DoctorCluster(const ClusterHandle& cluster, const v1::Docto
     if (!OrphanNow(resource, object, key, record, cluster.config, defaults_, clock_.Now())) {
       continue;
     }
+    // The list may be older than the record: a revocation since then deleted the object and
+    // dropped it from the record. Only an object the cluster still holds (same uid) is an orphan.
+    absl::StatusOr<json> current =
+        cluster.client->Get(resource, MetaString(object, "namespace"), MetaString(object, "name"),
+                            clock_.Now() + kKubeCallTimeout);
+    if (absl::IsNotFound(current.status()) ||
+        (current.ok() && MetaString(*current, "uid") != MetaString(object, "uid"))) {
+      continue;
+    }
     orphans.push_back({resource, &object, key,
                        record.has_value() ? absl::StrCat("labelled for account ", RefString(key),
                                                          ", whose record does not own it")
